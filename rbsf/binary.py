@@ -1,0 +1,233 @@
+"""Binarized convolutions: sign estimators, RBConv2d, XNORConv2d and one factory by kind.
+
+The three kinds of convolution differ only in two pluggable pieces:
+
+* the *input quantizer* applied to the activations (identity for ``fp``, a sign with the
+  clipped straight-through gradient for ``xnor``, a sign with the piecewise-polynomial
+  gradient of RBCN / Bi-Real Net for ``rbconv``);
+* the *weight quantizer* applied to the latent weights ``W`` (identity, ``alpha * sign(W)``
+  with ``alpha`` the per-filter mean ``|W|``, or ``sign(W) * C`` with the learnable matrix ``C``).
+
+Padding of binarized inputs: zero padding after the sign would introduce a third value (0) that
+a 1-bit engine cannot represent. Binary layers therefore pad their *binarized* input with +1
+(the value ``sign(0)`` takes here), then convolve without padding. The tensor seen by the
+convolution is strictly in {-1, +1}, so a bit-packed XNOR/popcount engine reproduces it exactly
+(a padded position is a set bit).
+"""
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+KINDS = ("fp", "xnor", "rbconv")
+C_MODES = ("scalar", "matrix")
+PAD_VALUE = 1.0
+IntPair = Union[int, Tuple[int, int]]
+
+
+def hard_sign(x: torch.Tensor) -> torch.Tensor:
+    """Sign with values in {-1, +1}; 0 maps to +1."""
+    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+class _SignApprox(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return hard_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        slope = torch.zeros_like(x)
+        slope = torch.where((x >= -1) & (x < 0), 2 + 2 * x, slope)
+        slope = torch.where((x >= 0) & (x < 1), 2 - 2 * x, slope)
+        return grad_output * slope
+
+
+class _SignSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return hard_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_output * (x.abs() <= 1).to(grad_output.dtype)
+
+
+def sign_approx(x: torch.Tensor) -> torch.Tensor:
+    """Sign forward; backward 2+2x on [-1,0), 2-2x on [0,1), 0 elsewhere (RBCN Eq. / Bi-Real)."""
+    return _SignApprox.apply(x)
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """Sign forward; clipped straight-through backward (gradient 1 where |x| <= 1), as XNOR-Net."""
+    return _SignSTE.apply(x)
+
+
+class SignApprox(nn.Module):
+    """Input quantizer of RBConv: :func:`sign_approx` as a module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sign_approx(x)
+
+
+class SignSTE(nn.Module):
+    """Input quantizer of XNOR: :func:`sign_ste` as a module."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sign_ste(x)
+
+
+class XnorWeight(nn.Module):
+    """Weight quantizer of XNOR-Net: ``alpha * sign(W)``, alpha = mean |W| of each output filter."""
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return scaling_alpha(weight) * sign_ste(weight)
+
+
+def scaling_alpha(weight: torch.Tensor) -> torch.Tensor:
+    """Per-output-filter mean absolute weight, shaped to broadcast over the filter."""
+    return weight.abs().mean(dim=(1, 2, 3), keepdim=True)
+
+
+class RectifiedWeight(nn.Module):
+    """Weight quantizer of RBConv: ``sign(W) * C`` with one learnable matrix C per layer.
+
+    C has the shape of one filter (in_channels/groups x k x k) and is shared by all filters.
+    With ``c_mode="scalar"`` (the paper's implementation) the forward pass uses its average C*,
+    a single scalar; with ``c_mode="matrix"`` the full matrix multiplies every filter.
+    """
+
+    def __init__(self, filter_shape: Tuple[int, int, int], c_mode: str = "scalar"):
+        super().__init__()
+        if c_mode not in C_MODES:
+            raise ValueError(f"c_mode must be one of {C_MODES}, got {c_mode!r}")
+        self.c_mode = c_mode
+        self.C = nn.Parameter(torch.ones(filter_shape))
+
+    def scale(self) -> torch.Tensor:
+        """The factor multiplying sign(W) in the forward pass (C* or C)."""
+        return self.C.mean() if self.c_mode == "scalar" else self.C
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return sign_approx(weight) * self.scale()
+
+    @torch.no_grad()
+    def reset_from(self, weight: torch.Tensor) -> None:
+        """Set C to mean_i |W_i|, the minimiser of the kernel loss for the given W."""
+        self.C.copy_(weight.abs().mean(dim=0))
+
+    def kernel_loss(self, weight: torch.Tensor) -> torch.Tensor:
+        """0.5 * sum_i ||W_i - C (.) sign(W_i)||^2 with the full matrix C (lambda1 not applied)."""
+        return 0.5 * (weight - self.C * sign_approx(weight)).pow(2).sum()
+
+
+class QuantConv2d(nn.Conv2d):
+    """``conv(input_quantizer(x), weight_quantizer(W))``; ``.weight`` is the latent W.
+
+    Binarized inputs are padded with +1 (see the module docstring), so the convolution itself
+    runs without padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair,
+                 stride: IntPair = 1, padding: IntPair = 0, groups: int = 1, bias: bool = False,
+                 *, input_quantizer: nn.Module, weight_quantizer: nn.Module):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         groups=groups, bias=bias)
+        self.input_quantizer = input_quantizer
+        self.weight_quantizer = weight_quantizer
+
+    def quantized_weight(self) -> torch.Tensor:
+        """The weight the convolution uses in the forward pass."""
+        return self.weight_quantizer(self.weight)
+
+    def binarize_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The quantized input padded with +1: exactly what the convolution sees."""
+        x = self.input_quantizer(x)
+        ph, pw = self.padding
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph), value=PAD_VALUE)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.binarize_input(x), self.quantized_weight(), self.bias,
+                        self.stride, 0, self.dilation, self.groups)
+
+
+class RBConv2d(QuantConv2d):
+    """Rectified binary convolution: ``conv(sign(x), sign(W) (.) C)`` (RBCN, IJCAI 2019)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair,
+                 stride: IntPair = 1, padding: IntPair = 0, groups: int = 1, bias: bool = False,
+                 c_mode: str = "scalar"):
+        filter_shape = (in_channels // groups,) + _pair(kernel_size)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, bias,
+                         input_quantizer=SignApprox(),
+                         weight_quantizer=RectifiedWeight(filter_shape, c_mode))
+        self.reset_scale()
+
+    @property
+    def C(self) -> nn.Parameter:
+        return self.weight_quantizer.C
+
+    def reset_scale(self) -> None:
+        """Initialise C from the current latent weights (mean |W| over the filters)."""
+        self.weight_quantizer.reset_from(self.weight)
+
+    def kernel_loss(self) -> torch.Tensor:
+        """0.5 * sum_i ||W_i - C (.) sign(W_i)||^2 (the trainer multiplies by lambda1)."""
+        return self.weight_quantizer.kernel_loss(self.weight)
+
+
+class XNORConv2d(QuantConv2d):
+    """XNOR-Net convolution: ``conv(sign(x), alpha * sign(W))``, alpha per output filter."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair,
+                 stride: IntPair = 1, padding: IntPair = 0, groups: int = 1, bias: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, groups, bias,
+                         input_quantizer=SignSTE(), weight_quantizer=XnorWeight())
+
+
+def _pair(value: IntPair) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def make_conv(kind: str, in_channels: int, out_channels: int, kernel_size: IntPair,
+              stride: IntPair = 1, padding: IntPair = 0, groups: int = 1, bias: bool = False,
+              c_mode: str = "scalar") -> nn.Conv2d:
+    """Build a convolution of kind ``"fp"``, ``"xnor"`` or ``"rbconv"`` with one signature."""
+    if kind == "fp":
+        return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                         groups=groups, bias=bias)
+    if kind == "xnor":
+        return XNORConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias)
+    if kind == "rbconv":
+        return RBConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias,
+                        c_mode=c_mode)
+    raise ValueError(f"unknown conv kind {kind!r}; expected one of {KINDS}")
+
+
+def binary_convs(model: nn.Module):
+    """(name, module) of every binarized convolution in ``model``, in definition order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantConv2d)]
+
+
+def kernel_loss(model: nn.Module) -> torch.Tensor:
+    """Sum of the kernel losses of all RBConv2d layers of ``model`` (0 when there are none)."""
+    losses = [m.kernel_loss() for _, m in binary_convs(model) if isinstance(m, RBConv2d)]
+    if not losses:
+        return torch.zeros(())
+    return torch.stack(losses).sum()
+
+
+def reset_scales(model: nn.Module) -> None:
+    """Re-initialise C of every RBConv2d from its current weights (after loading a teacher)."""
+    for _, m in binary_convs(model):
+        if isinstance(m, RBConv2d):
+            m.reset_scale()

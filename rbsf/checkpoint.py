@@ -1,0 +1,97 @@
+"""Checkpoint files: atomic writes, clear errors on corrupt files, models rebuilt from them.
+
+Our format is a dict saved by ``torch.save`` with at least::
+
+    {"format": "rbsf", "model_config": {"kind", "c_mode", "width"}, "model": state_dict, ...}
+
+Training checkpoints add optimiser, scheduler, discriminator and RNG states. A plain state dict
+in the public siamfc-pytorch layout (``backbone.conv1.0.weight`` ...) is read as a
+full-precision SiamFC.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+from rbsf.models.siamfc import SiamFCNet
+
+FORMAT = "rbsf"
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or not a SiamFC checkpoint."""
+
+
+def save_atomic(obj: Any, path: PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: PathLike) -> Dict[str, Any]:
+    """Read a checkpoint; raise :class:`CheckpointError` with a one-line reason when it fails."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (train one with tools/train_rbsf.py "
+                              f"or pass the path of an existing .pt file)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch file "
+                              f"({type(exc).__name__}); delete it and retrain or re-copy it") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a dict")
+    return data
+
+
+def is_siamfc_state_dict(data: Dict[str, Any]) -> bool:
+    """True for a bare state dict in the siamfc-pytorch key layout."""
+    return any(k.replace("module.", "", 1).startswith("backbone.conv1.0.") for k in data)
+
+
+def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> SiamFCNet:
+    """Rebuild the SiamFC network stored in ``data`` (our format or siamfc-pytorch's)."""
+    if data.get("format") == FORMAT:
+        config = dict(data["model_config"])
+        net = SiamFCNet(**config)
+        try:
+            net.load_state_dict(data["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"{source}: weights do not match its model config {config}: "
+                                  f"{str(exc).splitlines()[0]}") from exc
+        return net
+    if is_siamfc_state_dict(data):
+        net = SiamFCNet("fp")
+        try:
+            net.load_teacher_state(data)
+        except KeyError as exc:
+            raise CheckpointError(f"{source}: {exc}") from exc
+        return net
+    raise CheckpointError(f"{source} is neither an RB-SF checkpoint nor a siamfc-pytorch state dict")
+
+
+def load_model(path: PathLike) -> SiamFCNet:
+    """Load a SiamFC network (any kind) from a checkpoint file, in eval mode."""
+    net = model_from_checkpoint(load_checkpoint(path), str(path))
+    return net.eval()
+
+
+def model_payload(net: SiamFCNet, **extra: Any) -> Dict[str, Any]:
+    """The minimal checkpoint of a model (what is shipped in ``data/weights``)."""
+    return {"format": FORMAT, "model_config": net.config(), "model": net.state_dict(), **extra}

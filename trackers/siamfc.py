@@ -1,0 +1,173 @@
+"""SiamFC tracking (inference) for any network with ``backbone``, ``out_scale`` and the xcorr head.
+
+Images: ``init`` and ``update`` take a PIL image of any mode (converted to RGB; the got10k
+toolkit's ``Tracker.track`` passes these), or a numpy array that is H x W (grayscale) or
+H x W x 3 **RGB** (convert OpenCV's BGR frames first) or H x W x 4 (alpha dropped).
+Boxes are (x, y, w, h), (x, y) the top-left corner, in pixels.
+
+Per frame: three search crops at scales ``scale_step ** {-1, 0, 1}`` around the last centre,
+one backbone pass, cross-correlation with the exemplar embedding cached at ``init``, response
+upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann window mixed in, and
+the peak moved back to image coordinates. The size follows the best scale with a learning rate.
+The centre is kept inside the image and the size within [``min_size``, image size], so a target
+that leaves the frame or a box larger than the image keeps the tracker usable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import cv2
+import numpy as np
+import torch
+from got10k.trackers import Tracker
+from PIL import Image
+
+from rbsf.checkpoint import load_model
+from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_array
+from rbsf.models.siamfc import xcorr
+
+REPORT_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF"}
+
+
+@dataclass(frozen=True)
+class TrackerParams:
+    """SiamFC tracking hyper-parameters (values of the reference implementation)."""
+
+    exemplar_size: int = 127
+    instance_size: int = 255
+    context: float = 0.5
+    scale_num: int = 3
+    scale_step: float = 1.0375
+    scale_lr: float = 0.59
+    scale_penalty: float = 0.9745
+    window_influence: float = 0.176
+    response_up: int = 16
+    total_stride: int = 8
+    min_size: float = 2.0
+
+
+def as_rgb(image) -> np.ndarray:
+    """A PIL image or numpy array (gray / RGB / RGBA) as an H x W x 3 uint8 RGB array."""
+    if isinstance(image, Image.Image) and image.mode != "RGB":
+        image = image.convert("RGB")
+    return to_rgb_array(image)
+
+
+def validate_box(box: Sequence[float], width: int, height: int) -> np.ndarray:
+    """The box as a float array; ``ValueError`` when it is malformed or entirely outside the image."""
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    if box.size != 4 or not np.all(np.isfinite(box)):
+        raise ValueError(f"initial box must be 4 finite numbers (x, y, w, h), got {box.tolist()}")
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ValueError(f"initial box {box.tolist()} has a non-positive width or height")
+    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"initial box {box.tolist()} lies entirely outside the "
+                         f"{width}x{height} image; give a box that overlaps the frame")
+    return box
+
+
+class SiamFCTracker(Tracker):
+    """Deterministic SiamFC tracker (got10k ``Tracker`` interface) around a SiamFC network.
+
+    ``net`` needs ``net.backbone(images)`` (N x 3 x H x W float, raw 0-255 RGB) and
+    ``net.out_scale``; the full-precision, XNOR and RB-SF networks and the packed engine fit.
+    """
+
+    def __init__(self, net, name: str = "SiamFC", params: TrackerParams = TrackerParams()):
+        super().__init__(name=name, is_deterministic=True)
+        if hasattr(net, "eval"):
+            net.eval()
+        self.net = net
+        self.params = params
+        p = params
+        self.upscale_size = p.response_up * self._response_size()
+        hann = np.hanning(self.upscale_size)
+        window = np.outer(hann, hann)
+        self.window = window / window.sum()
+        self.scale_factors = p.scale_step ** np.linspace(-(p.scale_num // 2), p.scale_num // 2,
+                                                         p.scale_num)
+        self.kernel: Optional[torch.Tensor] = None
+
+    @classmethod
+    def from_checkpoint(cls, path: Union[str, Path], name: Optional[str] = None,
+                        params: TrackerParams = TrackerParams()) -> "SiamFCTracker":
+        """Tracker from a checkpoint of any kind; default name SiamFC / XNOR-SF / RB-SF by kind."""
+        net = load_model(path)
+        return cls(net, name or REPORT_NAMES.get(net.kind, net.kind), params)
+
+    def _response_size(self) -> int:
+        p = self.params
+        with torch.no_grad():
+            z = self.net.backbone(torch.zeros(1, 3, p.exemplar_size, p.exemplar_size))
+            x = self.net.backbone(torch.zeros(1, 3, p.instance_size, p.instance_size))
+        return x.shape[-1] - z.shape[-1] + 1
+
+    def _embed(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+        return self.net.backbone(batch)
+
+    @torch.no_grad()
+    def init(self, image, box: Sequence[float]) -> None:
+        """Start tracking the target ``box`` (x, y, w, h) in ``image``."""
+        p = self.params
+        image = as_rgb(image)
+        height, width = image.shape[:2]
+        x, y, w, h = validate_box(box, width, height)
+        self.image_size = np.array([width, height], dtype=np.float64)
+        self.center = np.array([x + (w - 1) / 2.0, y + (h - 1) / 2.0])
+        self.target_size = np.array([w, h], dtype=np.float64)
+        self._clamp_state()
+        self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
+        self.x_size = self.z_size * p.instance_size / p.exemplar_size
+        self.fill = mean_color(image)
+        exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
+                                   self.fill)
+        self.kernel = self._embed([exemplar])
+
+    @torch.no_grad()
+    def update(self, image) -> np.ndarray:
+        """Locate the target in the next ``image``; returns the box (x, y, w, h)."""
+        if self.kernel is None:
+            raise RuntimeError("SiamFCTracker.update called before init(image, box)")
+        p = self.params
+        image = as_rgb(image)
+        crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
+                                 self.fill) for f in self.scale_factors]
+        responses = xcorr(self.kernel, self._embed(crops)) * self.net.out_scale
+        scale_id, peak = self._locate(responses[:, 0].numpy())
+        scale = self.scale_factors[scale_id]
+        offset = peak - (self.upscale_size - 1) / 2.0
+        offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size
+        self.center = self.center + offset
+        rate = (1 - p.scale_lr) + p.scale_lr * scale
+        self.target_size = self.target_size * rate
+        self._clamp_state()
+        self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
+        self.x_size = self.z_size * p.instance_size / p.exemplar_size
+        w, h = self.target_size
+        return np.array([self.center[0] - (w - 1) / 2.0, self.center[1] - (h - 1) / 2.0, w, h])
+
+    def _locate(self, responses: np.ndarray):
+        """Best scale index and the peak (x, y) in the upsampled response of that scale."""
+        p = self.params
+        size = (self.upscale_size, self.upscale_size)
+        up = np.stack([cv2.resize(r.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+                       for r in responses]).astype(np.float64)
+        centre = p.scale_num // 2
+        up[:centre] *= p.scale_penalty
+        up[centre + 1:] *= p.scale_penalty
+        scale_id = int(np.argmax(up.reshape(len(up), -1).max(axis=1)))
+        response = up[scale_id] - up[scale_id].min()
+        response /= response.sum() + 1e-16
+        response = (1 - p.window_influence) * response + p.window_influence * self.window
+        row, col = np.unravel_index(int(np.argmax(response)), response.shape)
+        return scale_id, np.array([col, row], dtype=np.float64)
+
+    def _clamp_state(self) -> None:
+        """Keep the centre inside the image and the size within [min_size, image size]."""
+        self.center = np.clip(self.center, 0.0, self.image_size - 1)
+        self.target_size = np.clip(self.target_size, self.params.min_size,
+                                   np.maximum(self.image_size, self.params.min_size))

@@ -1,15 +1,19 @@
 """SiamFC: AlexNetV1 backbone + cross-correlation head, in fp / xnor / rbconv form.
 
 Block order. The teacher (``kind="fp"``) keeps the original AlexNet order
-``conv -> BN -> ReLU -> maxpool``. In a binary network every block whose output feeds a binary
-convolution drops its ReLU (it is replaced by an identity at the same index, so state-dict keys
-stay those of siamfc-pytorch): ``conv -> BN -> maxpool -> sign -> binary conv``. A ReLU in
-front of a sign would make every input +1 and kill the layer; BN's learnable shift acts as the
-threshold of the sign instead. conv1 stays real-valued in every kind.
+``conv -> BN -> ReLU -> maxpool``. In a binary network every block feeds a binary convolution,
+so it drops its ReLU (an identity takes its place) and pools *before* BN:
+``conv -> maxpool -> BN -> sign -> binary conv``. A ReLU in front of a sign would make every
+input +1 and kill the layer; max-pooling a signed map shifts it towards positive values, so BN
+re-centres the pooled map and its learnable shift acts as the threshold of the sign. The modules
+keep siamfc-pytorch's indices (0 conv, 1 BN, 2 activation, 3 pool) whatever the execution
+order, so state-dict keys are the same in every kind. conv1 stays real-valued in every kind.
 
-Feature taps: the distillation compares, at every binarized layer l = conv2..conv5, the
-pre-activation output of the block (BN output for conv2..conv4, the raw output of conv5), which
-has the same meaning and scale in teacher and student.
+Feature taps: the distillation compares, at every binarized layer l = conv2..conv5, the block's
+signed output before its activation (pooled BN output for conv2, BN output for conv3/conv4,
+raw output for conv5). For the teacher this is ``pool(BN(conv))``, which equals
+``BN(pool(conv))`` of the student's order up to BN statistics (BN with positive scale commutes
+with max-pooling), so both sides show the same quantity at the same resolution.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ TAP_LAYERS = ("conv2", "conv3", "conv4", "conv5")
 BN_EPS = 1e-6
 BN_MOMENTUM = 0.05
 OUT_SCALE = 1e-3
+ACT = "2"  # index of the activation inside each block (siamfc-pytorch layout)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -53,13 +58,14 @@ class AlexNetV1(nn.Module):
             cin = 3 if name == "conv1" else _scaled(cin, width, g)
             cout = _scaled(cout, width, g)
             layer_kind = "fp" if name == "conv1" else kind
-            block = [make_conv(layer_kind, cin, cout, k, s, 0, g, bias=True, c_mode=c_mode)]
+            modules = [("0", make_conv(layer_kind, cin, cout, k, s, 0, g, bias=True, c_mode=c_mode))]
             if has_bn:
-                block.append(_bn(cout))
-                block.append(nn.ReLU(inplace=True) if kind == "fp" else nn.Identity())
+                modules += [("1", _bn(cout)),
+                            (ACT, nn.ReLU(inplace=True) if kind == "fp" else nn.Identity())]
             if has_pool:
-                block.append(nn.MaxPool2d(3, 2))
-            setattr(self, name, nn.Sequential(*block))
+                position = len(modules) if kind == "fp" else 1
+                modules.insert(position, ("3", nn.MaxPool2d(3, 2)))
+            setattr(self, name, nn.Sequential(OrderedDict(modules)))
         self.out_channels = _scaled(256, width, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,14 +79,19 @@ class AlexNetV1(nn.Module):
         for name in self.SPEC:
             block = getattr(self, name)
             if name in TAP_LAYERS:
-                tap = block[1](block[0](x)) if len(block) > 1 else block[0](x)
-                taps[name] = tap
-                x = tap
-                for module in list(block)[2:]:
-                    x = module(x)
+                taps[name] = x = _without_activation(block, x)
+                activation = block._modules.get(ACT)
+                x = activation(x) if activation is not None else x
             else:
                 x = block(x)
         return x, taps
+
+
+def _without_activation(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for key, module in block._modules.items():
+        if key != ACT:
+            x = module(x)
+    return x
 
 
 def _scaled(channels: int, width: float, groups: int) -> int:

@@ -1,0 +1,1 @@
+"""Training data: benchmark sequence loaders, SiamFC pair sampling, synthetic sequences."""

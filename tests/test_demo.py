@@ -1,0 +1,231 @@
+"""tools/demo.py end to end (as a subprocess, headless) and the rbsf.video pieces it wraps."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.models.siamfc import SiamFCNet
+from rbsf.video import (FrameSource, VideoError, check_box, draw_overlay, parse_box,
+                        read_groundtruth_box)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "tools" / "demo.py"
+WIDTH, HEIGHT, PATCH = 240, 180, 30
+
+
+def write_clip(path: Path, frames: int = 24, fps: float = 25.0, fourcc: str = "mp4v"):
+    """A textured patch moving right and along a sine over a plain background; returns its boxes."""
+    texture = np.random.default_rng(0).integers(0, 256, (PATCH, PATCH, 3), dtype=np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (WIDTH, HEIGHT))
+    boxes = []
+    for i in range(frames):
+        frame = np.full((HEIGHT, WIDTH, 3), 120, np.uint8)
+        x = 20 + (150 * i) // max(frames - 1, 1)
+        y = int(round(70 + 40 * np.sin(i / 4)))
+        frame[y:y + PATCH, x:x + PATCH] = texture
+        writer.write(frame)
+        boxes.append((x, y, PATCH, PATCH))
+    writer.release()
+    return np.array(boxes, dtype=np.float64)
+
+
+def count_frames(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    return count
+
+
+def read_boxes(path: Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", ndmin=2)
+
+
+def centres(boxes: np.ndarray) -> np.ndarray:
+    return boxes[:, :2] + (boxes[:, 2:] - 1) / 2
+
+
+def headless_env():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def demo(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(DEMO), "--quiet", *map(str, args)], cwd=kwargs.get("cwd", ROOT),
+                          env=headless_env(), capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """Tiny models (random weights) and a 24-frame clip with its true boxes."""
+    root = tmp_path_factory.mktemp("demo")
+    torch.manual_seed(0)
+    save_atomic(model_payload(SiamFCNet("fp", width=0.25)), root / "fp.pt")
+    save_atomic(model_payload(SiamFCNet("rbconv", width=0.25)), root / "rbsf.pt")
+    truth = write_clip(root / "clip.mp4")
+    return root, truth
+
+
+def test_headless_run_writes_video_and_boxes_that_follow_the_target(work):
+    root, truth = work
+    out = root / "out" / "tracked.mp4"
+    result = demo("--video", root / "clip.mp4", "--init-box", ",".join(map(str, truth[0].astype(int))),
+                  "--tracker", "siamfc", "--weights", root / "fp.pt", "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert count_frames(out) == len(truth)
+    boxes = read_boxes(out.with_suffix(".txt"))
+    assert boxes.shape == (len(truth), 4)
+    np.testing.assert_allclose(boxes[0], truth[0])
+    # a random-weight full-precision SiamFC follows a high-contrast patch by correlation; the
+    # patch travels 150 px, so a box left behind fails at once
+    errors = np.linalg.norm(centres(boxes) - centres(truth), axis=1)
+    assert errors.max() < 8, errors.round(1)
+    assert str(out.resolve()) in result.stdout and "24 frames tracked" in result.stdout
+
+
+def test_output_video_shows_box_and_text(work):
+    root, truth = work
+    out = root / "overlay.mp4"
+    assert demo("--video", root / "clip.mp4", "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt",
+                "--output", out, "--max-frames", 3).returncode == 0
+    capture = cv2.VideoCapture(str(out))
+    frame = capture.read()[1].astype(int)
+    panel = frame[:20, :60]
+    assert (panel.max(axis=2) > 200).any() and (panel.max(axis=2) < 60).any()  # white text on dark
+    edge = frame[70:100, 20]  # left edge of the box: green
+    assert np.median(edge[:, 1] - edge[:, [0, 2]].max(axis=1)) > 100
+    assert count_frames(out) == 3 and len(read_boxes(out.with_suffix(".txt"))) == 3
+
+
+def test_realtime_skips_frames_but_keeps_one_box_per_source_frame(work):
+    root, _ = work
+    fast = root / "fast.mp4"
+    write_clip(fast, frames=30, fps=500.0)  # no tracker keeps up with 500 fps
+    out = root / "realtime.mp4"
+    result = demo("--video", fast, "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt",
+                  "--output", out, "--boxes", root / "realtime_boxes.txt", "--realtime")
+    assert result.returncode == 0, result.stderr
+    processed = count_frames(out)
+    assert 1 <= processed < 30
+    assert len(read_boxes(root / "realtime_boxes.txt")) == 30
+    assert f"{processed} frames tracked, skipped {30 - processed}" in result.stdout
+
+
+def test_broken_stream_finishes_outputs(work):
+    root, _ = work
+    full = root / "full.avi"
+    write_clip(full, frames=30, fourcc="MJPG")
+    data = full.read_bytes()
+    broken = root / "broken.avi"
+    broken.write_bytes(data[:len(data) // 2])
+    out = root / "broken_out.mp4"
+    result = demo("--video", broken, "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt", "--output", out)
+    assert result.returncode == 0, result.stderr
+    decoded = count_frames(broken)
+    assert 1 < decoded < 30
+    assert count_frames(out) == decoded == len(read_boxes(out.with_suffix(".txt")))
+    assert "ended early" in result.stdout
+
+
+def test_ctrl_c_finishes_outputs(work):
+    root, _ = work
+    long_clip = root / "long.mp4"
+    write_clip(long_clip, frames=400)
+    out = root / "interrupted.mp4"
+    boxes = out.with_suffix(".txt")
+    process = subprocess.Popen([sys.executable, str(DEMO), "--quiet", "--video", str(long_clip),
+                                "--init-box", "20,70,30,30", "--weights", str(root / "rbsf.pt"),
+                                "--output", str(out)], cwd=ROOT, env=headless_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (boxes.is_file() and len(boxes.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted (Ctrl-C)" in stdout
+    lines = len(read_boxes(boxes))
+    assert 3 <= lines < 400
+    assert count_frames(out) == lines
+
+
+@pytest.mark.parametrize("case, args, message", [
+    ("missing video", ["--video", "{root}/nope.mp4", "--init-box", "1,1,5,5"], "video not found"),
+    ("undecodable", ["--video", "{root}/garbage.mp4", "--init-box", "1,1,5,5"], "OpenCV cannot decode"),
+    ("outside", ["--video", "{root}/clip.mp4", "--init-box", "300,10,20,20"], "outside the 240x180 frame"),
+    ("zero size", ["--video", "{root}/clip.mp4", "--init-box", "10,10,0,20"], "zero or negative size"),
+    ("malformed", ["--video", "{root}/clip.mp4", "--init-box", "10,10,20"], "not four numbers"),
+    ("no webcam", ["--webcam", "99", "--init-box", "1,1,5,5"], "no webcam at index 99"),
+    ("headless, no box", ["--video", "{root}/clip.mp4"], "pass --init-box"),
+    ("missing weights", ["--video", "{root}/clip.mp4", "--init-box", "20,70,30,30", "--weights",
+                         "{root}/none.pt"], "checkpoint not found"),
+    ("past the end", ["--video", "{root}/clip.mp4", "--start-frame", "50", "--init-box", "1,1,5,5"],
+     "past its end"),
+])
+def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
+    root, _ = work
+    (root / "garbage.mp4").write_bytes(np.random.default_rng(1).bytes(4000))
+    result = demo(*[a.format(root=root) for a in args], "--output", root / "never.mp4")
+    assert result.returncode == 2, (case, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("demo: error:") and message in lines[0], lines
+    assert not (root / "never.mp4").exists()
+
+
+def test_no_arguments_runs_the_sample_clip(tmp_path):
+    sample, weights = ROOT / "data" / "sample" / "clip.mp4", ROOT / "data" / "weights" / "rbsf.pt"
+    if not (sample.is_file() and weights.is_file()):
+        pytest.skip("needs the shipped sample clip and data/weights/rbsf.pt")
+    result = demo("--max-frames", 5, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "runs" / "demo" / "clip_rbsf.mp4"
+    assert count_frames(out) == 5 and len(read_boxes(out.with_suffix(".txt"))) == 5
+    assert str(out.resolve()) in result.stdout
+
+
+def test_box_parsing_and_checks(tmp_path):
+    assert parse_box("1, 2.5,3\t4") == (1.0, 2.5, 3.0, 4.0)
+    for bad in ("1,2,3", "a,b,c,d", "1,2,3,nan"):
+        with pytest.raises(VideoError):
+            parse_box(bad)
+    assert check_box((-5, -5, 10, 10), 100, 50) == (-5.0, -5.0, 10.0, 10.0)  # overlaps: kept
+    for bad in ((100, 0, 5, 5), (0, -10, 5, 10), (1, 1, 5, -1)):
+        with pytest.raises(VideoError):
+            check_box(bad, 100, 50)
+    gt = tmp_path / "groundtruth_rect.txt"
+    gt.write_text("1,2,3,4\n5\t6\t7\t8\n")
+    assert read_groundtruth_box(gt, 1) == (5.0, 6.0, 7.0, 8.0)
+    with pytest.raises(VideoError, match="none for frame 2"):
+        read_groundtruth_box(gt, 2)
+
+
+def test_frame_source_start_frame_and_rgb(work, tmp_path):
+    root, _ = work
+    source = FrameSource.open_file(root / "clip.mp4", start_frame=5)
+    indices = [index for index, _ in source.frames()]
+    assert indices == list(range(5, 24)) and not source.broken
+    source.close()
+    red = tmp_path / "red.avi"
+    writer = cv2.VideoWriter(str(red), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))
+    writer.write(np.dstack([np.zeros((32, 32), np.uint8)] * 2 + [np.full((32, 32), 255, np.uint8)]))
+    writer.release()
+    r, g, b = FrameSource.open_file(red).first[16, 16].astype(int)
+    assert r > 200 and g < 60 and b < 60  # trackers get RGB
+
+
+def test_overlay_draws_a_green_box():
+    bgr = np.zeros((60, 80, 3), np.uint8)
+    draw_overlay(bgr, (10, 30, 20, 20), ["x"])
+    b, g, r = bgr[40, 10].astype(int)
+    assert g > 200 and b < 50 and r < 50

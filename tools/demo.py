@@ -1,0 +1,155 @@
+"""Track one target in a video file or a webcam stream and save what the tracker did.
+
+    python tools/demo.py                                  # the shipped sample clip
+    python tools/demo.py --video clip.mp4 --init-box 120,80,40,60
+    python tools/demo.py --webcam 0 --realtime            # draw the box with the mouse
+
+Writes an annotated video (box, tracker name, live fps, frame number) and an OTB box file
+(one x,y,w,h line per frame), by default to runs/demo/<video>_<tracker>.mp4 / .txt.
+q, Esc or Ctrl-C stop the run; the files written so far are complete.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window, check_box,
+                        display_available, parse_box, read_groundtruth_box, select_box,
+                        track_video)
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
+SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
+WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt"}
+MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv"}
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Track one target in a video or webcam stream; writes an annotated video "
+                    "and an OTB box file. With no arguments: the shipped sample clip.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--video", type=Path, help="video file to track in (default: the sample "
+                        "clip data/sample/clip.mp4 with its first ground-truth box)")
+    source.add_argument("--webcam", type=int, metavar="INDEX", help="camera index to track from")
+    parser.add_argument("--init-box", metavar="X,Y,W,H",
+                        help="target box in the first frame (top-left x, y, width, height, pixels);"
+                             " without it the box is drawn with the mouse (needs a display)")
+    parser.add_argument("--groundtruth", type=Path, metavar="PATH",
+                        help="take the first box from this OTB ground-truth file (line of --start-frame)")
+    parser.add_argument("--tracker", choices=sorted(WEIGHTS), default="rbsf",
+                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC or RB-SF (1-bit)")
+    parser.add_argument("--weights", type=Path,
+                        help="checkpoint to load (default: data/weights/<tracker>.pt)")
+    parser.add_argument("--output", type=Path,
+                        help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
+    parser.add_argument("--boxes", type=Path,
+                        help="OTB box file, one x,y,w,h line per frame (default: --output with .txt)")
+    parser.add_argument("--no-display", action="store_true",
+                        help="do not open a window (automatic when there is no display)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="keep up with the source by skipping frames when the tracker is slower "
+                             "(skipped frames repeat the last box in the box file; the video holds "
+                             "the processed frames)")
+    parser.add_argument("--start-frame", type=int, default=0, help="first frame (0-based) of a video file")
+    parser.add_argument("--max-frames", type=int, help="stop after this many source frames")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.start_frame < 0:
+        parser.error("--start-frame must be >= 0")
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error("--max-frames must be >= 1")
+    if args.webcam is not None and args.start_frame:
+        parser.error("--start-frame applies to --video only")
+    return args
+
+
+def make_tracker(name: str, weights: Path):
+    """The tracker called ``name`` with the weights at ``weights``."""
+    from rbsf.checkpoint import CheckpointError
+    from trackers import SiamFCTracker
+
+    try:
+        tracker = SiamFCTracker.from_checkpoint(weights)
+    except CheckpointError as exc:
+        raise VideoError(str(exc)) from exc
+    kind = getattr(tracker.net, "kind", None)
+    if kind is not None and kind != MODEL_KINDS[name]:
+        print(f"demo: warning: {weights} holds a {tracker.name} model, not --tracker {name}; "
+              f"showing it as {tracker.name}", file=sys.stderr)
+    return tracker
+
+
+def open_source(args: argparse.Namespace) -> FrameSource:
+    if args.webcam is not None:
+        return FrameSource.open_camera(args.webcam)
+    return FrameSource.open_file(args.video, args.start_frame)
+
+
+def initial_box(args: argparse.Namespace, source: FrameSource, display: bool):
+    if args.init_box is not None:
+        box = parse_box(args.init_box)
+    elif args.groundtruth is not None:
+        box = read_groundtruth_box(args.groundtruth, args.start_frame)
+    elif display:
+        box = select_box(source.first)
+    else:
+        raise VideoError("no initial box and no display to draw one: pass --init-box x,y,w,h")
+    return check_box(box, source.width, source.height)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.video is None and args.webcam is None:
+        if not SAMPLE_VIDEO.is_file():
+            raise VideoError(f"the sample clip {SAMPLE_VIDEO} is missing; pass --video PATH or --webcam 0")
+        args.video = SAMPLE_VIDEO
+        if args.init_box is None and args.groundtruth is None:
+            args.groundtruth = SAMPLE_GROUNDTRUTH
+    display = not args.no_display and display_available()
+    source = open_source(args)
+    try:
+        box = initial_box(args, source, display)
+        tracker = make_tracker(args.tracker, args.weights or ROOT / "data" / "weights" / WEIGHTS[args.tracker])
+        stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
+        output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
+        video_out = VideoOutput(output, source.fps)
+        box_out = BoxOutput(args.boxes or output.with_suffix(".txt"))
+        window = Window(f"RB-SF demo: {tracker.name}") if display else None
+        try:
+            result = track_video(tracker, source, box, name=tracker.name, video_out=video_out,
+                                 box_out=box_out, window=window, realtime=args.realtime,
+                                 max_frames=args.max_frames, progress=not args.quiet)
+        finally:
+            video_out.close()
+            box_out.close()
+            if window is not None:
+                window.close()
+    finally:
+        source.close()
+    skipped = f", skipped {result.skipped} to keep up" if args.realtime else ""
+    print(f"{tracker.name} on {source.name}: {result.tracked} frames tracked{skipped}; "
+          f"tracker {result.track_fps:.1f} fps, overall {result.loop_fps:.1f} fps; {result.stopped}")
+    print(f"video: {video_out.path.resolve()} ({video_out.frames} frames)")
+    print(f"boxes: {box_out.path.resolve()} ({box_out.lines} lines)")
+    return EXIT_INTERRUPTED if result.stopped.startswith("interrupted") else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except VideoError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("demo: interrupted before tracking started", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

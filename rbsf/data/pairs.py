@@ -1,0 +1,222 @@
+"""SiamFC training pairs: frame filtering, pair sampling, exemplar / search crops, labels."""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from dataclasses import dataclass
+from typing import List, Optional, Sequence as Seq, Tuple
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from rbsf.crops import box_center, crop_and_resize, exemplar_crop_size
+from rbsf.data.sequences import Sequence
+
+log = logging.getLogger("rbsf.data")
+
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+REDUCED_READS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                 (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+@dataclass
+class PairConfig:
+    """Crop sizes, augmentation and frame filter of SiamFC training pairs (defaults: SiamFC paper).
+
+    The search crop is the instance crop (``instance_size``, context-scaled like the exemplar)
+    stretched by up to ``stretch``, centre-cropped to ``center_size`` (instance_size - 8) and
+    randomly cropped to ``search_size``. Frames are kept when the target is visible and its box
+    passes the area / side / relative-size / aspect thresholds.
+    """
+
+    exemplar_size: int = 127
+    instance_size: int = 255
+    search_size: int = 239
+    context: float = 0.5
+    stretch: float = 0.05
+    max_gap: int = 100
+    min_area: float = 20.0
+    min_side: float = 20.0
+    max_side: float = 500.0
+    min_rel_size: float = 0.01
+    max_rel_size: float = 0.5
+    min_aspect: float = 0.25
+    max_aspect: float = 4.0
+    max_retries: int = 20
+
+    @property
+    def center_size(self) -> int:
+        return self.instance_size - 8
+
+    @property
+    def max_shift(self) -> int:
+        """Largest random-crop offset of the search crop, in output pixels."""
+        return max(0, (self.center_size - self.search_size) // 2)
+
+
+def valid_frames(seq: Sequence, image_size: Tuple[int, int], config: PairConfig) -> np.ndarray:
+    """Indices of frames usable for training (visible target, box within the filter thresholds)."""
+    boxes = np.nan_to_num(seq.boxes, nan=-1.0)
+    w, h = boxes[:, 2], boxes[:, 3]
+    img_w, img_h = image_size
+    aspect = w / np.maximum(h, 1.0)
+    ok = (seq.visible
+          & (w * h >= config.min_area)
+          & (np.minimum(w, h) >= config.min_side) & (np.maximum(w, h) <= config.max_side)
+          & (np.minimum(w / img_w, h / img_h) >= config.min_rel_size)
+          & (np.maximum(w / img_w, h / img_h) <= config.max_rel_size)
+          & (aspect >= config.min_aspect) & (aspect <= config.max_aspect))
+    return np.flatnonzero(ok)
+
+
+def _image_size(seq: Sequence) -> Optional[Tuple[int, int]]:
+    """(W, H) of the first readable frame of a sequence, read from the file header only."""
+    for path in seq.frames[:5]:
+        try:
+            with Image.open(path) as img:
+                return img.size
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def read_frame(path: str, reduce: int = 1) -> Tuple[Optional[np.ndarray], int]:
+    """A BGR frame, decoded at 1/reduce size when it is a JPEG (much faster for big frames).
+
+    Returns (image or None when unreadable, the reduction actually used).
+    """
+    flag, used = cv2.IMREAD_COLOR, 1
+    if path.lower().endswith(JPEG_SUFFIXES):
+        for factor, reduced_flag in REDUCED_READS:
+            if reduce >= factor:
+                flag, used = reduced_flag, factor
+                break
+    try:
+        image = cv2.imread(path, flag)
+    except cv2.error:
+        image = None
+    return image, used
+
+
+def balanced_labels(response_size: int, total_stride: int = 8,
+                    radius: float = 16) -> Tuple[torch.Tensor, torch.Tensor]:
+    """SiamFC labels and weights, 1 x 1 x R x R each.
+
+    A cell is positive (1) when its distance to the centre is within ``radius / total_stride``
+    cells, else negative (0). Positive weights and negative weights each sum to 0.5.
+    """
+    offsets = np.arange(response_size) - (response_size - 1) / 2.0
+    dist = np.sqrt(offsets[None, :] ** 2 + offsets[:, None] ** 2)
+    labels = (dist <= radius / total_stride).astype(np.float32)
+    pos, neg = labels.sum(), labels.size - labels.sum()
+    weights = np.where(labels > 0, 0.5 / max(pos, 1), 0.5 / max(neg, 1)).astype(np.float32)
+    return (torch.from_numpy(labels).view(1, 1, response_size, response_size),
+            torch.from_numpy(weights).view(1, 1, response_size, response_size))
+
+
+class PairDataset(Dataset):
+    """``pairs_per_epoch`` random SiamFC pairs (z, x) drawn from ``sequences``.
+
+    Item i of epoch e is a pure function of (seed, e, i): the same whatever the number or order
+    of DataLoader workers. z is 3 x exemplar x exemplar and x is 3 x search x search, float32
+    raw 0-255 RGB, the target centred (x: up to the random-crop shift). A pair whose frames
+    cannot be read is skipped with a warning and another pair is drawn in its place; the count
+    of skipped pairs is shared by all worker processes (``skipped_pairs``).
+    """
+
+    def __init__(self, sequences: Seq[Sequence], config: PairConfig, pairs_per_epoch: int, seed: int = 0):
+        self.config = config
+        self.pairs_per_epoch = int(pairs_per_epoch)
+        self.seed = int(seed)
+        self.sequences: List[Sequence] = []
+        self.valid: List[np.ndarray] = []
+        for seq in sequences:
+            size = _image_size(seq)
+            if size is None:
+                log.warning("sequence %s: no readable frame among its first five; skipped", seq.name)
+                continue
+            idx = valid_frames(seq, size, config)
+            if len(idx) >= 2:
+                self.sequences.append(seq)
+                self.valid.append(idx)
+        if not self.sequences:
+            raise ValueError("no sequence has two frames that pass the pair filter "
+                             "(visible target, box size and aspect within PairConfig's thresholds)")
+        self._epoch = multiprocessing.Value("q", 0)
+        self._skipped = multiprocessing.Value("q", 0)
+
+    def __len__(self) -> int:
+        return self.pairs_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the pairs of ``epoch`` (seen by persistent workers too)."""
+        self._epoch.value = int(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.value)
+
+    @property
+    def skipped_pairs(self) -> int:
+        """Pairs skipped so far because a frame could not be read, over all workers."""
+        return int(self._skipped.value)
+
+    def _sample(self, rng: np.random.Generator) -> Tuple[Sequence, int, int]:
+        k = int(rng.integers(len(self.sequences)))
+        seq, valid = self.sequences[k], self.valid[k]
+        z = int(valid[rng.integers(len(valid))])
+        near = valid[(np.abs(valid - z) <= self.config.max_gap) & (valid != z)]
+        x = int(near[rng.integers(len(near))]) if len(near) else z
+        return seq, z, x
+
+    def _crop(self, path: str, box: np.ndarray, crop_size: float, out_size: int,
+              shift: Tuple[float, float] = (0.0, 0.0)) -> Optional[np.ndarray]:
+        """RGB square crop of side ``crop_size`` around the box centre (+ shift in output pixels)."""
+        image, r = read_frame(path, int(crop_size / out_size))
+        if image is None:
+            return None
+        cx, cy = box_center(box)
+        step = crop_size / out_size
+        cx, cy = cx + shift[0] * step, cy + shift[1] * step
+        # a pixel of a 1/r decoded image covers original pixels [j r, (j + 1) r)
+        center = ((cx - (r - 1) / 2.0) / r, (cy - (r - 1) / 2.0) / r)
+        fill = cv2.mean(image)[:3]
+        patch = crop_and_resize(image, center, crop_size / r, out_size, fill)
+        return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
+
+    def _pair(self, rng: np.random.Generator) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], List[str]]:
+        cfg = self.config
+        seq, iz, ix = self._sample(rng)
+        stretch_z, stretch_x = rng.uniform(1 - cfg.stretch, 1 + cfg.stretch, 2)
+        shift = rng.integers(-cfg.max_shift, cfg.max_shift + 1, 2)
+        box_z, box_x = seq.boxes[iz], seq.boxes[ix]
+        s_z = exemplar_crop_size(box_z[2], box_z[3], cfg.context)
+        z = self._crop(seq.frames[iz], box_z, s_z / stretch_z, cfg.exemplar_size)
+        s_x = exemplar_crop_size(box_x[2], box_x[3], cfg.context) * cfg.instance_size / cfg.exemplar_size
+        x_side = s_x / stretch_x * cfg.search_size / cfg.instance_size
+        x = None if z is None else self._crop(seq.frames[ix], box_x, x_side, cfg.search_size,
+                                              (float(shift[0]), float(shift[1])))
+        bad = [p for p, img in ((seq.frames[iz], z), (seq.frames[ix], x)) if img is None]
+        return z, x, bad
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.pairs_per_epoch:
+            raise IndexError(index)
+        for attempt in range(self.config.max_retries):
+            rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
+            z, x, bad = self._pair(rng)
+            if not bad:
+                return _to_tensor(z), _to_tensor(x)
+            with self._skipped.get_lock():
+                self._skipped.value += 1
+            log.warning("unreadable frame %s: pair %d skipped (%d skipped so far)",
+                        bad[0], index, self._skipped.value)
+        raise RuntimeError(f"{self.config.max_retries} pairs in a row had unreadable frames "
+                           f"(last: {bad[0]}); check the dataset files")
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()

@@ -1,0 +1,188 @@
+"""Tracking sequences read from GOT-10k, OTB and UAV123 folder layouts."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+log = logging.getLogger("rbsf.data")
+
+GOT10K_SUBSETS = ("train", "val", "test")
+# OTB sequences whose annotation covers only part of img/ (0-based first frame, frame count)
+OTB_FRAME_RANGES = {"david": (299, 471), "football1": (0, 74), "freeman3": (0, 460),
+                    "freeman4": (0, 283), "diving": (0, 215)}
+
+EXPECTED_LAYOUTS = (
+    "expected one of: a GOT-10k root (ROOT/train|val|test/<sequence>/00000001.jpg + groundtruth.txt, "
+    "list.txt optional), a GOT-10k subset folder (ROOT/<sequence>/00000001.jpg + groundtruth.txt), "
+    "an OTB root (ROOT/<Sequence>/img/0001.jpg + groundtruth_rect.txt) or a UAV123 root "
+    "(ROOT/anno/UAV123/<name>.txt + ROOT/data_seq/UAV123/<name>/000001.jpg)")
+
+
+class DatasetError(ValueError):
+    """A dataset root that does not hold a recognised layout, or a broken annotation."""
+
+
+@dataclass
+class Sequence:
+    """One annotated sequence: frame paths, N x 4 boxes (x, y, w, h) and per-frame visibility."""
+
+    name: str
+    frames: List[str]
+    boxes: np.ndarray
+    visible: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+        self.visible = np.asarray(self.visible, dtype=bool)
+        if not len(self.frames) == len(self.boxes) == len(self.visible):
+            raise DatasetError(f"sequence {self.name}: {len(self.frames)} frames but "
+                               f"{len(self.boxes)} boxes and {len(self.visible)} visibility flags")
+
+
+def _read_boxes(path: Path) -> np.ndarray:
+    """Boxes from a text file with comma, tab or space separators (NaN allowed)."""
+    text = path.read_text().replace(",", " ").replace("\t", " ")
+    try:
+        boxes = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise DatasetError(f"cannot parse boxes in {path}: {err}") from None
+    if boxes.size and boxes.shape[1] != 4:
+        raise DatasetError(f"{path}: expected 4 numbers (x, y, w, h) per line, got {boxes.shape[1]}")
+    return boxes.reshape(-1, 4)
+
+
+def _valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    return np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+
+
+def _read_label(path: Path, count: int) -> Optional[np.ndarray]:
+    if not path.is_file():
+        return None
+    values = np.loadtxt(path, dtype=np.float64, ndmin=1).reshape(-1)
+    if len(values) != count:
+        raise DatasetError(f"{path}: {len(values)} lines for {count} frames")
+    return values
+
+
+def _is_got10k_sequence(folder: Path) -> bool:
+    return (folder / "groundtruth.txt").is_file() and any(folder.glob("*.jpg"))
+
+
+def _got10k_sequence(folder: Path) -> Sequence:
+    frames = sorted(str(p) for p in folder.glob("*.jpg"))
+    boxes = _read_boxes(folder / "groundtruth.txt")
+    if len(boxes) == 1 and len(frames) > 1:     # test subset: only the first box is public
+        boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
+    if len(boxes) != len(frames):
+        raise DatasetError(f"{folder}: {len(frames)} frames but {len(boxes)} boxes in groundtruth.txt")
+    visible = _valid_boxes(boxes)
+    absence = _read_label(folder / "absence.label", len(frames))
+    if absence is not None:
+        visible &= absence == 0
+    cover = _read_label(folder / "cover.label", len(frames))
+    if cover is not None:
+        visible &= cover > 0
+    return Sequence(folder.name, frames, boxes, visible)
+
+
+def _load_got10k_subset(folder: Path) -> List[Sequence]:
+    list_file = folder / "list.txt"
+    if list_file.is_file():
+        names = [n.strip() for n in list_file.read_text().split("\n") if n.strip()]
+    else:   # the GOT-10k train download comes without list.txt
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and _is_got10k_sequence(p))
+    sequences = []
+    for name in names:
+        seq_dir = folder / name
+        if not _is_got10k_sequence(seq_dir):
+            log.warning("GOT-10k sequence %s listed in %s is missing or has no frames; skipped", name, list_file)
+            continue
+        sequences.append(_got10k_sequence(seq_dir))
+    return sequences
+
+
+def _load_otb(root: Path) -> List[Sequence]:
+    sequences = []
+    for seq_dir in sorted(p for p in root.iterdir() if (p / "img").is_dir()):
+        frames = sorted(str(p) for p in (seq_dir / "img").glob("*.jpg"))
+        anno_files = sorted(seq_dir.glob("groundtruth_rect*.txt"))
+        for k, anno in enumerate(anno_files, start=1):
+            boxes = _read_boxes(anno)
+            if not len(boxes):
+                continue
+            name = seq_dir.name if len(anno_files) == 1 else f"{seq_dir.name}.{k}"
+            start, count = OTB_FRAME_RANGES.get(seq_dir.name.lower(), (0, len(boxes)))
+            seq_frames = frames[start:start + count]
+            if len(seq_frames) != len(boxes):
+                log.warning("OTB sequence %s: %d frames in img/ for %d boxes in %s; skipped",
+                            name, len(frames), len(boxes), anno.name)
+                continue
+            sequences.append(Sequence(name, seq_frames, boxes, _valid_boxes(boxes)))
+    return sequences
+
+
+def _uav123_ranges() -> dict:
+    """Frame ranges of the official UAV123 / UAV20L sequences, as shipped with the got10k toolkit."""
+    try:
+        import got10k.datasets
+    except ImportError:
+        return {}
+    return json.loads((Path(got10k.datasets.__file__).parent / "uav123.json").read_text())
+
+
+def _load_uav123(root: Path, version: str) -> List[Sequence]:
+    anno_dir = root / "anno" / version
+    if not anno_dir.is_dir():
+        raise DatasetError(f"{root} has no anno/{version} folder; {EXPECTED_LAYOUTS}")
+    metas = _uav123_ranges().get(version, {})
+    sequences = []
+    for anno in sorted(anno_dir.glob("*.txt")):
+        name = anno.stem
+        boxes = _read_boxes(anno)
+        meta = metas.get(name, {"folder_name": name, "start_frame": 1, "end_frame": None})
+        folder = root / "data_seq" / "UAV123" / meta["folder_name"]
+        start = meta["start_frame"]
+        end = meta["end_frame"] or start + len(boxes) - 1
+        frames = [str(folder / f"{i:06d}.jpg") for i in range(start, end + 1)]
+        if len(frames) != len(boxes) or not Path(frames[0]).is_file():
+            log.warning("UAV123 sequence %s: frames %s/%06d.jpg... do not match %d boxes; skipped",
+                        name, folder, start, len(boxes))
+            continue
+        sequences.append(Sequence(name, frames, boxes, _valid_boxes(boxes)))
+    return sequences
+
+
+def load_sequences(root: str, subset: Optional[str] = None) -> List[Sequence]:
+    """All annotated sequences under ``root``, whose layout is detected.
+
+    GOT-10k root: ``subset`` picks train (default), val or test. UAV123 root: ``subset`` picks the
+    version, UAV123 (default) or UAV20L. Raises ``DatasetError`` naming the expected layouts when
+    ``root`` matches none or holds no sequence.
+    """
+    path = Path(root)
+    if not path.is_dir():
+        raise DatasetError(f"dataset root {path} does not exist; {EXPECTED_LAYOUTS}")
+    if any((path / s).is_dir() for s in GOT10K_SUBSETS):
+        subset = subset or "train"
+        if subset not in GOT10K_SUBSETS:
+            raise DatasetError(f"unknown GOT-10k subset {subset!r}: choose train, val or test")
+        if not (path / subset).is_dir():
+            raise DatasetError(f"GOT-10k root {path} has no {subset}/ folder")
+        sequences = _load_got10k_subset(path / subset)
+    elif (path / "anno").is_dir() and (path / "data_seq").is_dir():
+        sequences = _load_uav123(path, (subset or "UAV123").upper())
+    elif (path / "list.txt").is_file() or any(_is_got10k_sequence(p) for p in path.iterdir() if p.is_dir()):
+        sequences = _load_got10k_subset(path)
+    elif any((p / "img").is_dir() for p in path.iterdir()):
+        sequences = _load_otb(path)
+    else:
+        raise DatasetError(f"{path} is not a dataset root; {EXPECTED_LAYOUTS}")
+    if not sequences:
+        raise DatasetError(f"no readable sequence under {path}; {EXPECTED_LAYOUTS}")
+    return sequences

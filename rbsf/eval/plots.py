@@ -1,0 +1,47 @@
+"""Success and precision plots in the OTB toolkit's style: every tracker, score in the legend."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+LINE_STYLES = ("-", "--", "-.", ":")
+
+
+def _plot(curves: Dict[str, np.ndarray], scores: Dict[str, float], thresholds: np.ndarray,
+          xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    order = sorted(curves, key=lambda name: scores[name], reverse=True)
+    for index, name in enumerate(order):
+        ax.plot(thresholds, curves[name], LINE_STYLES[(index // 10) % len(LINE_STYLES)],
+                linewidth=2, label=f"{name} [{scores[name]:.3f}]")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(thresholds[0], thresholds[-1]),
+           ylim=(0, 1.0))
+    ax.grid(True, linestyle=":")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, bbox_inches="tight", dpi=150)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def success_plot(curves: Dict[str, np.ndarray], scores: Dict[str, float], dataset: str,
+                 score_name: str, path: Path) -> None:
+    """Success rate against overlap threshold; legend ``name [score]`` sorted by score."""
+    thresholds = np.linspace(0, 1, len(next(iter(curves.values()))))
+    _plot(curves, scores, thresholds, "Overlap threshold", "Success rate",
+          f"Success plots of OPE on {dataset} ({score_name})", path)
+
+
+def precision_plot(curves: Dict[str, np.ndarray], scores: Dict[str, float], dataset: str,
+                   path: Path) -> None:
+    """Precision against location-error threshold (pixels); legend precision at 20 px."""
+    thresholds = np.arange(len(next(iter(curves.values()))))
+    _plot(curves, scores, thresholds, "Location error threshold (pixels)", "Precision",
+          f"Precision plots of OPE on {dataset} (precision at 20 px)", path)

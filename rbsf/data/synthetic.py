@@ -175,7 +175,6 @@ class _Sprite:
     def __init__(self, texture: np.ndarray, mask: np.ndarray):
         self.texture = texture.astype(np.float32)
         self.mask = mask
-        self.area = float(mask.sum())
 
     def matrix(self, cx: float, cy: float, scale: float, aspect: float, angle_deg: float) -> np.ndarray:
         """2 x 3 affine map from patch to frame pixels (aspect stretches width over height)."""
@@ -197,7 +196,16 @@ class _Sprite:
         return tex, alpha
 
     def projected_area(self, matrix: np.ndarray) -> float:
-        return self.area * abs(float(np.linalg.det(matrix[:, :2])))
+        """Alpha sum of the whole warped sprite, as ``render`` would draw it on an unbounded frame."""
+        h, w = self.mask.shape
+        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float) @ matrix.T
+        low = np.floor(corners.min(axis=0)) - 2
+        size = np.ceil(corners.max(axis=0) - low).astype(int) + 3
+        shifted = matrix.copy()
+        shifted[:, 2] -= low
+        alpha = cv2.warpAffine(self.mask, shifted, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return float(alpha.sum())
 
 
 def _blend(canvas: np.ndarray, tex: np.ndarray, alpha: np.ndarray) -> None:
@@ -237,6 +245,12 @@ class _Occlusion:
         else:
             s = 0.0
         return self.direction * s * reach
+
+
+def sequence_rng(seed: int, subset_index: int, sequence_index: int) -> np.random.Generator:
+    """The random generator ``write_dataset`` renders sequence ``sequence_index`` of a subset with
+    (subset index: 0 train / 1 val / 2 test for got10k, 0 otherwise)."""
+    return np.random.default_rng([seed, subset_index, sequence_index])
 
 
 def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frames: int,
@@ -476,8 +490,7 @@ def write_dataset(out_dir: str, layout: str, num_sequences: int, num_frames: int
         (root / "anno" / "UAV123").mkdir(parents=True, exist_ok=True)
 
     for k, i, folder, frames, first_only in tqdm(jobs, desc=f"writing {layout}", disable=not progress):
-        rng = np.random.default_rng([seed, k, i])
-        records = _write_sequence(folder, render_sequence(rng, photos, frames, frame_size),
+        records = _write_sequence(folder, render_sequence(sequence_rng(seed, k, i), photos, frames, frame_size),
                                   layout, quality, first_only)
         if layout == "got10k":
             (folder / "meta_info.ini").write_text(_meta_info(frame_size, frames))

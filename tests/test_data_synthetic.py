@@ -1,0 +1,134 @@
+"""Synthetic sequences: layouts read back by the got10k toolkit, exact ground truth, the tool."""
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from got10k.datasets import GOT10k, OTB, UAV123
+
+from rbsf.data import load_sequences
+from rbsf.data.synthetic import list_photos, load_photos, render_sequence, sequence_rng, write_dataset
+
+SIZE = (128, 96)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _same(seq, files, anno):
+    assert [str(Path(f)) for f in seq.frames] == [str(Path(f)) for f in files]
+    np.testing.assert_array_equal(np.isnan(seq.boxes), np.isnan(anno))
+    np.testing.assert_allclose(np.nan_to_num(seq.boxes), np.nan_to_num(anno))
+
+
+def test_got10k_layout_read_by_toolkit(tmp_path):
+    root = write_dataset(tmp_path / "got", "got10k", 2, 6, seed=3, frame_size=SIZE)
+    for subset in ("train", "val"):
+        toolkit = GOT10k(str(root), subset=subset, return_meta=True)
+        ours = load_sequences(str(root), subset)
+        assert [s.name for s in ours] == toolkit.seq_names and len(ours) == 2
+        for seq, (files, anno, meta) in zip(ours, toolkit):
+            _same(seq, files, anno)
+            assert len(files) == 6 and Path(files[0]).name == "00000001.jpg"
+            np.testing.assert_array_equal(seq.visible, (meta["absence"] == 0) & (meta["cover"] > 0))
+            np.testing.assert_array_equal(meta["absence"] == 1, meta["cover"] == 0)
+            assert meta["resolution"] == "(128, 96)"
+    test = GOT10k(str(root), subset="test")
+    files, anno = test[0]
+    assert anno.shape == (1, 4) and len(files) == 6
+    train_first = np.loadtxt(root / "train" / "GOT-10k_Train_000001" / "groundtruth.txt", delimiter=",")
+    assert train_first.shape == (6, 4)
+
+
+def test_otb_layout_read_by_toolkit(tmp_path):
+    root = write_dataset(tmp_path / "otb", "otb", 2, 5, seed=1, frame_size=SIZE)
+    toolkit = OTB(str(root), version="tb100", download=False)   # never downloads
+    ours = load_sequences(str(root))
+    assert [s.name for s in ours] == toolkit.seq_names == ["Basketball", "Biker"]
+    for seq, (files, anno) in zip(ours, toolkit):
+        _same(seq, files, anno)
+        assert Path(files[0]).name == "0001.jpg"
+        assert cv2.imread(files[0]).shape == (96, 128, 3)
+
+
+def test_uav123_layout_read_by_toolkit(tmp_path):
+    root = write_dataset(tmp_path / "uav", "uav123", 1, 2, seed=0, frame_size=(48, 36))
+    toolkit = UAV123(str(root))
+    ours = load_sequences(str(root))
+    assert [s.name for s in ours] == toolkit.seq_names == ["uav6"]
+    files, anno = toolkit[0]
+    assert len(files) == 109 and Path(files[0]).name == "000001.jpg"
+    _same(ours[0], files, anno)
+    np.testing.assert_array_equal(ours[0].visible, ~np.isnan(anno).any(axis=1))
+
+
+def _correlation(a, b):
+    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+def _occluded_sequence_seed():
+    """The first sequence seed whose rendering has both fully visible and absent frames."""
+    photos = load_photos(list_photos())
+    for seed in range(40):
+        frames = list(render_sequence(sequence_rng(seed, 0, 0), photos, 40, SIZE))
+        if any(f.absent for f in frames) and sum(f.visible > 0.99 for f in frames) >= 5:
+            return seed, frames
+    pytest.fail("no seed rendered a sequence with a full occlusion")
+
+
+def test_ground_truth_matches_rendered_target(tmp_path):
+    seed, rendered = _occluded_sequence_seed()
+    root = write_dataset(tmp_path / "got", "got10k", 1, 40, seed=seed, frame_size=SIZE)
+    seq_dir = root / "train" / "GOT-10k_Train_000001"
+    boxes = np.loadtxt(seq_dir / "groundtruth.txt", delimiter=",")
+    absence = np.loadtxt(seq_dir / "absence.label")
+    np.testing.assert_array_equal(absence == 1, [f.absent for f in rendered])
+    visible_r, absent_r = [], []
+    for t, frame in enumerate(rendered):
+        x, y, w, h = boxes[t].astype(int)
+        mask = frame.target_alpha[y:y + h, x:x + w] > 0.99
+        # the box is the tight box of the rendered target
+        ys, xs = np.nonzero(frame.target_alpha > 0.5)
+        assert (x, y, x + w - 1, y + h - 1) == (xs.min(), ys.min(), xs.max(), ys.max())
+        if mask.sum() < 30 or frame.target_layer[y:y + h, x:x + w][mask].std() < 8:
+            continue
+        on_disk = cv2.cvtColor(cv2.imread(str(seq_dir / f"{t + 1:08d}.jpg")), cv2.COLOR_BGR2RGB)
+        inside = _correlation(on_disk[y:y + h, x:x + w][mask], frame.target_layer[y:y + h, x:x + w][mask])
+        if frame.visible > 0.99:     # blur and noise of the frame lower it a little
+            assert inside > 0.6, f"frame {t}: box pixels do not show the target (r={inside:.2f})"
+            visible_r.append(inside)
+        elif frame.absent:
+            assert inside < 0.4, f"frame {t}: target marked absent but visible (r={inside:.2f})"
+            absent_r.append(inside)
+    assert len(visible_r) >= 3 and len(absent_r) >= 1 and np.median(visible_r) > 0.9
+
+
+def test_same_seed_same_dataset_and_disjoint_photos(tmp_path):
+    names = ["apple.jpg", "baboon.jpg", "board.jpg"]
+    a = write_dataset(tmp_path / "a", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=names)
+    b = write_dataset(tmp_path / "b", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=names)
+    c = write_dataset(tmp_path / "c", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=["home.jpg", "orange.jpg"])
+    for rel in ("Basketball/img/0003.jpg", "Basketball/groundtruth_rect.txt"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+    assert (a / "Basketball/img/0001.jpg").read_bytes() != (c / "Basketball/img/0001.jpg").read_bytes()
+    with pytest.raises(ValueError, match="not empty"):
+        write_dataset(a, "otb", 1, 3, seed=5)
+    with pytest.raises(ValueError, match="not found"):
+        write_dataset(tmp_path / "d", "otb", 1, 3, seed=5, image_names=["nope.jpg", "apple.jpg"])
+
+
+def test_tool_help_and_bad_input(tmp_path):
+    tool = [sys.executable, str(REPO / "tools" / "make_synthetic.py")]
+    help_text = subprocess.run(tool + ["--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--layout", "--out", "--sequences", "--frames", "--seed", "--images", "--image-names",
+                   "--size", "--quality"):
+        assert option in help_text
+    out = tmp_path / "o"
+    ok = subprocess.run(tool + ["--layout", "otb", "--out", str(out), "--sequences", "1", "--frames", "3",
+                                "--size", "64x48"], capture_output=True, text=True)
+    assert ok.returncode == 0 and (out / "Basketball" / "img" / "0003.jpg").is_file()
+    bad = subprocess.run(tool + ["--out", str(tmp_path / "x"), "--images", str(tmp_path / "none")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "photo folder" in bad.stderr

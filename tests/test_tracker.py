@@ -1,0 +1,124 @@
+"""SiamFCTracker: geometry, image types, border / tiny / huge boxes, checkpoints, toolkit track()."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.crops import box_center
+from rbsf.data.synthetic import write_dataset
+from rbsf.models.siamfc import SiamFCNet
+from trackers import SiamFCTracker
+
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
+
+
+class PixelNet:
+    """A 'network' whose embedding is the zero-mean, 8x8-pooled image: its cross-correlation
+    peaks exactly at the true shift, so it checks the tracker's geometry without training."""
+
+    out_scale = 1e-3
+
+    def backbone(self, x):
+        x = F.avg_pool2d(x, 8, 8)
+        return x - x.mean(dim=(1, 2, 3), keepdim=True)
+
+
+def _photo() -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+
+
+def _panned_frames(n=8, size=(200, 150), step=(4, -3)):
+    """Windows of a photo moving by ``step`` px per frame: the scene shifts by -step."""
+    photo, (w, h) = _photo(), size
+    return [photo[80 + step[1] * f:80 + step[1] * f + h, 100 + step[0] * f:100 + step[0] * f + w]
+            for f in range(n)]
+
+
+def test_follows_a_translating_scene():
+    tracker = SiamFCTracker(PixelNet())
+    box = np.array([80.0, 55.0, 40.0, 40.0])
+    frames = _panned_frames()
+    tracker.init(frames[0], box)
+    for f, frame in enumerate(frames[1:], start=1):
+        out = tracker.update(frame)
+        expected = np.array(box_center(box)) - [4 * f, -3 * f]
+        assert np.linalg.norm(np.array(box_center(out)) - expected) < 4.0, f"frame {f}: {out}"
+
+
+def test_image_types_agree():
+    tracker = SiamFCTracker(PixelNet())
+    frames = _panned_frames(4)
+    box = [80, 55, 40, 40]
+
+    def run(convert):
+        tracker.init(convert(frames[0]), box)
+        return np.array([tracker.update(convert(f)) for f in frames[1:]])
+
+    as_array = run(lambda a: a)
+    np.testing.assert_array_equal(as_array, run(lambda a: a))
+    np.testing.assert_array_equal(as_array, run(Image.fromarray))
+    rgba = run(lambda a: Image.fromarray(a).convert("RGBA"))
+    np.testing.assert_array_equal(as_array, rgba)
+    gray_pil = run(lambda a: Image.fromarray(a).convert("L"))
+    gray_np = run(lambda a: np.asarray(Image.fromarray(a).convert("L")))
+    np.testing.assert_array_equal(gray_pil, gray_np)
+    assert np.all(np.isfinite(gray_pil))
+
+
+@pytest.mark.parametrize("box", [[-15, -10, 30, 25], [190, 140, 30, 30], [100, 70, 1, 1],
+                                 [-300, -300, 900, 800], [0, 0, 200, 150]],
+                         ids=["top-left-border", "bottom-right-border", "one-pixel", "huge",
+                              "whole-image"])
+def test_border_tiny_and_huge_boxes_stay_usable(box):
+    tracker = SiamFCTracker(PixelNet())
+    frames = _panned_frames(4)
+    tracker.init(frames[0], box)
+    for frame in frames[1:]:
+        x, y, w, h = tracker.update(frame)
+        cx, cy = x + (w - 1) / 2, y + (h - 1) / 2
+        assert 0 <= cx <= 199 and 0 <= cy <= 149
+        assert tracker.params.min_size <= w <= 200 and tracker.params.min_size <= h <= 150
+
+
+@pytest.mark.parametrize("box, message", [
+    ([300, 10, 20, 20], "entirely outside"), ([-50, 10, 20, 20], "entirely outside"),
+    ([10, 10, 0, 20], "non-positive"), ([10, np.nan, 20, 20], "4 finite numbers"),
+    ([10, 10, 20], "4 finite numbers")])
+def test_bad_initial_box_is_a_clear_error(box, message):
+    tracker = SiamFCTracker(PixelNet())
+    with pytest.raises(ValueError, match=message):
+        tracker.init(_panned_frames(1)[0], box)
+
+
+def test_update_before_init_is_an_error():
+    with pytest.raises(RuntimeError, match="before init"):
+        SiamFCTracker(PixelNet()).update(_panned_frames(1)[0])
+
+
+@pytest.mark.parametrize("kind, name", [("fp", "SiamFC"), ("xnor", "XNOR-SF"), ("rbconv", "RB-SF")])
+def test_from_checkpoint_names_by_kind(tmp_path, kind, name):
+    path = tmp_path / f"{kind}.pt"
+    save_atomic(model_payload(SiamFCNet(kind, width=0.25)), path)
+    tracker = SiamFCTracker.from_checkpoint(path)
+    assert tracker.name == name and tracker.is_deterministic
+    assert SiamFCTracker.from_checkpoint(path, name="mine").name == "mine"
+
+
+def test_toolkit_track_on_a_generated_sequence(tmp_path):
+    """got10k's own Tracker.track (PIL frames from disk) runs our tracker end to end."""
+    root = write_dataset(str(tmp_path / "otb"), "otb", 1, 6, seed=3, frame_size=(128, 96))
+    seq_dir = next(p for p in root.iterdir() if p.is_dir())
+    frames = sorted(str(p) for p in (seq_dir / "img").glob("*.jpg"))
+    gt = np.loadtxt(seq_dir / "groundtruth_rect.txt", delimiter=",")
+    torch.manual_seed(0)
+    tracker = SiamFCTracker(SiamFCNet("rbconv", width=0.25), name="RB-SF")
+    boxes, times = tracker.track(frames, gt[0])
+    assert boxes.shape == (6, 4) and np.all(np.isfinite(boxes)) and np.all(times > 0)
+    np.testing.assert_array_equal(boxes[0], gt[0])
+    again, _ = tracker.track(frames, gt[0])
+    np.testing.assert_array_equal(boxes, again)

@@ -80,7 +80,10 @@ def _got10k_sequence(folder: Path) -> Sequence:
     if len(boxes) == 1 and len(frames) > 1:     # test subset: only the first box is public
         boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
     if len(boxes) != len(frames):
-        raise DatasetError(f"{folder}: {len(frames)} frames but {len(boxes)} boxes in groundtruth.txt")
+        # missing frames: keep GOT-10k's numbering; the pair sampler skips what it cannot read
+        log.warning("GOT-10k sequence %s: %d frames for %d boxes; frames named by number",
+                    folder.name, len(frames), len(boxes))
+        frames = [str(folder / f"{i:08d}.jpg") for i in range(1, len(boxes) + 1)]
     visible = _valid_boxes(boxes)
     absence = _read_label(folder / "absence.label", len(frames))
     if absence is not None:

@@ -1,0 +1,162 @@
+"""Sequence loading, SiamFC pair sampling, labels, and robustness to bad frames."""
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from got10k.datasets import GOT10k
+from torch.utils.data import DataLoader
+
+from rbsf.data import DatasetError, PairConfig, PairDataset, Sequence, balanced_labels, load_sequences
+from rbsf.data.synthetic import write_dataset
+from rbsf.models.siamfc import SiamFCNet
+
+
+@pytest.fixture(scope="module")
+def data_got10k(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("got") / "GOT-10k", "got10k", 3, 24, seed=11,
+                         frame_size=(240, 180))
+
+
+def _rect_sequence(folder: Path, boxes, size=(320, 240)):
+    """Frames of a flat grey scene with a white rectangle target at ``boxes`` (integer x, y, w, h)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for t, (x, y, w, h) in enumerate(boxes):
+        image = np.full((size[1], size[0], 3), 60, np.uint8)
+        image[y:y + h, x:x + w] = 255
+        path = folder / f"{t + 1:08d}.png"
+        cv2.imwrite(str(path), image)
+        frames.append(str(path))
+    return Sequence("rect", frames, np.array(boxes, float), np.ones(len(boxes), bool))
+
+
+def _bright_extent(channel: np.ndarray):
+    ys, xs = np.nonzero(channel > 160)
+    return (xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0, xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+
+
+def test_load_sequences_layout_detection_and_errors(data_got10k, tmp_path):
+    for subset in ("train", "val"):
+        toolkit = GOT10k(str(data_got10k), subset=subset)
+        ours = load_sequences(str(data_got10k), subset)
+        assert [s.name for s in ours] == toolkit.seq_names
+        np.testing.assert_allclose(ours[1].boxes, toolkit[1][1])
+    assert [s.name for s in load_sequences(str(data_got10k / "val"))] == GOT10k(str(data_got10k), "val").seq_names
+    # the GOT-10k train download has no list.txt: the folders make the list
+    copy = tmp_path / "nolist"
+    shutil.copytree(data_got10k / "train", copy / "train")
+    (copy / "train" / "list.txt").unlink()
+    assert [s.name for s in load_sequences(str(copy))] == GOT10k(str(data_got10k), "train").seq_names
+    (tmp_path / "empty" / "something").mkdir(parents=True)
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(DatasetError, match="GOT-10k root.*OTB root.*UAV123 root"):
+            load_sequences(str(bad))
+    with pytest.raises(DatasetError, match="subset"):
+        load_sequences(str(data_got10k), "training")
+
+
+def test_crops_centre_the_target_at_the_context_scale(tmp_path):
+    boxes = [(100 + 3 * t, 80 + 2 * t, 40, 30) for t in range(6)]
+    seq = _rect_sequence(tmp_path / "rect", boxes)
+    config = PairConfig(stretch=0.0, instance_size=247)          # no stretch, no random shift
+    dataset = PairDataset([seq], config, pairs_per_epoch=4, seed=0)
+    s_z = np.sqrt((40 + 35) * (30 + 35))                          # context 0.5 * (w + h) = 35
+    for i in range(4):
+        z, x = dataset[i]
+        assert z.shape == (3, 127, 127) and x.shape == (3, 239, 239) and z.dtype == torch.float32
+        assert 200 < float(z.max()) <= 255                        # raw 0-255 values, not normalised
+        cx, cy, w, h = _bright_extent(z[0].numpy())
+        assert abs(cx - 63) <= 0.5 and abs(cy - 63) <= 0.5
+        assert abs(w - 40 * 127 / s_z) <= 1.5 and abs(h - 30 * 127 / s_z) <= 1.5
+        cx, cy, w, h = _bright_extent(x[0].numpy())
+        assert abs(cx - 119) <= 0.5 and abs(cy - 119) <= 0.5
+        s_x = s_z * 255 / 127                                    # instance crop side in the frame
+        assert abs(w - 40 * 255 / s_x) <= 1.5
+
+
+def test_search_crop_shift_and_stretch_stay_in_range(tmp_path):
+    seq = _rect_sequence(tmp_path / "rect", [(140, 100, 40, 40)] * 4)
+    dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=24, seed=3)
+    shifts, widths = set(), []
+    for i in range(24):
+        _, x = dataset[i]
+        cx, cy, w, _ = _bright_extent(x[0].numpy())
+        shifts.add((cx - 119, cy - 119))
+        widths.append(w)
+        assert abs(cx - 119) <= 4.5 and abs(cy - 119) <= 4.5
+    assert len(shifts) > 5
+    nominal = 40 * 127 / np.sqrt(80 * 80)
+    assert min(widths) >= nominal * 0.95 - 1.5 and max(widths) <= nominal * 1.05 + 1.5
+
+
+def test_pairs_reproducible_per_epoch_and_across_workers(data_got10k):
+    sequences = load_sequences(str(data_got10k))
+    config = PairConfig(exemplar_size=95, instance_size=191, search_size=175)
+    dataset = PairDataset(sequences, config, pairs_per_epoch=6, seed=7)
+    first = [dataset[i] for i in range(6)]
+    again = PairDataset(sequences, config, pairs_per_epoch=6, seed=7)
+    for (z1, x1), (z2, x2) in zip(first, (again[i] for i in range(6))):
+        assert torch.equal(z1, z2) and torch.equal(x1, x2)
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[0][1], first[0][1])
+    dataset.set_epoch(0)
+    batches = {}
+    for workers in (0, 2):
+        loader = DataLoader(dataset, batch_size=3, num_workers=workers)
+        batches[workers] = [b for b in loader]
+    for (z0, x0), (z2, x2) in zip(batches[0], batches[2]):
+        assert torch.equal(z0, z2) and torch.equal(x0, x2)
+    assert torch.equal(batches[0][0][0][0], first[0][0])
+
+
+def test_frame_filter_uses_visibility_and_box_limits(tmp_path):
+    boxes = [(100, 80, 40, 30), (100, 80, 10, 30), (100, 80, 40, 30), (100, 80, 200, 30), (100, 80, 40, 30)]
+    seq = _rect_sequence(tmp_path / "rect", boxes, size=(640, 480))
+    seq.visible[2] = False
+    dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=1)
+    np.testing.assert_array_equal(dataset.valid[0], [0, 4])      # 10 px wide, hidden, 9:1 aspect dropped
+    with pytest.raises(ValueError, match="pair filter"):
+        PairDataset([seq], PairConfig(min_side=50), pairs_per_epoch=1)
+
+
+def test_balanced_labels_hand_computed():
+    labels, weights = balanced_labels(17)
+    assert labels.shape == weights.shape == (1, 1, 17, 17)
+    positives = {(y, x) for y in range(17) for x in range(17) if (y - 8) ** 2 + (x - 8) ** 2 <= 4}
+    assert len(positives) == 13
+    assert {tuple(p) for p in torch.nonzero(labels[0, 0]).tolist()} == positives
+    assert float(weights[labels > 0].sum()) == pytest.approx(0.5)
+    assert float(weights[labels == 0].sum()) == pytest.approx(0.5)
+    assert float(weights[0, 0, 8, 8]) == pytest.approx(0.5 / 13)
+    labels15, _ = balanced_labels(15, radius=8)                  # radius of one cell: the centre cross
+    assert int(labels15.sum()) == 5
+
+
+def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
+    root = tmp_path / "broken"
+    shutil.copytree(data_got10k / "train", root / "train")
+    seq_dir = root / "train" / "GOT-10k_Train_000002"
+    for name in ("00000005.jpg", "00000012.jpg"):
+        (seq_dir / name).write_bytes(b"not a jpeg at all")
+    (seq_dir / "00000020.jpg").unlink()                            # missing file
+    config = PairConfig(exemplar_size=95, instance_size=191, search_size=175)   # a small preset
+    dataset = PairDataset(load_sequences(str(root)), config, pairs_per_epoch=32, seed=0)
+    net = SiamFCNet("fp", width=0.25)
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
+    labels, weights = balanced_labels(11)
+    batches = 0
+    for z, x in DataLoader(dataset, batch_size=8, num_workers=2):
+        response = net(z, x)
+        loss = F.binary_cross_entropy_with_logits(response, labels.expand_as(response),
+                                                  weights.expand_as(response), reduction="sum") / len(z)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        assert torch.isfinite(loss)
+        batches += 1
+    assert batches == 4
+    assert dataset.skipped_pairs > 0                              # counted across worker processes

@@ -1,0 +1,225 @@
+/* Bit-packed binary convolution for the RB-SF CPU engine (C ABI, loaded with ctypes).
+ *
+ * Bit convention: bit 1 = value -1, bit 0 = value +1 (so +1 padding and unused tail channels
+ * are zero bits). Activations are packed along channels into 64-bit words, layout
+ * [N][Hp][Wp][G][CW] with CW = ceil(Cg / 64). Weights use [G][OB][K][K][CW][LANES]: blocks of
+ * LANES output channels innermost, so one activation word is XORed with LANES filters at once.
+ * For +-1 vectors of real length n: dot = n - 2 * popcount(a XOR w) (tail bits are 0 in both).
+ * Output: out[n][oy][ox][o] = scale[o] * dot + shift[o] (float, NHWC).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <immintrin.h>
+
+#define LANES 8
+
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+int rbsf_lanes(void) { return LANES; }
+
+int rbsf_isa_supported(int isa)
+{
+    __builtin_cpu_init();
+    switch (isa) {
+    case ISA_SCALAR: return 1;
+    case ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    case ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+    default: return 0;
+    }
+}
+
+int rbsf_best_isa(void)
+{
+    for (int isa = ISA_AVX512; isa > ISA_SCALAR; --isa)
+        if (rbsf_isa_supported(isa)) return isa;
+    return ISA_SCALAR;
+}
+
+/* Pack the signs of an NHWC float tensor (N, H, W, C) into [N][Ho+2p][Wo+2p][G][CW], where
+ * each value first goes through the ops pending from the previous layer: an optional 3x3 /
+ * stride-2 max-pool (then Ho = (H-3)/2+1, else Ho = H), then an optional per-channel affine map
+ * v * scale[c] + shift[c] (scale NULL: none). Bit = (v < 0). */
+void rbsf_pack_nhwc(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t groups,
+                    int64_t pad, int pool, const float *scale, const float *shift, uint64_t *out,
+                    int threads)
+{
+    const int64_t cg = c / groups, cw = (cg + 63) / 64;
+    const int64_t ho = pool ? (h - 3) / 2 + 1 : h, wo = pool ? (w - 3) / 2 + 1 : w;
+    const int64_t hp = ho + 2 * pad, wp = wo + 2 * pad, pix = groups * cw;
+    memset(out, 0, sizeof(uint64_t) * n * hp * wp * pix);
+    #pragma omp parallel num_threads(threads)
+    {
+        float *v = (float *)malloc(sizeof(float) * c);
+        #pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < n; ++b)
+            for (int64_t y = 0; y < ho; ++y)
+                for (int64_t xx = 0; xx < wo; ++xx) {
+                    if (pool) {
+                        const float *src = x + ((b * h + 2 * y) * w + 2 * xx) * c;
+                        memcpy(v, src, sizeof(float) * c);
+                        for (int64_t dy = 0; dy < 3; ++dy)
+                            for (int64_t dx = 0; dx < 3; ++dx) {
+                                const float *q = src + (dy * w + dx) * c;
+                                for (int64_t i = 0; i < c; ++i) v[i] = q[i] > v[i] ? q[i] : v[i];
+                            }
+                    } else {
+                        memcpy(v, x + ((b * h + y) * w + xx) * c, sizeof(float) * c);
+                    }
+                    if (scale)
+                        for (int64_t i = 0; i < c; ++i) v[i] = v[i] * scale[i] + shift[i];
+                    uint64_t *dst = out + ((b * hp + y + pad) * wp + xx + pad) * pix;
+                    for (int64_t g = 0; g < groups; ++g)
+                        for (int64_t i = 0; i < cg; ++i)
+                            if (v[g * cg + i] < 0.0f)
+                                dst[g * cw + i / 64] |= (uint64_t)1 << (i % 64);
+                }
+        free(v);
+    }
+}
+
+typedef struct {
+    const uint64_t *act;
+    int64_t n, hp, wp, groups, cw;
+    const uint64_t *wts;
+    int64_t out_channels, k, stride, kreal;
+    const float *scale, *shift;
+    float *out;
+    int64_t ho, wo, og, ob;
+} conv_args;
+
+static inline void finish(const conv_args *a, const int64_t *acc, int64_t g, int64_t blk,
+                          float *dst)
+{
+    for (int l = 0; l < LANES; ++l) {
+        const int64_t o = blk * LANES + l;
+        if (o >= a->og) break;
+        const int64_t oc = g * a->og + o;
+        dst[oc] = a->scale[oc] * (float)(a->kreal - 2 * acc[l]) + a->shift[oc];
+    }
+}
+
+#define ROW_OF(a, b, oy, ox, ky) \
+    ((a)->act + (((b) * (a)->hp + (oy) * (a)->stride + (ky)) * (a)->wp + (ox) * (a)->stride) \
+                * (a)->groups * (a)->cw)
+
+static void conv_scalar(const conv_args *a, int64_t b, int64_t oy)
+{
+    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
+    for (int64_t ox = 0; ox < a->wo; ++ox) {
+        float *dst = a->out + ((b * a->ho + oy) * a->wo + ox) * a->out_channels;
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t blk = 0; blk < a->ob; ++blk) {
+                int64_t acc[LANES] = {0};
+                const uint64_t *wt = a->wts + (g * a->ob + blk) * kkw * LANES;
+                for (int64_t ky = 0; ky < a->k; ++ky) {
+                    const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
+                    for (int64_t kx = 0; kx < a->k; ++kx)
+                        for (int64_t w = 0; w < a->cw; ++w, wt += LANES) {
+                            const uint64_t v = row[kx * pix + w];
+                            for (int l = 0; l < LANES; ++l)
+                                acc[l] += __builtin_popcountll(v ^ wt[l]);
+                        }
+                }
+                finish(a, acc, g, blk, dst);
+            }
+    }
+}
+
+__attribute__((target("avx2,popcnt")))
+static inline __m256i popcnt256(__m256i v)
+{
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, low));
+    const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+    return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
+}
+
+__attribute__((target("avx2,popcnt")))
+static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
+{
+    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
+    for (int64_t ox = 0; ox < a->wo; ++ox) {
+        float *dst = a->out + ((b * a->ho + oy) * a->wo + ox) * a->out_channels;
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t blk = 0; blk < a->ob; ++blk) {
+                __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+                const uint64_t *wt = a->wts + (g * a->ob + blk) * kkw * LANES;
+                for (int64_t ky = 0; ky < a->k; ++ky) {
+                    const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
+                    for (int64_t kx = 0; kx < a->k; ++kx)
+                        for (int64_t w = 0; w < a->cw; ++w, wt += LANES) {
+                            const __m256i v = _mm256_set1_epi64x((long long)row[kx * pix + w]);
+                            const __m256i w0 = _mm256_loadu_si256((const __m256i *)wt);
+                            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wt + 4));
+                            acc0 = _mm256_add_epi64(acc0, popcnt256(_mm256_xor_si256(v, w0)));
+                            acc1 = _mm256_add_epi64(acc1, popcnt256(_mm256_xor_si256(v, w1)));
+                        }
+                }
+                int64_t acc[LANES];
+                _mm256_storeu_si256((__m256i *)acc, acc0);
+                _mm256_storeu_si256((__m256i *)(acc + 4), acc1);
+                finish(a, acc, g, blk, dst);
+            }
+    }
+}
+
+/* Four blocks of 8 output channels share every activation broadcast (32 channels per pass). */
+__attribute__((target("avx512f,avx512vpopcntdq")))
+static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
+{
+    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
+    for (int64_t ox = 0; ox < a->wo; ++ox) {
+        float *dst = a->out + ((b * a->ho + oy) * a->wo + ox) * a->out_channels;
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t blk0 = 0; blk0 < a->ob; blk0 += 4) {
+                const int nb = a->ob - blk0 < 4 ? (int)(a->ob - blk0) : 4;
+                __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(),
+                                  _mm512_setzero_si512(), _mm512_setzero_si512()};
+                const uint64_t *wt0 = a->wts + (g * a->ob + blk0) * kkw * LANES;
+                int64_t j = 0;
+                for (int64_t ky = 0; ky < a->k; ++ky) {
+                    const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
+                    for (int64_t kx = 0; kx < a->k; ++kx)
+                        for (int64_t w = 0; w < a->cw; ++w, ++j) {
+                            const __m512i v = _mm512_set1_epi64((long long)row[kx * pix + w]);
+                            for (int q = 0; q < nb; ++q) {
+                                const __m512i wv = _mm512_loadu_si512(
+                                    (const void *)(wt0 + (q * kkw + j) * LANES));
+                                acc[q] = _mm512_add_epi64(
+                                    acc[q], _mm512_popcnt_epi64(_mm512_xor_si512(v, wv)));
+                            }
+                        }
+                }
+                for (int q = 0; q < nb; ++q) {
+                    int64_t lanes[LANES];
+                    _mm512_storeu_si512((void *)lanes, acc[q]);
+                    finish(a, lanes, g, blk0 + q, dst);
+                }
+            }
+    }
+}
+
+/* Binary convolution of packed activations with packed weights; returns 0, or -1 when the
+ * requested instruction set is not available (isa < 0 picks the best one). */
+int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t groups,
+               int64_t cw, const uint64_t *wts, int64_t out_channels, int64_t k, int64_t stride,
+               int64_t kreal, const float *scale, const float *shift, float *out, int isa,
+               int threads)
+{
+    if (isa < 0) isa = rbsf_best_isa();
+    if (!rbsf_isa_supported(isa)) return -1;
+    conv_args a = {act, n, hp, wp, groups, cw, wts, out_channels, k, stride, kreal, scale, shift,
+                   out, (hp - k) / stride + 1, (wp - k) / stride + 1, out_channels / groups, 0};
+    a.ob = (a.og + LANES - 1) / LANES;
+    void (*kernel)(const conv_args *, int64_t, int64_t) =
+        isa == ISA_AVX512 ? conv_avx512 : isa == ISA_AVX2 ? conv_avx2 : conv_scalar;
+    #pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic, 1)
+    for (int64_t b = 0; b < n; ++b)
+        for (int64_t oy = 0; oy < a.ho; ++oy)
+            kernel(&a, b, oy);
+    return 0;
+}

@@ -1,0 +1,140 @@
+"""Binary convolution layers of the packed engine, run natively (bit-packed) or with PyTorch.
+
+A layer computes, on NHWC float activations ``x``::
+
+    out[..., o] = scale[o] * dot(sign(pad_{+1}(x)), sign(W_o)) + shift[o]
+
+where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold the binary scale
+(C* or XNOR's alpha), the conv bias and the following batch norm. Backends:
+
+* ``native``: signs packed along channels into 64-bit words, XOR + popcount in C
+  (``bitconv.c``) with the instruction set picked at run time (``avx512`` / ``avx2`` /
+  ``scalar``), multithreaded with OpenMP;
+* ``torch``: the same integer dot products as a float convolution of +-1 tensors, used when the
+  native library was not compiled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rbsf.binary import PAD_VALUE, hard_sign
+from rbsf.deploy import native
+
+BACKENDS = ("native", "torch")
+
+
+def default_backend() -> str:
+    """``native`` when the compiled library is present, else ``torch``."""
+    return "native" if native.library() is not None else "torch"
+
+
+@dataclass(eq=False)
+class BinaryLayer:
+    """One binary convolution with its folded per-channel affine map (see module doc)."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    groups: int
+    negative: torch.Tensor  # bool, (out, in/groups, k, k): True where sign(W) = -1
+    scale: torch.Tensor     # float32, (out,)
+    shift: torch.Tensor     # float32, (out,)
+    post: list = field(default_factory=list)  # ops after the conv, see apply_post
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def kreal(self) -> int:
+        """Length of one filter: the number of +-1 products in each dot product."""
+        return self.in_channels // self.groups * self.kernel * self.kernel
+
+    def signed_weight(self) -> torch.Tensor:
+        """The +-1 weights as a float tensor (torch backend)."""
+        if "signed" not in self._cache:
+            self._cache["signed"] = 1.0 - 2.0 * self.negative.float()
+        return self._cache["signed"]
+
+    def packed_weight(self) -> torch.Tensor:
+        """Weights in the native layout [G][OB][K][K][CW][LANES] of 64-bit words (int64)."""
+        if "packed" not in self._cache:
+            self._cache["packed"] = pack_weight(self.negative, self.groups, native.lanes())
+        return self._cache["packed"]
+
+
+def pack_weight(negative: torch.Tensor, groups: int, lanes: int) -> torch.Tensor:
+    """Pack (O, Cg, K, K) sign bits into [G][OB][K][K][CW][lanes] words; padding bits are 0."""
+    out_channels, cg, k, _ = negative.shape
+    og = out_channels // groups
+    ob, cw = -(-og // lanes), -(-cg // 64)
+    bits = np.zeros((groups, ob * lanes, k, k, cw * 64), dtype=np.uint8)
+    bits[:, :og, :, :, :cg] = negative.numpy().reshape(groups, og, cg, k, k).transpose(0, 1, 3, 4, 2)
+    words = np.packbits(bits.reshape(-1, 64), axis=1, bitorder="little").view("<u8")
+    words = words.reshape(groups, ob, lanes, k, k, cw).transpose(0, 1, 3, 4, 5, 2)
+    return torch.from_numpy(np.ascontiguousarray(words).view(np.int64))
+
+
+def max_pool_nhwc(x: torch.Tensor) -> torch.Tensor:
+    """3x3 / stride-2 max-pooling of a contiguous NHWC tensor, NHWC out."""
+    pooled = F.max_pool2d(x.permute(0, 3, 1, 2), 3, 2)
+    return pooled.permute(0, 2, 3, 1).contiguous()
+
+
+def apply_post(x: torch.Tensor, post: list) -> torch.Tensor:
+    """Run the ops that follow a conv on NHWC activations, in order.
+
+    Each op is ``("pool",)`` (3x3 / stride-2 max-pooling) or ``("affine", scale, shift)``
+    (a batch norm that could not be folded into the conv because a pooling precedes it).
+    """
+    for op in post:
+        if op[0] == "pool":
+            x = max_pool_nhwc(x)
+        elif op[0] == "affine":
+            x = torch.addcmul(op[2], x, op[1])
+        else:
+            raise ValueError(f"unknown post-conv op {op[0]!r}")
+    return x
+
+
+def _fusable(pre: Sequence[tuple]) -> bool:
+    """True when the native packer can run ``pre`` itself: an optional pool, then an affine."""
+    kinds = [op[0] for op in pre]
+    return kinds in ([], ["pool"], ["affine"], ["pool", "affine"])
+
+
+def binary_conv(x: torch.Tensor, layer: BinaryLayer, pre: Sequence[tuple] = (),
+                backend: Optional[str] = None, isa: Optional[str] = None,
+                threads: Optional[int] = None) -> torch.Tensor:
+    """Apply ``layer`` (without its own post ops) to NHWC float32 activations; NHWC float32 out.
+
+    ``pre`` are ops still pending on ``x`` (the previous layer's post ops, see
+    :func:`apply_post`); they run before the sign, fused into the bit packing when possible.
+    """
+    backend = backend or default_backend()
+    if backend == "native":
+        threads = threads or native.default_threads()
+        if not _fusable(pre):
+            x, pre = apply_post(x, pre), ()
+        affine = next((op for op in pre if op[0] == "affine"), None)
+        act = native.pack_nhwc(x.contiguous(), layer.groups, layer.padding, threads,
+                               pool=any(op[0] == "pool" for op in pre),
+                               scale=None if affine is None else affine[1],
+                               shift=None if affine is None else affine[2])
+        return native.bconv(act, layer.packed_weight(), layer.out_channels, layer.kernel,
+                            layer.stride, layer.kreal, layer.scale, layer.shift,
+                            isa or native.best_isa(), threads)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    signs = hard_sign(apply_post(x, pre).permute(0, 3, 1, 2))
+    p = layer.padding
+    if p:
+        signs = F.pad(signs, (p, p, p, p), value=PAD_VALUE)
+    dot = F.conv2d(signs, layer.signed_weight(), stride=layer.stride, groups=layer.groups)
+    out = dot * layer.scale[:, None, None] + layer.shift[:, None, None]
+    return out.permute(0, 2, 3, 1).contiguous()

@@ -1,0 +1,94 @@
+"""ctypes binding of the compiled bit-packed convolution (``_bitconv``), when it was built.
+
+The library is built by ``pip install -e .`` (see ``setup.py``). ``library()`` returns None when
+it is missing, and the engine then uses its PyTorch backend.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+ISAS: Dict[str, int] = {"scalar": 0, "avx2": 1, "avx512": 2}
+_I64 = ctypes.c_int64
+_PTR = ctypes.c_void_p
+
+
+@lru_cache(maxsize=1)
+def library() -> Optional[ctypes.CDLL]:
+    """The loaded native library, or None when it was not compiled."""
+    folder = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"_bitconv{suffix}"
+        if path.is_file():
+            lib = ctypes.CDLL(str(path))
+            lib.rbsf_isa_supported.argtypes = [ctypes.c_int]
+            lib.rbsf_pack_nhwc.argtypes = ([_PTR] + [_I64] * 6
+                                           + [ctypes.c_int, _PTR, _PTR, _PTR, ctypes.c_int])
+            lib.rbsf_pack_nhwc.restype = None
+            lib.rbsf_bconv.argtypes = ([_PTR] + [_I64] * 5 + [_PTR] + [_I64] * 4
+                                       + [_PTR, _PTR, _PTR, ctypes.c_int, ctypes.c_int])
+            return lib
+    return None
+
+
+def lanes() -> int:
+    """Output channels per weight block in the native weight layout."""
+    return library().rbsf_lanes()
+
+
+def supported_isas() -> list:
+    """Instruction sets the native library can use on this CPU (empty when not compiled)."""
+    lib = library()
+    if lib is None:
+        return []
+    return [name for name, code in ISAS.items() if lib.rbsf_isa_supported(code)]
+
+
+def best_isa() -> str:
+    """The fastest instruction set available (``avx512`` > ``avx2`` > ``scalar``)."""
+    return supported_isas()[-1]
+
+
+def default_threads() -> int:
+    """Threads for the native kernels: ``RBSF_THREADS`` or PyTorch's intra-op thread count."""
+    return int(os.environ.get("RBSF_THREADS", torch.get_num_threads()))
+
+
+def pack_nhwc(x: torch.Tensor, groups: int, pad: int, threads: int, pool: bool = False,
+              scale: Optional[torch.Tensor] = None,
+              shift: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Signs of a contiguous float32 NHWC tensor packed to [N][H'+2p][W'+2p][G][CW] int64 words.
+
+    Before the sign: optional 3x3 / stride-2 max-pool (H' = (H-3)//2+1), then optional
+    per-channel ``v * scale + shift``.
+    """
+    n, h, w, c = x.shape
+    ho, wo = ((h - 3) // 2 + 1, (w - 3) // 2 + 1) if pool else (h, w)
+    cw = (c // groups + 63) // 64
+    out = torch.empty((n, ho + 2 * pad, wo + 2 * pad, groups, cw), dtype=torch.int64)
+    library().rbsf_pack_nhwc(x.data_ptr(), n, h, w, c, groups, pad, int(pool),
+                             None if scale is None else scale.data_ptr(),
+                             None if shift is None else shift.data_ptr(), out.data_ptr(), threads)
+    return out
+
+
+def bconv(act: torch.Tensor, weights: torch.Tensor, out_channels: int, kernel: int, stride: int,
+          kreal: int, scale: torch.Tensor, shift: torch.Tensor, isa: str,
+          threads: int) -> torch.Tensor:
+    """``scale * (+-1 dot product) + shift`` per output channel, NHWC float32."""
+    n, hp, wp, groups, cw = act.shape
+    ho, wo = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
+    out = torch.empty((n, ho, wo, out_channels), dtype=torch.float32)
+    status = library().rbsf_bconv(act.data_ptr(), n, hp, wp, groups, cw, weights.data_ptr(),
+                                  out_channels, kernel, stride, kreal, scale.data_ptr(),
+                                  shift.data_ptr(), out.data_ptr(), ISAS[isa], threads)
+    if status != 0:
+        raise RuntimeError(f"instruction set {isa!r} is not supported by this CPU; "
+                           f"use one of {supported_isas()}")
+    return out

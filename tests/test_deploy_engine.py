@@ -1,0 +1,116 @@
+"""Packed binary convolution: exact against the float convolution of +-1 tensors, every ISA."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rbsf.binary import hard_sign
+from rbsf.deploy import engine, native
+from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, pack_weight
+
+ISAS = native.supported_isas()
+needs_native = pytest.mark.skipif(not ISAS, reason="native engine not compiled")
+
+# (in, out, kernel, stride, padding, groups, height, width)
+SHAPES = [
+    (3, 5, 3, 1, 1, 1, 7, 6),
+    (65, 9, 3, 2, 0, 1, 9, 10),
+    (130, 34, 1, 1, 2, 2, 5, 5),
+    (96, 64, 5, 1, 0, 2, 11, 9),
+    (200, 17, 3, 2, 1, 1, 8, 8),
+    (1, 1, 1, 1, 0, 1, 1, 1),
+]
+
+
+def _layer(cin, cout, k, stride, pad, groups, gen, affine=False):
+    negative = torch.rand(cout, cin // groups, k, k, generator=gen) < 0.5
+    if affine:
+        scale, shift = torch.randn(cout, generator=gen), torch.randn(cout, generator=gen)
+    else:
+        scale, shift = torch.ones(cout), torch.zeros(cout)
+    return BinaryLayer("test", cin, cout, k, stride, pad, groups, negative, scale, shift)
+
+
+def _oracle(x_nhwc, layer):
+    """Float convolution of the +1-padded sign of x with the +-1 weights (NHWC out)."""
+    p = layer.padding
+    signs = F.pad(hard_sign(x_nhwc.permute(0, 3, 1, 2)), (p, p, p, p), value=1.0)
+    weight = torch.where(layer.negative, -1.0, 1.0)
+    out = F.conv2d(signs.double(), weight.double(), stride=layer.stride, groups=layer.groups)
+    return out.permute(0, 2, 3, 1)
+
+
+def _backends():
+    return [("torch", None)] + [("native", isa) for isa in ISAS]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("backend,isa", _backends())
+def test_packed_conv_equals_float_conv_of_signs(shape, backend, isa):
+    cin, cout, k, stride, pad, groups, h, w = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    layer = _layer(cin, cout, k, stride, pad, groups, gen)
+    x = torch.randn(2, h, w, cin, generator=gen)
+    x[0, 0, 0, :] = 0.0  # sign(0) = +1, like the padding
+    out = binary_conv(x, layer, backend=backend, isa=isa, threads=2)
+    expected = _oracle(x, layer)
+    assert out.shape == expected.shape
+    assert torch.equal(out.double(), expected)
+
+
+@needs_native
+@pytest.mark.parametrize("isa", ISAS)
+def test_every_isa_equals_scalar_with_affine_and_pending_ops(isa):
+    gen = torch.Generator().manual_seed(7)
+    layer = _layer(130, 70, 3, 1, 1, 2, gen, affine=True)
+    pre = [("pool",), ("affine", torch.randn(130, generator=gen), torch.randn(130, generator=gen))]
+    x = torch.randn(3, 13, 12, 130, generator=gen)
+    scalar = binary_conv(x, layer, pre, backend="native", isa="scalar", threads=1)
+    assert torch.equal(binary_conv(x, layer, pre, backend="native", isa=isa, threads=2), scalar)
+    torch.testing.assert_close(binary_conv(x, layer, pre, backend="torch"), scalar,
+                               rtol=1e-6, atol=1e-5)
+
+
+@needs_native
+def test_pack_layout_by_hand():
+    x = torch.ones(1, 1, 1, 70)
+    x[0, 0, 0, [0, 63, 64, 69]] = -1.0
+    words = native.pack_nhwc(x, groups=1, pad=1, threads=1).view(torch.int64)
+    assert words.shape == (1, 3, 3, 1, 2)
+    assert words[0, 1, 1, 0].tolist() == [1 | -(1 << 63), 1 | (1 << 5)]
+    assert int(words[0, 0].abs().sum()) == 0  # +1 padding = zero bits
+
+
+def test_weight_layout_by_hand():
+    negative = torch.zeros(3, 2, 1, 1, dtype=torch.bool)
+    negative[2, 1, 0, 0] = True
+    words = pack_weight(negative, groups=1, lanes=8)
+    assert words.shape == (1, 1, 1, 1, 1, 8)
+    assert words.reshape(-1).tolist() == [0, 0, 2, 0, 0, 0, 0, 0]
+
+
+def test_apply_post_matches_torch_ops():
+    x = torch.randn(2, 9, 9, 4)
+    scale, shift = torch.randn(4), torch.randn(4)
+    out = apply_post(x, [("pool",), ("affine", scale, shift)])
+    expected = F.max_pool2d(x.permute(0, 3, 1, 2), 3, 2) * scale[:, None, None] \
+        + shift[:, None, None]
+    torch.testing.assert_close(out, expected.permute(0, 2, 3, 1))
+
+
+def test_torch_fallback_when_native_library_is_missing(monkeypatch):
+    monkeypatch.setattr(native, "library", lambda: None)
+    assert engine.default_backend() == "torch"
+    gen = torch.Generator().manual_seed(3)
+    layer = _layer(10, 6, 3, 1, 0, 1, gen)
+    x = torch.randn(1, 5, 5, 10, generator=gen)
+    assert torch.equal(binary_conv(x, layer).double(), _oracle(x, layer))
+
+
+def test_unknown_isa_or_backend_is_rejected():
+    layer = _layer(4, 4, 1, 1, 0, 1, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="unknown backend"):
+        binary_conv(torch.randn(1, 2, 2, 4), layer, backend="cuda")
+    missing = sorted(set(native.ISAS) - set(ISAS))
+    if ISAS and missing:
+        with pytest.raises(RuntimeError, match="not supported"):
+            binary_conv(torch.randn(1, 2, 2, 4), layer, backend="native", isa=missing[0])

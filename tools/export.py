@@ -1,0 +1,64 @@
+"""Pack a trained binary SiamFC (XNOR or RB-SF) into the 1-bit model file of the CPU engine.
+
+    python tools/export.py data/weights/rbsf.pt data/weights/rbsf_packed.pt
+
+Binary weights take 1 bit each, batch norms are folded into per-channel scales and shifts,
+conv1 stays real-valued. ``rbsf.checkpoint.load_model`` (and so the tracker) reads the packed
+file like any other checkpoint. The tool checks that the packed model reproduces the source
+model's response on a random exemplar/search pair and prints the sizes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from rbsf.checkpoint import CheckpointError, load_model
+from rbsf.deploy import pack_model, save_packed
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Write the packed 1-bit model file of a binary SiamFC checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("checkpoint", type=Path,
+                        help="checkpoint of a binary SiamFC (kind xnor or rbconv, c_mode scalar)")
+    parser.add_argument("output", type=Path, help="packed model file to write (.pt)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip comparing the packed model's response with the source model's")
+    return parser.parse_args(argv)
+
+
+def check(net, packed) -> float:
+    """Largest response difference between the source and the packed model on random input."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.rand(1, 3, 127, 127, generator=gen) * 255
+    x = torch.rand(1, 3, 255, 255, generator=gen) * 255
+    with torch.no_grad():
+        return (net(z, x) - packed(z, x)).abs().max().item()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        net = load_model(args.checkpoint)
+        packed = pack_model(net)
+    except (CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    save_packed(packed, args.output)
+    source_bytes, packed_bytes = args.checkpoint.stat().st_size, args.output.stat().st_size
+    print(f"wrote {args.output}: {packed_bytes / 1e6:.3f} MB (source {source_bytes / 1e6:.3f} MB, "
+          f"{source_bytes / packed_bytes:.1f}x smaller)")
+    if not args.no_check:
+        print(f"max |response difference| vs source model: {check(net, packed):.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -313,14 +315,17 @@ def draw_overlay(bgr: np.ndarray, box: Sequence[float], lines: Sequence[str]) ->
 
 
 def display_available() -> bool:
-    """True when a window can be shown: a display server is set and OpenCV's GUI works."""
+    """True when a window can be shown: a display server is set and OpenCV's GUI opens a window.
+
+    The GUI is probed in a child process: Qt aborts the whole process when the display named in
+    ``DISPLAY`` cannot be reached, which no exception handler can catch.
+    """
     if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False  # checked first: Qt aborts the process when it finds no display
+        return False
+    probe = "import cv2; cv2.namedWindow('rbsf-probe'); cv2.destroyWindow('rbsf-probe')"
     try:
-        cv2.namedWindow("rbsf-probe", cv2.WINDOW_NORMAL)
-        cv2.destroyWindow("rbsf-probe")
-        return True
-    except cv2.error:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
 
 
@@ -411,6 +416,11 @@ def track_video(tracker, source: FrameSource, init_box: Box, *, name: str,
     try:
         for index, rgb in frames:
             if max_frames is not None and index - start_index >= max_frames:
+                gap = start_index + max_frames - 1 - last_index  # skipped just before the limit
+                skipped += gap
+                if box_out is not None:
+                    for _ in range(gap):
+                        box_out.write(box)
                 stopped = f"--max-frames {max_frames} reached"
                 break
             tick = time.perf_counter()

@@ -32,9 +32,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Track one target in a video or webcam stream; writes an annotated video "
                     "and an OTB box file. With no arguments: the shipped sample clip.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        epilog="q or Esc in the window, or Ctrl-C, stop the run; the video and box file written so "
+               "far are complete (exit code 130 after Ctrl-C). Bad input: one error line, exit code 2.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--video", type=Path, help="video file to track in (default: the sample "
+    source.add_argument("--video", type=Path, metavar="PATH", help="video file to track in (default: the sample "
                         "clip data/sample/clip.mp4 with its first ground-truth box)")
     source.add_argument("--webcam", type=int, metavar="INDEX", help="camera index to track from")
     parser.add_argument("--init-box", metavar="X,Y,W,H",
@@ -43,12 +44,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--groundtruth", type=Path, metavar="PATH",
                         help="take the first box from this OTB ground-truth file (line of --start-frame)")
     parser.add_argument("--tracker", choices=sorted(WEIGHTS), default="rbsf",
-                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC or RB-SF (1-bit)")
-    parser.add_argument("--weights", type=Path,
+                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC or RB-SF, 1-bit (default: rbsf)")
+    parser.add_argument("--weights", type=Path, metavar="PATH",
                         help="checkpoint to load (default: data/weights/<tracker>.pt)")
-    parser.add_argument("--output", type=Path,
+    parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
-    parser.add_argument("--boxes", type=Path,
+    parser.add_argument("--boxes", type=Path, metavar="PATH",
                         help="OTB box file, one x,y,w,h line per frame (default: --output with .txt)")
     parser.add_argument("--no-display", action="store_true",
                         help="do not open a window (automatic when there is no display)")
@@ -56,8 +57,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="keep up with the source by skipping frames when the tracker is slower "
                              "(skipped frames repeat the last box in the box file; the video holds "
                              "the processed frames)")
-    parser.add_argument("--start-frame", type=int, default=0, help="first frame (0-based) of a video file")
-    parser.add_argument("--max-frames", type=int, help="stop after this many source frames")
+    parser.add_argument("--start-frame", type=int, default=0, help="first frame (0-based) of a video file (default: 0)")
+    parser.add_argument("--max-frames", type=int, help="stop after this many source frames (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.start_frame < 0:
@@ -79,7 +80,7 @@ def make_tracker(name: str, weights: Path):
     except CheckpointError as exc:
         raise VideoError(str(exc)) from exc
     kind = getattr(tracker.net, "kind", None)
-    if kind is not None and kind != MODEL_KINDS[name]:
+    if kind is not None and MODEL_KINDS.get(name, kind) != kind:
         print(f"demo: warning: {weights} holds a {tracker.name} model, not --tracker {name}; "
               f"showing it as {tracker.name}", file=sys.stderr)
     return tracker

@@ -65,9 +65,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     wanted = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
     if args.workers < 1:
         raise EvalError(f"--workers must be at least 1, got {args.workers}")
-    specs = tracker_specs(keys, args.weights_dir)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
+    specs = tracker_specs(keys, args.weights_dir)
     if missing:
         print(f"warning: {len(missing)} sequence(s) missing, evaluating the {len(names)} present "
               f"(--allow-partial)", file=sys.stderr)
@@ -94,12 +94,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run(argv: Optional[List[str]] = None) -> int:
+    """``main`` with bad input reported as one ``error:`` line on stderr and exit code 2."""
     try:
-        sys.exit(main())
+        return main(argv)
     except (EvalError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: finished sequences are kept, rerun to continue", file=sys.stderr)
-        sys.exit(130)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run())

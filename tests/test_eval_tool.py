@@ -91,8 +91,11 @@ def test_training_folder_weights_and_two_workers(setup, _eval):
     assert list(summary["trackers"]) == ["SiamFC"]
 
 
-def test_wrong_root_is_a_clear_error(setup, _eval):
+def test_wrong_root_is_a_clear_error(setup, _eval, monkeypatch):
     base, _, weights = setup
+    monkeypatch.setenv("RBSF_OTB", str(base / "env-root"))
+    _assert_clear_error(_eval(base, "--dataset", "OTB100", "--weights-dir", str(weights)),
+                        str(base / "env-root"), "RBSF_OTB")
     _assert_clear_error(_eval(base, "--dataset", "OTB50", "--root", str(base / "nope"),
                               "--trackers", "rbsf", "--weights-dir", str(weights)),
                         "does not exist", "--root")

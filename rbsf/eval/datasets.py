@@ -9,7 +9,6 @@ UAV123 from its ``uav123.json``) or from GOT-10k's ``list.txt``. Nothing is ever
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -17,9 +16,8 @@ from typing import List, Optional, Sequence, Tuple
 import got10k.datasets
 from got10k.datasets import OTB
 
+from rbsf.data import default_root
 from rbsf.eval.runner import EvalError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -28,8 +26,7 @@ class Benchmark:
 
     name: str
     layout: str            # "got10k" | "otb" | "uav123"
-    default_root: str      # relative to the repository
-    env: Optional[str]
+    env: Optional[str]     # environment variable that overrides the default root
     otb_version: Optional[object] = None
 
     @property
@@ -38,22 +35,24 @@ class Benchmark:
 
 
 BENCHMARKS = {
-    "GOT10k": Benchmark("GOT-10k", "got10k", "data/GOT-10k", "RBSF_GOT10K"),
-    "OTB2013": Benchmark("OTB2013", "otb", "data/OTB", "RBSF_OTB", 2013),
-    "OTB50": Benchmark("OTB50", "otb", "data/OTB", "RBSF_OTB", "tb50"),
-    "OTB100": Benchmark("OTB100", "otb", "data/OTB", "RBSF_OTB", "tb100"),
-    "UAV123": Benchmark("UAV123", "uav123", "data/UAV123", "RBSF_UAV123"),
-    "custom": Benchmark("custom", "otb", "data/sample/otb", None),
+    "GOT10k": Benchmark("GOT-10k", "got10k", "RBSF_GOT10K"),
+    "OTB2013": Benchmark("OTB2013", "otb", "RBSF_OTB", 2013),
+    "OTB50": Benchmark("OTB50", "otb", "RBSF_OTB", "tb50"),
+    "OTB100": Benchmark("OTB100", "otb", "RBSF_OTB", "tb100"),
+    "UAV123": Benchmark("UAV123", "uav123", "RBSF_UAV123"),
+    "custom": Benchmark("custom", "otb", None),
 }
+SAMPLE_ROOT = Path(__file__).resolve().parents[2] / "data" / "sample" / "otb"
 
 
 def resolve_root(benchmark: Benchmark, root: Optional[str] = None) -> Path:
-    """``root``, else the environment variable, else the default under the repository."""
+    """``root``, else the shipped sample (custom) or the data package's default root (its
+    environment variable, else ``data/<dataset>``)."""
     if root:
         return Path(root)
-    if benchmark.env and os.environ.get(benchmark.env):
-        return Path(os.environ[benchmark.env])
-    return REPO_ROOT / benchmark.default_root
+    if benchmark.name == "custom":
+        return SAMPLE_ROOT
+    return default_root(benchmark.layout)
 
 
 def check_root(benchmark: Benchmark, root: Path, subset: Optional[str]) -> None:

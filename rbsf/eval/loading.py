@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from rbsf.data.sequences import DatasetError, load_sequences
+from rbsf.data import DatasetError, load_sequences
 from rbsf.eval.datasets import Benchmark
 from rbsf.eval.runner import EvalError
 

@@ -46,6 +46,7 @@ class PairConfig:
     min_aspect: float = 0.25
     max_aspect: float = 4.0
     max_retries: int = 20
+    reduced_decode: bool = True      # decode JPEGs at 1/2, 1/4, 1/8 size when the crop shrinks that much
 
     @property
     def center_size(self) -> int:
@@ -175,7 +176,7 @@ class PairDataset(Dataset):
     def _crop(self, path: str, box: np.ndarray, crop_size: float, out_size: int,
               shift: Tuple[float, float] = (0.0, 0.0)) -> Optional[np.ndarray]:
         """RGB square crop of side ``crop_size`` around the box centre (+ shift in output pixels)."""
-        image, r = read_frame(path, int(crop_size / out_size))
+        image, r = read_frame(path, int(crop_size / out_size) if self.config.reduced_decode else 1)
         if image is None:
             return None
         cx, cy = box_center(box)

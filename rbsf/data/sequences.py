@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
@@ -22,6 +23,22 @@ EXPECTED_LAYOUTS = (
     "list.txt optional), a GOT-10k subset folder (ROOT/<sequence>/00000001.jpg + groundtruth.txt), "
     "an OTB root (ROOT/<Sequence>/img/0001.jpg + groundtruth_rect.txt) or a UAV123 root "
     "(ROOT/anno/UAV123/<name>.txt + ROOT/data_seq/UAV123/<name>/000001.jpg)")
+
+
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+# dataset -> (environment variable overriding the root, default root)
+DEFAULT_ROOTS = {"got10k": ("RBSF_GOT10K", REPO_DATA / "GOT-10k"),
+                 "otb": ("RBSF_OTB", REPO_DATA / "OTB"),
+                 "uav123": ("RBSF_UAV123", REPO_DATA / "UAV123")}
+
+
+def default_root(dataset: str) -> Path:
+    """Root of ``dataset`` ("got10k", "otb" or "uav123"): its environment variable, else data/<name>."""
+    key = dataset.lower().replace("-", "").replace("_", "")
+    if key not in DEFAULT_ROOTS:
+        raise ValueError(f"unknown dataset {dataset!r}: choose got10k, otb or uav123")
+    variable, default = DEFAULT_ROOTS[key]
+    return Path(os.environ.get(variable) or default)
 
 
 class DatasetError(ValueError):

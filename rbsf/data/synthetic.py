@@ -174,7 +174,7 @@ class _Sprite:
 
     def __init__(self, texture: np.ndarray, mask: np.ndarray):
         self.texture = texture.astype(np.float32)
-        self.mask = mask
+        self.mask = cv2.GaussianBlur(mask, (0, 0), 0.8)     # soft edges, as a lens draws them
 
     def matrix(self, cx: float, cy: float, scale: float, aspect: float, angle_deg: float) -> np.ndarray:
         """2 x 3 affine map from patch to frame pixels (aspect stretches width over height)."""

@@ -110,8 +110,11 @@ def test_got10k_test_submission_archive(tmp_path):
     sequences = load_benchmark(benchmark, root, "test", names)
     result_dir = tmp_path / "results" / "GOT-10k"
     _fake_results(sequences, result_dir, got10k=True)
-    archives = submission_archives(result_dir, ["Identity"], tmp_path / "report")
+    write_result(result_dir, "Identity", "GOT-10k_Val_000001", np.zeros((5, 4)), np.ones(5), True)
+    archives = submission_archives(result_dir, ["Identity"], names, tmp_path / "report")
     with zipfile.ZipFile(archives[0]) as archive:
         members = set(archive.namelist())
-    for seq in names:
-        assert f"{seq}/{seq}_001.txt" in members and f"{seq}/{seq}_time.txt" in members
+        first = archive.read(f"{names[0]}/{names[0]}_001.txt").decode()
+    assert members == {f"{s}/{s}_{suffix}.txt" for s in names for suffix in ("001", "time")}
+    np.testing.assert_allclose(np.loadtxt(first.splitlines(), delimiter=",")[0],
+                               sequences[0].boxes[0], atol=1e-3)

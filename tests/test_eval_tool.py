@@ -133,3 +133,18 @@ def test_corrupt_frame_and_box_outside_image(tmp_path, setup, _eval):
     (seq / "groundtruth_rect.txt").write_text("500,500,10,10\n" * 4)
     _assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
                               "rbsf", "--weights-dir", str(weights)), "entirely outside", seq.name)
+
+
+def test_got10k_val_report_and_test_submission(tmp_path, setup, _eval):
+    _, _, weights = setup
+    root = write_dataset(str(tmp_path / "got"), "got10k", 2, 4, seed=7, frame_size=(96, 72))
+    args = ("--dataset", "GOT10k", "--root", str(root), "--trackers", "rbsf",
+            "--weights-dir", str(weights))
+    assert _eval(tmp_path, *args, "--subset", "val").returncode == 0
+    summary = json.loads((tmp_path / "rep" / "GOT-10k" / "summary.json").read_text())
+    assert summary["subset"] == "val" and 0 <= summary["trackers"]["RB-SF"]["ao"] <= 1
+    assert (tmp_path / "res" / "GOT-10k" / "RB-SF" / "GOT-10k_Val_000001" /
+            "GOT-10k_Val_000001_001.txt").is_file()
+    proc = _eval(tmp_path, *args, "--subset", "test")
+    assert proc.returncode == 0 and "RB-SF.zip" in proc.stdout
+    assert (tmp_path / "rep" / "GOT-10k" / "RB-SF.zip").is_file()

@@ -83,7 +83,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     report_dir = args.report_dir / benchmark.name
     names = [spec.name for spec in specs]
     if got10k and subset == "test":
-        for archive in submission_archives(result_dir, names, report_dir):
+        for archive in submission_archives(result_dir, names, [s.name for s in sequences],
+                                           report_dir):
             print(f"submission archive: {archive} (upload it to the GOT-10k evaluation server)")
         return 0
     summary = build_summary(benchmark.name, benchmark.protocol, sequences, result_dir, names,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -160,11 +160,21 @@ def write_report(summary: Dict[str, object], out_dir: Path) -> List[Path]:
     return paths
 
 
-def submission_archives(result_dir: Path, trackers: Sequence[str], out_dir: Path) -> List[Path]:
-    """GOT-10k test: one zip per tracker of its result folder, as the toolkit's ``report`` makes."""
-    archives = []
+def submission_archives(result_dir: Path, trackers: Sequence[str], seq_names: Sequence[str],
+                        out_dir: Path) -> List[Path]:
+    """GOT-10k test: one zip per tracker holding ``<seq>/<seq>_001.txt`` and ``<seq>_time.txt``
+    of the given sequences (the layout of the toolkit's archive and the evaluation server)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    archives = []
     for name in trackers:
-        base = out_dir / name
-        archives.append(Path(shutil.make_archive(str(base), "zip", root_dir=Path(result_dir) / name)))
+        path = out_dir / f"{name}.zip"
+        tmp = out_dir / f".{name}.zip.tmp"
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for seq in seq_names:
+                for file in result_paths(result_dir, name, seq, got10k=True):
+                    if not file.is_file():
+                        raise EvalError(f"no result {file} for the submission of {name}; rerun")
+                    archive.write(file, f"{seq}/{file.name}")
+        os.replace(tmp, path)
+        archives.append(path)
     return archives

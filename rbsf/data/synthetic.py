@@ -187,31 +187,88 @@ class _Sprite:
         offset = np.array([cx, cy]) - lin @ centre
         return np.hstack([lin, offset[:, None]])
 
-    def render(self, matrix: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
-        """Warped texture (float32) and alpha (float32) in a frame of ``size`` = (W, H)."""
-        tex = cv2.warpAffine(self.texture, matrix, size, flags=cv2.INTER_LINEAR,
+    def _warp(self, matrix: np.ndarray, x0: int, y0: int, w: int, h: int) -> Tuple[np.ndarray, np.ndarray]:
+        shifted = matrix.copy()
+        shifted[:, 2] -= (x0, y0)
+        tex = cv2.warpAffine(self.texture, shifted, (w, h), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.warpAffine(self.mask, matrix, size, flags=cv2.INTER_LINEAR,
+        alpha = cv2.warpAffine(self.mask, shifted, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return tex, alpha
 
+    def _corners(self, matrix: np.ndarray) -> np.ndarray:
+        h, w = self.mask.shape
+        return np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float) @ matrix.T
+
+    def render(self, matrix: np.ndarray, size: Tuple[int, int]) -> "_Layer":
+        """The sprite warped into a frame of ``size`` = (W, H), as a layer over its own region
+        (with a margin for its shadow)."""
+        corners = self._corners(matrix)
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        pad = 0.4 * math.sqrt(max(1.0, float(np.prod(high - low)))) + 3
+        x0, y0 = (int(max(0, math.floor(v - pad))) for v in low)
+        x1 = int(min(size[0], math.ceil(high[0] + pad)))
+        y1 = int(min(size[1], math.ceil(high[1] + pad)))
+        if x1 <= x0 or y1 <= y0:
+            return _Layer(np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32), 0, 0)
+        return _Layer(*self._warp(matrix, x0, y0, x1 - x0, y1 - y0), x0, y0)
+
     def projected_area(self, matrix: np.ndarray) -> float:
         """Alpha sum of the whole warped sprite, as ``render`` would draw it on an unbounded frame."""
-        h, w = self.mask.shape
-        corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float) @ matrix.T
+        corners = self._corners(matrix)
         low = np.floor(corners.min(axis=0)) - 2
         size = np.ceil(corners.max(axis=0) - low).astype(int) + 3
-        shifted = matrix.copy()
-        shifted[:, 2] -= low
-        alpha = cv2.warpAffine(self.mask, shifted, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return float(alpha.sum())
+        return float(self._warp(matrix, int(low[0]), int(low[1]), int(size[0]), int(size[1]))[1].sum())
 
 
-def _blend(canvas: np.ndarray, tex: np.ndarray, alpha: np.ndarray) -> None:
-    a = alpha[..., None]
-    canvas *= 1.0 - a
-    canvas += tex * a
+@dataclass
+class _Layer:
+    """A rendered sprite: texture and alpha over the frame region starting at (x0, y0)."""
+
+    tex: np.ndarray
+    alpha: np.ndarray
+    x0: int
+    y0: int
+
+    @property
+    def region(self) -> Tuple[slice, slice]:
+        h, w = self.alpha.shape
+        return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
+
+    def paste(self, frame_shape: Tuple[int, ...], values: np.ndarray) -> np.ndarray:
+        """``values`` (shaped like this layer) placed in a zero frame of ``frame_shape``."""
+        full = np.zeros(frame_shape, values.dtype)
+        full[self.region] = values
+        return full
+
+
+def _blend(canvas: np.ndarray, layer: _Layer, shadow: Tuple[float, float, float]) -> None:
+    """Draw a layer over ``canvas``, after its soft drop shadow (direction x, y and strength)."""
+    if layer.alpha.size == 0:
+        return
+    region = canvas[layer.region]
+    dx, dy, strength = shadow
+    reach = 0.15 * math.sqrt(float(layer.alpha.sum()))
+    if strength > 0 and reach > 0.5:
+        shift = np.array([[1.0, 0.0, dx * reach], [0.0, 1.0, dy * reach]])
+        dark = cv2.warpAffine(layer.alpha, shift, layer.alpha.shape[::-1],
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        dark = cv2.GaussianBlur(dark, (0, 0), 0.5 * reach)
+        region *= (1.0 - strength * dark)[..., None]
+    a = layer.alpha[..., None]
+    region *= 1.0 - a
+    region += layer.tex * a
+
+
+def _hide(seen: np.ndarray, target: _Layer, occluder: _Layer) -> None:
+    """Multiply the target's visibility map ``seen`` by the transparency of ``occluder``."""
+    ty, tx = target.region
+    oy, ox = occluder.region
+    y0, y1 = max(ty.start, oy.start), min(ty.stop, oy.stop)
+    x0, x1 = max(tx.start, ox.start), min(tx.stop, ox.stop)
+    if y1 > y0 and x1 > x0:
+        seen[y0 - ty.start:y1 - ty.start, x0 - tx.start:x1 - tx.start] *= \
+            1.0 - occluder.alpha[y0 - oy.start:y1 - oy.start, x0 - ox.start:x1 - ox.start]
 
 
 def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
@@ -308,6 +365,8 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         mask = np.ones(occ_tex.shape[:2], np.float32) if full else _shape_mask(rng, *occ_tex.shape[:2])
         events.append(_Occlusion(rng, _Sprite(occ_tex, mask), start, duration, full))
 
+    light_angle = rng.uniform(0, 2 * np.pi)
+    shadow = (math.cos(light_angle), math.sin(light_angle), rng.uniform(0.0, 0.5))
     light = _Walk(rng, 1.0, 0.65, 1.25, step=0.01 * rng.uniform(0.2, 1.5))
     ramp_strength = rng.uniform(0.0, 0.4)
     ramp = np.linspace(1.0 - ramp_strength / 2, 1.0 + ramp_strength / 2, W, dtype=np.float32)[None, :, None]
@@ -325,54 +384,47 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         for sprite, scale, (wx, wy, ws, wa, wr) in distractors:
             m = sprite.matrix(wx.next(), wy.next(), scale * z * math.exp(ws.next()),
                               math.exp(wa.next()), wr.next())
-            _blend(canvas, *sprite.render(m, (W, H)))
+            _blend(canvas, sprite.render(m, (W, H)), shadow)
 
         cx, cy = target_walk[0].next(), target_walk[1].next()
         scale = base_scale * z * math.exp(target_walk[2].next())
         m = target.matrix(cx, cy, scale, math.exp(target_walk[3].next()), target_walk[4].next())
-        t_tex, t_alpha = target.render(m, (W, H))
-        _blend(canvas, t_tex, t_alpha)
+        layer = target.render(m, (W, H))
+        _blend(canvas, layer, shadow)
         full_area = target.projected_area(m)
+        ys, xs = np.nonzero(layer.alpha > 0.5)
 
-        seen = t_alpha.copy()
+        seen = layer.alpha.copy()
         reach = 0.5 * math.sqrt(full_area) * 2.5 + 10
         for event in events:
             off = event.offset(t, reach)
-            if off is None:
-                continue
-            ys, xs = np.nonzero(t_alpha > 0.5)
-            if len(xs) == 0:
+            if off is None or len(xs) == 0:
                 continue
             tbw, tbh = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
             oh, ow = event.sprite.mask.shape
-            if event.full:
-                sx, sy = 1.5 * tbw / ow, 1.5 * tbh / oh
-            else:
-                sx, sy = 0.6 * tbw / ow, 0.6 * tbh / oh
-            occ_scale = math.sqrt(sx * sy)
-            om = event.sprite.matrix(cx + off[0], cy + off[1], occ_scale, sx / sy, 0.0)
-            o_tex, o_alpha = event.sprite.render(om, (W, H))
-            _blend(canvas, o_tex, o_alpha)
-            seen *= 1.0 - o_alpha
+            cover = 1.5 if event.full else 0.6
+            sx, sy = cover * tbw / ow, cover * tbh / oh
+            om = event.sprite.matrix(cx + off[0], cy + off[1], math.sqrt(sx * sy), sx / sy, 0.0)
+            occluder = event.sprite.render(om, (W, H))
+            _blend(canvas, occluder, shadow)
+            _hide(seen, layer, occluder)
 
         canvas *= light.next() * ramp
         if blur_start >= 0 and blur_start <= t < blur_start + 8:
             canvas = _motion_blur(canvas, blur_len, blur_angle)
-        canvas += rng.normal(0.0, noise_sigma, canvas.shape).astype(np.float32)
+        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
         image = np.clip(canvas, 0, 255).astype(np.uint8)
 
-        inside = t_alpha > 0.5
-        ys, xs = np.nonzero(inside)
         if len(xs):
-            box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
+            box = np.array([xs.min() + layer.x0, ys.min() + layer.y0,
+                            xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
         else:
             box = np.array([np.nan] * 4)
-        in_frame = float(t_alpha.sum())
         yield RenderedFrame(image=image, box=box,
                             visible=float(seen.sum()) / max(full_area, 1e-6),
-                            cut_by_image=in_frame < 0.98 * full_area,
-                            target_layer=np.clip(t_tex, 0, 255).astype(np.uint8),
-                            target_alpha=t_alpha)
+                            cut_by_image=float(layer.alpha.sum()) < 0.98 * full_area,
+                            target_layer=layer.paste((H, W, 3), np.clip(layer.tex, 0, 255).astype(np.uint8)),
+                            target_alpha=layer.paste((H, W), layer.alpha))
 
 
 def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:

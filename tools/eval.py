@@ -45,7 +45,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="folder with <tracker>.pt, or a training output folder with "
                              "<stage>/last.pt (stage teacher, xnor, rbsf)")
     parser.add_argument("--result-dir", type=Path, default=Path("results"),
-                        help="raw tracking results, <result-dir>/<dataset>/<tracker>/...")
+                        help="raw tracking results, <result-dir>/<dataset>/<tracker>/...; finished "
+                             "sequences are skipped, so delete a tracker's folder after "
+                             "changing its weights")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"),
                         help="reports and plots, <report-dir>/<dataset>/")
     parser.add_argument("--workers", type=int, default=1,

@@ -134,6 +134,7 @@ class SiamFCTracker(Tracker):
             raise RuntimeError("SiamFCTracker.update called before init(image, box)")
         p = self.params
         image = as_rgb(image)
+        self.image_size = np.array(image.shape[1::-1], dtype=np.float64)
         crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
                                  self.fill) for f in self.scale_factors]
         responses = xcorr(self.kernel, self._embed(crops)) * self.net.out_scale

@@ -1,0 +1,1 @@
+"""Benchmark evaluation: metrics, sequence selection, the tracking runner, reports and plots."""

@@ -67,6 +67,12 @@ def is_siamfc_state_dict(data: Dict[str, Any]) -> bool:
 
 def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> SiamFCNet:
     """Rebuild the SiamFC network stored in ``data`` (our format or siamfc-pytorch's)."""
+    if data.get("format") == "rbsf-packed":  # packed 1-bit model: rbsf.deploy's engine
+        from rbsf.deploy.packed import PackedSiamFC  # local import: rbsf.deploy imports us
+        try:
+            return PackedSiamFC.from_payload(data)
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: {exc}") from exc
     if data.get("format") == FORMAT:
         config = dict(data["model_config"])
         net = SiamFCNet(**config)
@@ -77,7 +83,8 @@ def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> S
                                   f"{str(exc).splitlines()[0]}") from exc
         return net
     if is_siamfc_state_dict(data):
-        net = SiamFCNet("fp")
+        conv1 = next(v for k, v in data.items() if k.endswith("backbone.conv1.0.weight"))
+        net = SiamFCNet("fp", width=conv1.shape[0] / 96)
         try:
             net.load_teacher_state(data)
         except KeyError as exc:

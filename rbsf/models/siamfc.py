@@ -123,6 +123,20 @@ class SiamFCNet(nn.Module):
         self.width = width
         self.backbone = AlexNetV1(kind, c_mode, width)
         self.out_scale = OUT_SCALE
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """SiamFC's initialisation: Xavier-uniform convolutions, zero biases, BN (1, 0);
+        then every RBConv's C from its weights."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        reset_scales(self)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return xcorr(self.backbone(z), self.backbone(x)) * self.out_scale

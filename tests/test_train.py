@@ -1,0 +1,248 @@
+"""Training: every stage learns, Algorithm 1's pieces do their job, runs resume exactly."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rbsf.checkpoint import load_checkpoint, save_atomic
+from rbsf.data import load_sequences
+from rbsf.data.synthetic import write_dataset
+from rbsf.discriminator import discriminator_loss, feature_vectors
+from rbsf.models import SiamFCNet
+from rbsf.models.siamfc import TAP_LAYERS
+from rbsf.train import Interrupted, Trainer, TrainingError, preset, train_chain
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = str(ROOT / "tools" / "train_rbsf.py")
+
+
+@pytest.fixture(scope="module")
+def got10k_root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("got10k")
+    return write_dataset(str(out), "got10k", 4, 16, seed=3, frame_size=(240, 180))
+
+
+@pytest.fixture(scope="module")
+def sequences(got10k_root):
+    return load_sequences(str(got10k_root), "train")
+
+
+@pytest.fixture(scope="module")
+def teacher_file(tmp_path_factory):
+    """A tiny full-precision teacher saved as a bare siamfc-pytorch-layout state dict."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "siamfc_alexnet_e50.pth"
+    torch.save(SiamFCNet("fp", width=0.25).state_dict(), path)
+    return path
+
+
+def smoke_config(**stage_overrides):
+    config = preset("smoke")
+    for stage, values in stage_overrides.items():
+        for key, value in values.items():
+            setattr(config.stage(stage), key, value)
+    return config
+
+
+def read_log(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def mean(rows, key):
+    return sum(float(r[key]) for r in rows) / len(rows)
+
+
+def test_every_stage_reduces_its_task_loss(sequences, tmp_path):
+    config = smoke_config(teacher={"epochs": 6, "pairs_per_epoch": 32, "lr": 2e-2},
+                          xnor={"epochs": 4, "pairs_per_epoch": 32},
+                          rbsf={"epochs": 4, "pairs_per_epoch": 32})
+    train_chain(config, ["teacher", "xnor", "rbsf"], sequences, tmp_path)
+    for stage in ("teacher", "xnor", "rbsf"):
+        rows = read_log(tmp_path / stage / "log.csv")
+        first, last = rows[: len(rows) // 4], rows[-len(rows) // 4:]
+        assert mean(last, "L_S") < mean(first, "L_S"), stage
+        assert (tmp_path / stage / "loss.png").stat().st_size > 0
+        assert load_checkpoint(tmp_path / stage / "last.pt")["finished"]
+    rbsf_rows = read_log(tmp_path / "rbsf" / "log.csv")
+    assert all(float(r["L_kernel"]) > 0 and float(r["D_loss"]) > 0 for r in rbsf_rows)
+    assert all(float(r["response_std"]) > 0 for r in rbsf_rows)
+
+
+def rbsf_trainer(sequences, teacher_file, tmp_path, **config_values):
+    config = smoke_config()
+    for key, value in config_values.items():
+        setattr(config, key, value)
+    teacher = SiamFCNet("fp", width=0.25)
+    teacher.load_teacher_state(torch.load(teacher_file))
+    return Trainer(config, "rbsf", sequences, tmp_path, teacher=teacher, show_progress=False)
+
+
+def first_batch(trainer):
+    trainer.pairs.set_epoch(0)
+    return next(iter(trainer._loader(trainer.pairs, 0)))
+
+
+def test_discriminator_step_raises_its_objective(sequences, teacher_file, tmp_path):
+    trainer = rbsf_trainer(sequences, teacher_file, tmp_path)
+    z, x = first_batch(trainer)
+
+    def objectives():
+        with torch.no_grad():
+            _, student = trainer.model.forward_taps(z, x)
+            _, teacher = trainer.teacher.forward_taps(z, x)
+            values = {}
+            for name in TAP_LAYERS:
+                real, index = feature_vectors(teacher[name], "positions", None)
+                fake, _ = feature_vectors(student[name], "positions", None, index=index)
+                values[name] = -discriminator_loss(trainer.discs[name], real, fake).item()
+            return values
+
+    trainer.model.train()
+    before = objectives()
+    with torch.no_grad():
+        _, taps = trainer.model.forward_taps(z, x)
+    trainer.adversarial(z, x, taps)
+    after = objectives()
+    assert all(after[name] > before[name] for name in TAP_LAYERS), (before, after)
+
+
+def test_bn_update_changes_only_batch_norm(sequences, teacher_file, tmp_path):
+    trainer = rbsf_trainer(sequences, teacher_file, tmp_path)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.bn_update()
+    after = trainer.model.state_dict()
+    bn_keys = {f"{name}.{suffix}" for name, m in trainer.model.named_modules()
+               if isinstance(m, torch.nn.BatchNorm2d)
+               for suffix in ("weight", "bias", "running_mean", "running_var",
+                              "num_batches_tracked")}
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed, "the BN update changed nothing"
+    assert changed <= bn_keys, changed - bn_keys
+    assert any(k.endswith("running_mean") for k in changed)
+    assert any(k.endswith(".weight") for k in changed)
+    assert all(p.requires_grad for p in trainer.model.parameters())
+
+
+def test_student_starts_from_siamfc_pytorch_teacher(sequences, teacher_file, tmp_path):
+    config = smoke_config(xnor={"epochs": 1, "pairs_per_epoch": 4})
+    config.batch_size = 4
+    results = train_chain(config, ["xnor"], sequences, tmp_path, teacher_path=teacher_file)
+    teacher_state = torch.load(teacher_file)
+    saved_teacher = load_checkpoint(results["teacher"])["model"]
+    assert all(torch.equal(saved_teacher[k], v) for k, v in teacher_state.items())
+    # one SGD step at lr 1e-3 from the teacher's weights: close to them, not equal
+    student = load_checkpoint(results["xnor"])["model"]
+    w_t, w_s = teacher_state["backbone.conv3.0.weight"], student["backbone.conv3.0.weight"]
+    assert not torch.equal(w_t, w_s)
+    assert (w_t - w_s).abs().max() < 1e-2 * w_t.abs().max()
+
+
+@pytest.mark.parametrize("stage", ["teacher", "rbsf"])
+def test_resume_after_interruption_matches_uninterrupted_run(sequences, teacher_file,
+                                                             tmp_path, stage):
+    def config():
+        return smoke_config(**{stage: {"epochs": 2, "pairs_per_epoch": 16}})
+
+    straight = tmp_path / "straight"
+    train_chain(config(), [stage], sequences, straight, teacher_path=teacher_file)
+    broken = tmp_path / "broken"
+    with pytest.raises(Interrupted):
+        train_chain(config(), [stage], sequences, broken, teacher_path=teacher_file, max_steps=3)
+    assert not load_checkpoint(broken / stage / "last.pt")["finished"]
+    with pytest.raises(TrainingError, match="--resume"):
+        train_chain(config(), [stage], sequences, broken, teacher_path=teacher_file)
+    train_chain(config(), [stage], sequences, broken, teacher_path=teacher_file, resume=True)
+
+    a = load_checkpoint(straight / stage / "last.pt")
+    b = load_checkpoint(broken / stage / "last.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    if stage == "rbsf":
+        for key in a["discs"]:
+            assert torch.equal(a["discs"][key], b["discs"][key]), key
+    log_a, log_b = read_log(straight / stage / "log.csv"), read_log(broken / stage / "log.csv")
+    assert [r["step"] for r in log_a] == [r["step"] for r in log_b]
+    for key in ("L_S", "L_kernel", "L_adv", "D_loss", "lr"):
+        assert [r[key] for r in log_a] == [r[key] for r in log_b], key
+
+
+def run_tool(*args, **kwargs):
+    return subprocess.run([sys.executable, TOOL, *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600, **kwargs)
+
+
+def test_nan_loss_stops_with_clear_message(got10k_root, tmp_path):
+    bad = SiamFCNet("fp", width=0.25).state_dict()
+    bad["backbone.conv3.0.weight"].fill_(float("nan"))
+    teacher = tmp_path / "nan_teacher.pth"
+    torch.save(bad, teacher)
+    result = run_tool("--preset", "smoke", "--stage", "xnor", "--teacher", str(teacher),
+                      "--got10k", str(got10k_root), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "loss became nan" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "xnor" / "last.pt").exists()
+
+
+def test_corrupt_checkpoint_is_reported_not_loaded(got10k_root, tmp_path):
+    out = tmp_path / "run"
+    (out / "teacher").mkdir(parents=True)
+    (out / "teacher" / "last.pt").write_bytes(b"\x80\x02 this is not a checkpoint")
+    result = run_tool("--preset", "smoke", "--stage", "teacher", "--resume",
+                      "--got10k", str(got10k_root), "--out", str(out))
+    assert result.returncode == 2
+    assert "corrupt" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_wrong_dataset_root_fails_at_once(tmp_path):
+    result = run_tool("--preset", "smoke", "--got10k", str(tmp_path / "nowhere"))
+    assert result.returncode == 2 and "error:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_saves_and_resume_finishes(got10k_root, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, TOOL, "--preset", "smoke", "--stage", "teacher", "--epochs", "50",
+            "--got10k", str(got10k_root), "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log = out / "teacher" / "log.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(read_log(log)) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    saved = load_checkpoint(out / "teacher" / "last.pt")
+    assert not saved["finished"] and saved["step"] >= 3
+    assert len(read_log(log)) == saved["step"]
+    changed = subprocess.run(args[:-4] + ["--epochs", "2", "--out", str(out), "--resume"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert changed.returncode == 2 and "epochs" in changed.stderr  # other schedule: refused
+    target = saved["step"] + 3
+    resumed = subprocess.run(args + ["--resume", "--max-steps", str(target)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 130, resumed.stderr
+    assert load_checkpoint(out / "teacher" / "last.pt")["step"] == target
+    assert [int(r["step"]) for r in read_log(log)] == list(range(1, target + 1))
+
+
+def test_two_process_gloo_run_keeps_replicas_identical(got10k_root, teacher_file, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+         TOOL, "--preset", "smoke", "--stage", "rbsf", "--teacher", str(teacher_file),
+         "--epochs", "1", "--pairs-per-epoch", "16", "--got10k", str(got10k_root),
+         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = load_checkpoint(out / "rbsf" / "last.pt")
+    assert saved["finished"] and saved["budget"]["pairs_seen"] == 16
+    # each of the 2 ranks took 8 of the 16 pairs: 2 steps of batch 4
+    assert saved["step"] == 2

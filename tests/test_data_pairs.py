@@ -11,6 +11,7 @@ from got10k.datasets import GOT10k
 from torch.utils.data import DataLoader
 
 from rbsf.data import DatasetError, PairConfig, PairDataset, Sequence, balanced_labels, load_sequences
+from rbsf.data.pairs import read_frame
 from rbsf.data.synthetic import write_dataset
 from rbsf.models.siamfc import SiamFCNet
 
@@ -160,3 +161,67 @@ def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
         batches += 1
     assert batches == 4
     assert dataset.skipped_pairs > 0                              # counted across worker processes
+
+
+def test_otb_and_uav123_loader_details(tmp_path):
+    otb = tmp_path / "OTB"
+    for name, count in (("Jogging", 3), ("David", 6)):
+        (otb / name / "img").mkdir(parents=True)
+        for i in range(1, count + 1):
+            cv2.imwrite(str(otb / name / "img" / f"{i:04d}.jpg"), np.zeros((40, 60, 3), np.uint8))
+    (otb / "Jogging" / "groundtruth_rect.1.txt").write_text("1\t2\t3\t4\n1\t2\t3\t4\n5\t6\t7\t8\n")
+    (otb / "Jogging" / "groundtruth_rect.2.txt").write_text("1 2 3 4\n0 0 0 0\n5 6 7 8\n")
+    (otb / "David" / "groundtruth_rect.txt").write_text("1,2,3,4\n")          # frame count mismatch
+    sequences = load_sequences(str(otb))
+    assert [s.name for s in sequences] == ["Jogging.1", "Jogging.2"]     # David skipped with a warning
+    np.testing.assert_array_equal(sequences[1].visible, [True, False, True])
+    np.testing.assert_array_equal(sequences[0].boxes[2], [5, 6, 7, 8])
+
+    uav = write_dataset(tmp_path / "UAV123", "uav123", 1, 2, seed=4, frame_size=(48, 36))
+    seq = load_sequences(str(uav))[0]
+    anno = np.loadtxt(uav / "anno" / "UAV123" / "uav6.txt", delimiter=",")
+    np.testing.assert_array_equal(seq.visible, ~np.isnan(anno).any(axis=1))
+
+
+def test_default_roots_follow_environment(monkeypatch, tmp_path):
+    from rbsf.data import default_root
+    monkeypatch.delenv("RBSF_OTB", raising=False)
+    assert default_root("otb").parts[-2:] == ("data", "OTB")
+    monkeypatch.setenv("RBSF_GOT10K", str(tmp_path))
+    assert default_root("GOT-10k") == tmp_path
+
+
+def test_reduced_decode_gives_the_same_crops(tmp_path):
+    boxes = [(500, 300, 260, 200), (520, 310, 250, 210)]        # large target: crops shrink > 2x
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for t in range(2):
+        path = folder / f"{t + 1:08d}.jpg"
+        cv2.imwrite(str(path), texture, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        frames.append(str(path))
+    seq = Sequence("big", frames, np.array(boxes, float), np.ones(2, bool))
+    image, reduction = read_frame(frames[0], 3)
+    assert reduction == 2 and image.shape == (360, 640, 3)
+    fast = PairDataset([seq], PairConfig(), 3, seed=2)
+    full = PairDataset([seq], PairConfig(reduced_decode=False), 3, seed=2)
+    for i in range(3):
+        for a, b in zip(fast[i], full[i]):
+            assert float((a - b).abs().mean()) < 2.0                # same content, decoder rounding only
+    smooth_shift = float((fast[0][0] - torch.roll(full[0][0], 3, dims=2)).abs().mean())
+    assert smooth_shift > 8.0                                    # a 3-pixel misplacement would show
+
+
+def test_set_epoch_reaches_persistent_workers(data_got10k):
+    config = PairConfig(exemplar_size=95, instance_size=191, search_size=175)
+    dataset = PairDataset(load_sequences(str(data_got10k)), config, pairs_per_epoch=4, seed=1)
+    loader = DataLoader(dataset, batch_size=4, num_workers=1, persistent_workers=True)
+    seen = []
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        seen.append(next(iter(loader))[1])
+    dataset.set_epoch(1)
+    assert torch.equal(seen[1][2], dataset[2][1])
+    assert not torch.equal(seen[0], seen[1])

@@ -160,7 +160,11 @@ def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
         assert torch.isfinite(loss)
         batches += 1
     assert batches == 4
-    assert dataset.skipped_pairs > 0                              # counted across worker processes
+    reference = PairDataset(load_sequences(str(root)), config, pairs_per_epoch=32, seed=0)
+    for i in range(len(reference)):
+        reference[i]                                              # in this process, no workers
+    assert reference.skipped_pairs > 0
+    assert dataset.skipped_pairs == reference.skipped_pairs      # counted across worker processes
 
 
 def test_otb_and_uav123_loader_details(tmp_path):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from dataclasses import dataclass
 from typing import List, Optional, Sequence as Seq, Tuple
 
@@ -10,7 +9,7 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from rbsf.crops import box_center, crop_and_resize, exemplar_crop_size
 from rbsf.data.sequences import Sequence
@@ -18,6 +17,7 @@ from rbsf.data.sequences import Sequence
 log = logging.getLogger("rbsf.data")
 
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+COUNTER_SLOTS = 64          # one skip counter per DataLoader worker (slot 0: the main process)
 REDUCED_READS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
                  (2, cv2.IMREAD_REDUCED_COLOR_2))
 
@@ -146,24 +146,32 @@ class PairDataset(Dataset):
         if not self.sequences:
             raise ValueError("no sequence has two frames that pass the pair filter "
                              "(visible target, box size and aspect within PairConfig's thresholds)")
-        self._epoch = multiprocessing.Value("q", 0)
-        self._skipped = multiprocessing.Value("q", 0)
+        # shared-memory state, seen and written by DataLoader workers (fork or spawn, persistent
+        # or not): the epoch, and one skip counter per worker so that no two processes race
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._skipped = torch.zeros(COUNTER_SLOTS, dtype=torch.int64).share_memory_()
 
     def __len__(self) -> int:
         return self.pairs_per_epoch
 
     def set_epoch(self, epoch: int) -> None:
         """Select the pairs of ``epoch`` (seen by persistent workers too)."""
-        self._epoch.value = int(epoch)
+        self._epoch[0] = int(epoch)
 
     @property
     def epoch(self) -> int:
-        return int(self._epoch.value)
+        return int(self._epoch[0])
 
     @property
     def skipped_pairs(self) -> int:
         """Pairs skipped so far because a frame could not be read, over all workers."""
-        return int(self._skipped.value)
+        return int(self._skipped.sum())
+
+    def _count_skip(self) -> int:
+        worker = get_worker_info()
+        slot = 0 if worker is None else 1 + worker.id % (COUNTER_SLOTS - 1)
+        self._skipped[slot] += 1
+        return self.skipped_pairs
 
     def _sample(self, rng: np.random.Generator) -> Tuple[Sequence, int, int]:
         k = int(rng.integers(len(self.sequences)))
@@ -211,10 +219,8 @@ class PairDataset(Dataset):
             z, x, bad = self._pair(rng)
             if not bad:
                 return _to_tensor(z), _to_tensor(x)
-            with self._skipped.get_lock():
-                self._skipped.value += 1
             log.warning("unreadable frame %s: pair %d skipped (%d skipped so far)",
-                        bad[0], index, self._skipped.value)
+                        bad[0], index, self._count_skip())
         raise RuntimeError(f"{self.config.max_retries} pairs in a row had unreadable frames "
                            f"(last: {bad[0]}); check the dataset files")
 

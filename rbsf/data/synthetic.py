@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence as Seq, Tuple
@@ -395,7 +394,7 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         ys, xs = np.nonzero(layer.alpha > 0.5)
 
         seen = layer.alpha.copy()
-        reach = 0.5 * math.sqrt(full_area) * 2.5 + 10
+        reach = 1.25 * math.sqrt(full_area) + 10       # occluders enter and leave from this far
         for event in events:
             off = event.offset(t, reach)
             if off is None or len(xs) == 0:

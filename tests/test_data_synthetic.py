@@ -145,3 +145,24 @@ def test_tool_writes_and_rejects_bad_input(tmp_path, capsys):
     assert "photo folder" in capsys.readouterr().err
     assert tool.main(["--layout", "otb", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_shipped_sample_and_photos():
+    sample = REPO / "data" / "sample"
+    toolkit = OTB(str(sample / "otb"), version="tb100", download=False)
+    files, anno = toolkit[0]
+    assert len(files) == len(anno) == 100
+    assert sum(p.stat().st_size for p in (sample / "otb").rglob("*") if p.is_file()) < 2_000_000
+    clip_boxes = np.loadtxt(sample / "clip_groundtruth.txt", delimiter=",")
+    np.testing.assert_array_equal(clip_boxes, anno)
+    video = cv2.VideoCapture(str(sample / "clip.mp4"))
+    count, first = 0, None
+    while True:
+        ok, image = video.read()
+        if not ok:
+            break
+        first = image if first is None else first
+        count += 1
+    assert count == 100 and first.shape == (240, 320, 3)
+    assert np.abs(first.astype(int) - cv2.imread(files[0]).astype(int)).mean() < 6
+    assert len(list_photos()) >= 12

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #define LANES 8
+#define AVX512 "avx512f,avx512vl,avx512dq,avx512vpopcntdq"
 
 enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 
@@ -25,7 +26,8 @@ int rbsf_isa_supported(int isa)
     case ISA_SCALAR: return 1;
     case ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     case ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vpopcntdq");
     default: return 0;
     }
 }
@@ -37,46 +39,131 @@ int rbsf_best_isa(void)
     return ISA_SCALAR;
 }
 
+typedef struct {
+    const float *x;
+    int64_t n, h, w, c, groups, pad;
+    int pool;
+    const float *scale, *shift;
+    uint64_t *out;
+    int64_t cg, cw, ho, wo, hp, wp;
+} pack_args;
+
+/* The value of every channel at output pixel (b, y, xx): pooled, then affine. */
+static inline __attribute__((always_inline))
+void pack_values(const pack_args *a, int64_t b, int64_t y, int64_t xx, float *v)
+{
+    const int64_t c = a->c;
+    if (a->pool) {
+        const float *src = a->x + ((b * a->h + 2 * y) * a->w + 2 * xx) * c;
+        memcpy(v, src, sizeof(float) * c);
+        for (int64_t dy = 0; dy < 3; ++dy)
+            for (int64_t dx = 0; dx < 3; ++dx) {
+                const float *q = src + (dy * a->w + dx) * c;
+                for (int64_t i = 0; i < c; ++i) v[i] = q[i] > v[i] ? q[i] : v[i];
+            }
+    } else {
+        memcpy(v, a->x + ((b * a->h + y) * a->w + xx) * c, sizeof(float) * c);
+    }
+    if (a->scale)
+        for (int64_t i = 0; i < c; ++i) v[i] = v[i] * a->scale[i] + a->shift[i];
+}
+
+static inline uint64_t *pack_dst(const pack_args *a, int64_t b, int64_t y, int64_t xx)
+{
+    return a->out + ((b * a->hp + y + a->pad) * a->wp + xx + a->pad) * a->groups * a->cw;
+}
+
+static void pack_scalar(const pack_args *a, int64_t b, int64_t y, float *v)
+{
+    for (int64_t xx = 0; xx < a->wo; ++xx) {
+        pack_values(a, b, y, xx, v);
+        uint64_t *dst = pack_dst(a, b, y, xx);
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t wd = 0; wd < a->cw; ++wd) {
+                const float *src = v + g * a->cg + wd * 64;
+                const int64_t len = a->cg - wd * 64 < 64 ? a->cg - wd * 64 : 64;
+                uint64_t word = 0;
+                for (int64_t j = 0; j < len; ++j) word |= (uint64_t)(src[j] < 0.0f) << j;
+                dst[g * a->cw + wd] = word;
+            }
+    }
+}
+
+__attribute__((target("avx2,popcnt")))
+static void pack_avx2(const pack_args *a, int64_t b, int64_t y, float *v)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t xx = 0; xx < a->wo; ++xx) {
+        pack_values(a, b, y, xx, v);
+        uint64_t *dst = pack_dst(a, b, y, xx);
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t wd = 0; wd < a->cw; ++wd) {
+                const float *src = v + g * a->cg + wd * 64;
+                const int64_t len = a->cg - wd * 64 < 64 ? a->cg - wd * 64 : 64;
+                uint64_t word = 0;
+                int64_t j = 0;
+                for (; j + 8 <= len; j += 8) {  /* 8 comparisons at once */
+                    const __m256 lt = _mm256_cmp_ps(_mm256_loadu_ps(src + j), zero, _CMP_LT_OQ);
+                    word |= (uint64_t)_mm256_movemask_ps(lt) << j;
+                }
+                for (; j < len; ++j) word |= (uint64_t)(src[j] < 0.0f) << j;
+                dst[g * a->cw + wd] = word;
+            }
+    }
+}
+
+__attribute__((target(AVX512)))
+static void pack_avx512(const pack_args *a, int64_t b, int64_t y, float *v)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t xx = 0; xx < a->wo; ++xx) {
+        pack_values(a, b, y, xx, v);
+        uint64_t *dst = pack_dst(a, b, y, xx);
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t wd = 0; wd < a->cw; ++wd) {
+                const float *src = v + g * a->cg + wd * 64;
+                const int64_t len = a->cg - wd * 64 < 64 ? a->cg - wd * 64 : 64;
+                uint64_t word = 0;
+                for (int64_t j = 0; j < len; j += 16) {
+                    const int64_t rest = len - j;
+                    const __mmask16 m = rest >= 16 ? 0xffff : (__mmask16)((1u << rest) - 1);
+                    const __m512 x = _mm512_maskz_loadu_ps(m, src + j);
+                    word |= (uint64_t)_mm512_mask_cmp_ps_mask(m, x, zero, _CMP_LT_OQ) << j;
+                }
+                dst[g * a->cw + wd] = word;
+            }
+    }
+}
+
 /* Pack the signs of an NHWC float tensor (N, H, W, C) into [N][Ho+2p][Wo+2p][G][CW], where
  * each value first goes through the ops pending from the previous layer: an optional 3x3 /
  * stride-2 max-pool (then Ho = (H-3)/2+1, else Ho = H), then an optional per-channel affine map
- * v * scale[c] + shift[c] (scale NULL: none). Bit = (v < 0). */
-void rbsf_pack_nhwc(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t groups,
-                    int64_t pad, int pool, const float *scale, const float *shift, uint64_t *out,
-                    int threads)
+ * v * scale[c] + shift[c] (scale NULL: none). Bit = (v < 0). Returns -1 for an unsupported isa. */
+int rbsf_pack_nhwc(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t groups,
+                   int64_t pad, int pool, const float *scale, const float *shift, uint64_t *out,
+                   int isa, int threads)
 {
-    const int64_t cg = c / groups, cw = (cg + 63) / 64;
-    const int64_t ho = pool ? (h - 3) / 2 + 1 : h, wo = pool ? (w - 3) / 2 + 1 : w;
-    const int64_t hp = ho + 2 * pad, wp = wo + 2 * pad, pix = groups * cw;
-    memset(out, 0, sizeof(uint64_t) * n * hp * wp * pix);
+    if (isa < 0) isa = rbsf_best_isa();
+    if (!rbsf_isa_supported(isa)) return -1;
+    pack_args a = {x, n, h, w, c, groups, pad, pool, scale, shift, out, c / groups, 0, 0, 0, 0, 0};
+    a.cw = (a.cg + 63) / 64;
+    a.ho = pool ? (h - 3) / 2 + 1 : h;
+    a.wo = pool ? (w - 3) / 2 + 1 : w;
+    a.hp = a.ho + 2 * pad;
+    a.wp = a.wo + 2 * pad;
+    memset(out, 0, sizeof(uint64_t) * n * a.hp * a.wp * groups * a.cw);
+    void (*kernel)(const pack_args *, int64_t, int64_t, float *) =
+        isa == ISA_AVX512 ? pack_avx512 : isa == ISA_AVX2 ? pack_avx2 : pack_scalar;
     #pragma omp parallel num_threads(threads)
     {
         float *v = (float *)malloc(sizeof(float) * c);
-        #pragma omp for collapse(2) schedule(static)
+        #pragma omp for collapse(2) schedule(dynamic, 4)
         for (int64_t b = 0; b < n; ++b)
-            for (int64_t y = 0; y < ho; ++y)
-                for (int64_t xx = 0; xx < wo; ++xx) {
-                    if (pool) {
-                        const float *src = x + ((b * h + 2 * y) * w + 2 * xx) * c;
-                        memcpy(v, src, sizeof(float) * c);
-                        for (int64_t dy = 0; dy < 3; ++dy)
-                            for (int64_t dx = 0; dx < 3; ++dx) {
-                                const float *q = src + (dy * w + dx) * c;
-                                for (int64_t i = 0; i < c; ++i) v[i] = q[i] > v[i] ? q[i] : v[i];
-                            }
-                    } else {
-                        memcpy(v, x + ((b * h + y) * w + xx) * c, sizeof(float) * c);
-                    }
-                    if (scale)
-                        for (int64_t i = 0; i < c; ++i) v[i] = v[i] * scale[i] + shift[i];
-                    uint64_t *dst = out + ((b * hp + y + pad) * wp + xx + pad) * pix;
-                    for (int64_t g = 0; g < groups; ++g)
-                        for (int64_t i = 0; i < cg; ++i)
-                            if (v[g * cg + i] < 0.0f)
-                                dst[g * cw + i / 64] |= (uint64_t)1 << (i % 64);
-                }
+            for (int64_t y = 0; y < a.ho; ++y)
+                kernel(&a, b, y, v);
         free(v);
     }
+    return 0;
 }
 
 typedef struct {
@@ -167,39 +254,65 @@ static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
     }
 }
 
-/* Four blocks of 8 output channels share every activation broadcast (32 channels per pass). */
-__attribute__((target("avx512f,avx512vpopcntdq")))
-static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
+/* AVX-512 tile: NB blocks of 8 output channels x NP neighbouring output pixels; every weight
+ * vector is loaded once per tile and every activation word broadcast once, NB * NP accumulators
+ * stay in registers (NB, NP are constants after inlining). */
+__attribute__((target(AVX512), always_inline))
+static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_t ox, int64_t g,
+                               int64_t blk0, const int NB, const int NP)
 {
-    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
-    for (int64_t ox = 0; ox < a->wo; ++ox) {
-        float *dst = a->out + ((b * a->ho + oy) * a->wo + ox) * a->out_channels;
-        for (int64_t g = 0; g < a->groups; ++g)
-            for (int64_t blk0 = 0; blk0 < a->ob; blk0 += 4) {
-                const int nb = a->ob - blk0 < 4 ? (int)(a->ob - blk0) : 4;
-                __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(),
-                                  _mm512_setzero_si512(), _mm512_setzero_si512()};
-                const uint64_t *wt0 = a->wts + (g * a->ob + blk0) * kkw * LANES;
-                int64_t j = 0;
-                for (int64_t ky = 0; ky < a->k; ++ky) {
-                    const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
-                    for (int64_t kx = 0; kx < a->k; ++kx)
-                        for (int64_t w = 0; w < a->cw; ++w, ++j) {
-                            const __m512i v = _mm512_set1_epi64((long long)row[kx * pix + w]);
-                            for (int q = 0; q < nb; ++q) {
-                                const __m512i wv = _mm512_loadu_si512(
-                                    (const void *)(wt0 + (q * kkw + j) * LANES));
-                                acc[q] = _mm512_add_epi64(
-                                    acc[q], _mm512_popcnt_epi64(_mm512_xor_si512(v, wv)));
-                            }
-                        }
-                }
-                for (int q = 0; q < nb; ++q) {
-                    int64_t lanes[LANES];
-                    _mm512_storeu_si512((void *)lanes, acc[q]);
-                    finish(a, lanes, g, blk0 + q, dst);
+    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw, step = a->stride * pix;
+    __m512i acc[2][4];
+    for (int p = 0; p < NP; ++p)
+        for (int q = 0; q < NB; ++q) acc[p][q] = _mm512_setzero_si512();
+    const uint64_t *wt0 = a->wts + (g * a->ob + blk0) * kkw * LANES;
+    int64_t j = 0;
+    for (int64_t ky = 0; ky < a->k; ++ky) {
+        const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
+        for (int64_t kx = 0; kx < a->k; ++kx)
+            for (int64_t w = 0; w < a->cw; ++w, ++j) {
+                __m512i v[2];
+                for (int p = 0; p < NP; ++p)
+                    v[p] = _mm512_set1_epi64((long long)row[kx * pix + w + p * step]);
+                for (int q = 0; q < NB; ++q) {
+                    const __m512i wv = _mm512_loadu_si512((const void *)(wt0 + (q * kkw + j) * LANES));
+                    for (int p = 0; p < NP; ++p)
+                        acc[p][q] = _mm512_add_epi64(
+                            acc[p][q], _mm512_popcnt_epi64(_mm512_xor_si512(v[p], wv)));
                 }
             }
+    }
+    const __m512i kreal = _mm512_set1_epi64(a->kreal);
+    for (int q = 0; q < NB; ++q) {
+        const int64_t o = (blk0 + q) * LANES, oc = g * a->og + o;
+        const __mmask8 m = a->og - o >= LANES ? 0xff : (__mmask8)((1u << (a->og - o)) - 1);
+        const __m256 scale = _mm256_maskz_loadu_ps(m, a->scale + oc);
+        const __m256 shift = _mm256_maskz_loadu_ps(m, a->shift + oc);
+        for (int p = 0; p < NP; ++p) {
+            float *dst = a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->out_channels + oc;
+            const __m512i dot = _mm512_sub_epi64(kreal, _mm512_slli_epi64(acc[p][q], 1));
+            const __m256 value = _mm256_add_ps(_mm256_mul_ps(scale, _mm512_cvtepi64_ps(dot)), shift);
+            _mm256_mask_storeu_ps(dst, m, value);
+        }
+    }
+}
+
+__attribute__((target(AVX512)))
+static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
+{
+    for (int64_t ox = 0; ox < a->wo; ox += 2) {
+        const int pair = ox + 1 < a->wo;
+        for (int64_t g = 0; g < a->groups; ++g) {
+            int64_t blk = 0;
+            for (; blk + 4 <= a->ob; blk += 4) {
+                if (pair) tile_avx512(a, b, oy, ox, g, blk, 4, 2);
+                else tile_avx512(a, b, oy, ox, g, blk, 4, 1);
+            }
+            for (; blk < a->ob; ++blk) {
+                if (pair) tile_avx512(a, b, oy, ox, g, blk, 1, 2);
+                else tile_avx512(a, b, oy, ox, g, blk, 1, 1);
+            }
+        }
     }
 }
 

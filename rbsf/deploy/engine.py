@@ -125,7 +125,7 @@ def binary_conv(x: torch.Tensor, layer: BinaryLayer, pre: Sequence[tuple] = (),
         act = native.pack_nhwc(x.contiguous(), layer.groups, layer.padding, threads,
                                pool=any(op[0] == "pool" for op in pre),
                                scale=None if affine is None else affine[1],
-                               shift=None if affine is None else affine[2])
+                               shift=None if affine is None else affine[2], isa=isa)
         return native.bconv(act, layer.packed_weight(), layer.out_channels, layer.kernel,
                             layer.stride, layer.kreal, layer.scale, layer.shift,
                             isa or native.best_isa(), threads)

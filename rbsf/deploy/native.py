@@ -28,9 +28,8 @@ def library() -> Optional[ctypes.CDLL]:
         if path.is_file():
             lib = ctypes.CDLL(str(path))
             lib.rbsf_isa_supported.argtypes = [ctypes.c_int]
-            lib.rbsf_pack_nhwc.argtypes = ([_PTR] + [_I64] * 6
-                                           + [ctypes.c_int, _PTR, _PTR, _PTR, ctypes.c_int])
-            lib.rbsf_pack_nhwc.restype = None
+            lib.rbsf_pack_nhwc.argtypes = ([_PTR] + [_I64] * 6 + [ctypes.c_int, _PTR, _PTR, _PTR]
+                                           + [ctypes.c_int] * 2)
             lib.rbsf_bconv.argtypes = ([_PTR] + [_I64] * 5 + [_PTR] + [_I64] * 4
                                        + [_PTR, _PTR, _PTR, ctypes.c_int, ctypes.c_int])
             return lib
@@ -61,8 +60,8 @@ def default_threads() -> int:
 
 
 def pack_nhwc(x: torch.Tensor, groups: int, pad: int, threads: int, pool: bool = False,
-              scale: Optional[torch.Tensor] = None,
-              shift: Optional[torch.Tensor] = None) -> torch.Tensor:
+              scale: Optional[torch.Tensor] = None, shift: Optional[torch.Tensor] = None,
+              isa: Optional[str] = None) -> torch.Tensor:
     """Signs of a contiguous float32 NHWC tensor packed to [N][H'+2p][W'+2p][G][CW] int64 words.
 
     Before the sign: optional 3x3 / stride-2 max-pool (H' = (H-3)//2+1), then optional
@@ -72,10 +71,18 @@ def pack_nhwc(x: torch.Tensor, groups: int, pad: int, threads: int, pool: bool =
     ho, wo = ((h - 3) // 2 + 1, (w - 3) // 2 + 1) if pool else (h, w)
     cw = (c // groups + 63) // 64
     out = torch.empty((n, ho + 2 * pad, wo + 2 * pad, groups, cw), dtype=torch.int64)
-    library().rbsf_pack_nhwc(x.data_ptr(), n, h, w, c, groups, pad, int(pool),
-                             None if scale is None else scale.data_ptr(),
-                             None if shift is None else shift.data_ptr(), out.data_ptr(), threads)
+    status = library().rbsf_pack_nhwc(x.data_ptr(), n, h, w, c, groups, pad, int(pool),
+                                      None if scale is None else scale.data_ptr(),
+                                      None if shift is None else shift.data_ptr(),
+                                      out.data_ptr(), ISAS[isa or best_isa()], threads)
+    _check(status, isa)
     return out
+
+
+def _check(status: int, isa: Optional[str]) -> None:
+    if status != 0:
+        raise RuntimeError(f"instruction set {isa!r} is not supported by this CPU; "
+                           f"use one of {supported_isas()}")
 
 
 def bconv(act: torch.Tensor, weights: torch.Tensor, out_channels: int, kernel: int, stride: int,
@@ -88,7 +95,5 @@ def bconv(act: torch.Tensor, weights: torch.Tensor, out_channels: int, kernel: i
     status = library().rbsf_bconv(act.data_ptr(), n, hp, wp, groups, cw, weights.data_ptr(),
                                   out_channels, kernel, stride, kreal, scale.data_ptr(),
                                   shift.data_ptr(), out.data_ptr(), ISAS[isa], threads)
-    if status != 0:
-        raise RuntimeError(f"instruction set {isa!r} is not supported by this CPU; "
-                           f"use one of {supported_isas()}")
+    _check(status, isa)
     return out

@@ -262,7 +262,7 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
                                int64_t blk0, const int NB, const int NP)
 {
     const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw, step = a->stride * pix;
-    __m512i acc[2][4];
+    __m512i acc[4][4];
     for (int p = 0; p < NP; ++p)
         for (int q = 0; q < NB; ++q) acc[p][q] = _mm512_setzero_si512();
     const uint64_t *wt0 = a->wts + (g * a->ob + blk0) * kkw * LANES;
@@ -271,7 +271,7 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
         const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
         for (int64_t kx = 0; kx < a->k; ++kx)
             for (int64_t w = 0; w < a->cw; ++w, ++j) {
-                __m512i v[2];
+                __m512i v[4];
                 for (int p = 0; p < NP; ++p)
                     v[p] = _mm512_set1_epi64((long long)row[kx * pix + w + p * step]);
                 for (int q = 0; q < NB; ++q) {
@@ -300,20 +300,19 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
 __attribute__((target(AVX512)))
 static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
 {
-    for (int64_t ox = 0; ox < a->wo; ox += 2) {
-        const int pair = ox + 1 < a->wo;
+    int64_t ox = 0;
+    for (; ox + 4 <= a->wo; ox += 4)
         for (int64_t g = 0; g < a->groups; ++g) {
             int64_t blk = 0;
-            for (; blk + 4 <= a->ob; blk += 4) {
-                if (pair) tile_avx512(a, b, oy, ox, g, blk, 4, 2);
-                else tile_avx512(a, b, oy, ox, g, blk, 4, 1);
-            }
-            for (; blk < a->ob; ++blk) {
-                if (pair) tile_avx512(a, b, oy, ox, g, blk, 1, 2);
-                else tile_avx512(a, b, oy, ox, g, blk, 1, 1);
-            }
+            for (; blk + 4 <= a->ob; blk += 4) tile_avx512(a, b, oy, ox, g, blk, 4, 4);
+            for (; blk < a->ob; ++blk) tile_avx512(a, b, oy, ox, g, blk, 1, 4);
         }
-    }
+    for (; ox < a->wo; ++ox)
+        for (int64_t g = 0; g < a->groups; ++g) {
+            int64_t blk = 0;
+            for (; blk + 4 <= a->ob; blk += 4) tile_avx512(a, b, oy, ox, g, blk, 4, 1);
+            for (; blk < a->ob; ++blk) tile_avx512(a, b, oy, ox, g, blk, 1, 1);
+        }
 }
 
 /* Binary convolution of packed activations with packed weights; returns 0, or -1 when the

@@ -231,22 +231,30 @@ class Trainer:
             adv, d_loss = self.adversarial(z, x, taps)
             total = total + self.lambda2 * adv
             logged["L_adv"], logged["D_loss"] = adv.item(), d_loss
-        if not math.isfinite(total.item()):
-            raise TrainingError(
-                f"{self.stage}: loss became {total.item()} at epoch {self.epoch + 1}, step "
-                f"{self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in logged.items())}); "
-                f"the last good checkpoint is kept at {self.ckpt_path}. Lower --lr or the "
-                f"lambdas, or check the data, then rerun with --resume")
+        self._check_finite({"loss": total.item()}, logged)
         self.opt_w.zero_grad(set_to_none=True)
         if self.opt_c:
             self.opt_c.zero_grad(set_to_none=True)
         total.backward()
-        logged.update(self.grad_norms())
+        norms = self.grad_norms()
+        self._check_finite(norms, logged)
+        logged.update(norms)
         self.opt_w.step()
         if self.opt_c:
             self.opt_c.step()
         logged["response_std"] = response.detach().std().item()
         return logged
+
+    def _check_finite(self, values: Dict[str, float], context: Dict[str, float]) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights (binary layers would
+        otherwise hide a NaN: sign(NaN) is a valid -1)."""
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"{self.stage}: {name} became {value} at epoch {self.epoch + 1}, step "
+                    f"{self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in context.items())});"
+                    f" the last good checkpoint is kept at {self.ckpt_path}. Lower --lr or the "
+                    f"lambdas, or check the data and the teacher, then rerun with --resume")
 
     def adversarial(self, z: torch.Tensor, x: torch.Tensor, taps) -> tuple:
         """Discriminator ascent steps (l = L..1), then the student's adversarial loss."""

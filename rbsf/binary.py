@@ -16,7 +16,7 @@ convolution is strictly in {-1, +1}, so a bit-packed XNOR/popcount engine reprod
 """
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Callable, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -33,31 +33,37 @@ def hard_sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
-class _SignApprox(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return hard_sign(x)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        slope = torch.zeros_like(x)
-        slope = torch.where((x >= -1) & (x < 0), 2 + 2 * x, slope)
-        slope = torch.where((x >= 0) & (x < 1), 2 - 2 * x, slope)
-        return grad_output * slope
+def approx_sign_slope(x: torch.Tensor) -> torch.Tensor:
+    """d sign / dx of RBCN / Bi-Real Net: 2+2x on [-1,0), 2-2x on [0,1), 0 elsewhere."""
+    slope = torch.zeros_like(x)
+    slope = torch.where((x >= -1) & (x < 0), 2 + 2 * x, slope)
+    return torch.where((x >= 0) & (x < 1), 2 - 2 * x, slope)
 
 
-class _SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return hard_sign(x)
+def clipped_identity_slope(x: torch.Tensor) -> torch.Tensor:
+    """Straight-through slope of XNOR-Net: 1 where |x| <= 1, else 0."""
+    return (x.abs() <= 1).to(x.dtype)
 
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return grad_output * (x.abs() <= 1).to(grad_output.dtype)
+
+def _sign_function(slope: Callable[[torch.Tensor], torch.Tensor]) -> type:
+    """An autograd function: :func:`hard_sign` forward, ``grad * slope(x)`` backward."""
+
+    class SignFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(x)
+            return hard_sign(x)
+
+        @staticmethod
+        def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+            (x,) = ctx.saved_tensors
+            return grad_output * slope(x)
+
+    return SignFunction
+
+
+_SignApprox = _sign_function(approx_sign_slope)
+_SignSTE = _sign_function(clipped_identity_slope)
 
 
 def sign_approx(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,96 @@
+"""Reproduce the RB-SF comparison at CPU scale, from nothing, in one command.
+
+    python tools/reproduce.py                    # one seed, cpu preset (about an hour on 2 cores)
+    python tools/reproduce.py --quick            # tiny data, smoke-sized nets: a few minutes
+    python tools/reproduce.py --seeds 3          # mean ± std over three training seeds
+    python tools/reproduce.py --resume           # continue an interrupted run
+    python tools/reproduce.py --ship-weights     # also copy seed 0's models into data/weights
+
+Generates training sequences and a held-out test set (from photos training never sees) out of
+data/photos, trains the teacher, XNOR-SF and the RB-SF ablation steps (RBConv only, + GAN,
++ BN update), evaluates all of them with rbsf.eval, and writes <out>/results.md (table),
+<out>/summary.json and the success / precision plots.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from rbsf.checkpoint import CheckpointError
+from rbsf.data import DatasetError
+from rbsf.eval.runner import EvalError
+from rbsf.reproduce import ReproduceError, markdown_table, reproduce, ship_weights
+from rbsf.train import PRESETS, Interrupted, TrainingError
+
+REPO = Path(__file__).resolve().parents[1]
+EXIT_BAD_INPUT = 2
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Generate data, train teacher / XNOR / RB-SF ablations, evaluate them on "
+                    "held-out sequences and write the comparison table and plots.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/reproduce"),
+                        help="output folder (data, per-seed trainings and reports, results.md, "
+                             "summary.json, plots)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="training seeds 0..N-1; with N > 1 the table shows mean ± std")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny data and the smoke preset: the whole run in a few minutes")
+    parser.add_argument("--preset", choices=PRESETS,
+                        help="training preset (default: cpu, or smoke with --quick)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a run in --out: finished trainings and tracked sequences "
+                             "are kept, unfinished trainings resume from their checkpoints")
+    parser.add_argument("--ship-weights", action="store_true",
+                        help="copy seed 0's teacher / XNOR / RB-SF into --weights-dir as "
+                             "siamfc.pt, xnor.pt, rbsf.pt (float16) with weights.json")
+    parser.add_argument("--weights-dir", type=Path, default=REPO / "data" / "weights",
+                        help="where --ship-weights writes")
+    parser.add_argument("--device", default="cpu", help="training device: cpu or cuda")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="sequences tracked in parallel processes during evaluation")
+    parser.add_argument("--photos", help="folder of photos to render sequences from "
+                                         "(default: data/photos)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.workers < 1:
+        raise ReproduceError(f"--workers must be at least 1, got {args.workers}")
+    summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
+                        args.workers, args.photos)
+    print(markdown_table(summary))
+    gap = summary["gap_closed"]["success_auc"]["of_means"]
+    if gap is not None:
+        print(f"RB-SF closes {100 * gap:.0f} % of the XNOR -> full-precision success gap")
+    print(f"wrote {args.out / 'results.md'}, {args.out / 'summary.json'} and the plots")
+    if args.ship_weights:
+        facts = ship_weights(summary, args.weights_dir)
+        print(json.dumps(facts, indent=2))
+        print(f"shipped {', '.join(facts['models'])} and weights.json to {args.weights_dir}")
+    return 0
+
+
+def run(argv: Optional[List[str]] = None) -> int:
+    """``main`` with bad input reported as one ``error:`` line on stderr and exit code 2."""
+    try:
+        return main(argv)
+    except (ReproduceError, TrainingError, EvalError, CheckpointError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(f"interrupted: {exc}; rerun with --resume to continue", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted: rerun with --resume to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -9,7 +9,7 @@ setup(ext_modules=[
     Extension(
         "rbsf.deploy._bitconv",
         sources=["rbsf/deploy/bitconv.c"],
-        extra_compile_args=["-O3", "-fopenmp", "-std=c11"],
+        extra_compile_args=["-O3", "-fopenmp", "-std=c11", "-ffp-contract=off"],
         extra_link_args=["-fopenmp"],
         optional=True,
     ),

@@ -6,6 +6,11 @@
  * LANES output channels innermost, so one activation word is XORed with LANES filters at once.
  * For +-1 vectors of real length n: dot = n - 2 * popcount(a XOR w) (tail bits are 0 in both).
  * Output: out[n][oy][ox][o] = scale[o] * dot + shift[o] (float, NHWC).
+ *
+ * Every entry point takes an instruction set (scalar, AVX2 with a nibble-table popcount, or
+ * AVX-512 VPOPCNTDQ; -1 picks the best one the CPU reports through __builtin_cpu_supports) and
+ * a thread count (OpenMP over output rows). All paths compute the same floats: the affine map is
+ * one multiply then one add, never fused (the library is built with -ffp-contract=off).
  */
 #include <stdint.h>
 #include <stdlib.h>

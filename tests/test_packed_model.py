@@ -55,6 +55,23 @@ def test_round_trip_gives_the_emulated_response(tmp_path, kind):
         torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5 * expected.abs().max())
 
 
+def test_batch_norm_before_pooling_is_folded_too():
+    """Blocks ordered conv -> BN -> pool (BN folded into the conv) pack as exactly as the
+    default conv -> pool -> BN (BN kept as a pending affine map)."""
+    net = _binary_net("rbconv", seed=5)
+    for name in ("conv1", "conv2"):
+        block = getattr(net.backbone, name)
+        modules = dict(block.named_children())
+        setattr(net.backbone, name, torch.nn.Sequential(modules["0"], modules["1"], modules["3"]))
+    packed = pack_model(net)
+    assert packed.conv1_post == [("pool",)] and packed.layers[0].post == [("pool",)]
+    z, x = _pair()
+    with torch.no_grad():
+        expected = net(z, x)
+    torch.testing.assert_close(packed(z, x), expected, rtol=1e-4,
+                               atol=1e-5 * expected.abs().max())
+
+
 def test_backends_agree_on_embeddings():
     packed = pack_model(_binary_net("rbconv"))
     _, x = _pair(search=1)

@@ -5,7 +5,7 @@ A layer computes, on NHWC float activations ``x``::
     out[..., o] = scale[o] * dot(sign(pad_{+1}(x)), sign(W_o)) + shift[o]
 
 where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold the binary scale
-(C* or XNOR's alpha), the conv bias and the following batch norm. Backends:
+(C* or XNOR's alpha), the conv bias and a batch norm directly after the conv. Backends:
 
 * ``native``: signs packed along channels into 64-bit words, XOR + popcount in C
   (``bitconv.c``) with the instruction set picked at run time (``avx512`` / ``avx2`` /

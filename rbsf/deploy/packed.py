@@ -9,11 +9,12 @@ File format (``torch.save`` of a dict, ``"format": "rbsf-packed"``)::
 
 ``bits`` holds sign(W) < 0 of a binary conv, one bit per weight (``np.packbits`` of the
 (out, in/groups, k, k) array, big-endian bit order, as uint8). ``scale`` / ``shift`` fold C*
-(or XNOR's alpha), the conv bias and the batch norm that follows: ``scale * dot + shift`` is the
-BN output, whose sign the next binary conv takes, so the sign is a per-channel threshold on the
-integer dot product. ``post`` lists what follows the conv in the trained block, in order:
+(or XNOR's alpha), the conv bias and a batch norm met directly after the conv:
+``scale * popcount_dot + shift``. ``post`` lists what follows in the trained block, in order:
 ``{"op": "pool"}`` (3x3 / stride-2 max-pooling) or ``{"op": "affine", "scale", "shift"}`` (a
-batch norm behind a pooling, which cannot be folded into the conv since C* may be negative).
+batch norm behind a pooling, which cannot move in front of it since C* may be negative). The
+next binary conv only needs the sign of that result, so the engine runs the pending pool and
+affine map inside its bit packing: per channel, a threshold comparison ``v * scale + shift < 0``.
 """
 from __future__ import annotations
 

@@ -100,11 +100,11 @@ class DataPlan:
     seed: int = 0
 
 
-FULL_DATA = DataPlan(train_sequences=24, train_frames=60, test_sequences=8, test_frames=80,
+FULL_DATA = DataPlan(train_sequences=24, train_frames=60, test_sequences=6, test_frames=80,
                      frame_size=(480, 360))
 QUICK_DATA = DataPlan(train_sequences=2, train_frames=16, test_sequences=1, test_frames=8,
                       frame_size=(240, 180))
-QUICK_EPOCHS = 1   # --quick: the smoke preset cut to one epoch per stage (4 steps each)
+QUICK_BATCHES = 2   # --quick: every stage trains one epoch of two mini-batches
 
 
 # ---------------------------------------------------------------------------------- data
@@ -442,7 +442,7 @@ def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optio
         raise ReproduceError(str(exc)) from exc
     if quick:
         for schedule in base.stages.values():
-            schedule.epochs = QUICK_EPOCHS
+            schedule.epochs, schedule.pairs_per_epoch = 1, QUICK_BATCHES * base.batch_size
     data_plan = QUICK_DATA if quick else FULL_DATA
     out = Path(out)
     _check_plan(out, {"preset": preset_name, "quick": quick, "data": asdict(data_plan),

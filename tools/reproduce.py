@@ -1,7 +1,7 @@
 """Reproduce the RB-SF comparison at CPU scale, from nothing, in one command.
 
-    python tools/reproduce.py                    # one seed, cpu preset (about an hour on 2 cores)
-    python tools/reproduce.py --quick            # tiny data, smoke-sized nets: a few minutes
+    python tools/reproduce.py                    # one seed, cpu preset (estimated 50-60 min on 2 cores)
+    python tools/reproduce.py --quick            # tiny data, smoke-sized nets, a few steps: about a minute
     python tools/reproduce.py --seeds 3          # mean ± std over three training seeds
     python tools/reproduce.py --resume           # continue an interrupted run
     python tools/reproduce.py --ship-weights     # also copy seed 0's models into data/weights
@@ -40,22 +40,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=1,
                         help="training seeds 0..N-1; with N > 1 the table shows mean ± std")
     parser.add_argument("--quick", action="store_true",
-                        help="tiny data and the smoke preset: the whole run in a few minutes")
+                        help="tiny data and a few training steps (the smoke preset, or "
+                             "--preset, cut to one epoch of two mini-batches per stage): "
+                             "about a minute")
     parser.add_argument("--preset", choices=PRESETS,
-                        help="training preset (default: cpu, or smoke with --quick)")
+                        help="training preset; unset: cpu, or smoke with --quick")
     parser.add_argument("--resume", action="store_true",
                         help="continue a run in --out: finished trainings and tracked sequences "
                              "are kept, unfinished trainings resume from their checkpoints")
     parser.add_argument("--ship-weights", action="store_true",
                         help="copy seed 0's teacher / XNOR / RB-SF into --weights-dir as "
-                             "siamfc.pt, xnor.pt, rbsf.pt (float16) with weights.json")
+                             "siamfc.pt, xnor.pt, rbsf.pt (compact, float16 storage) "
+                             "and their facts in weights.json")
     parser.add_argument("--weights-dir", type=Path, default=REPO / "data" / "weights",
                         help="where --ship-weights writes")
     parser.add_argument("--device", default="cpu", help="training device: cpu or cuda")
     parser.add_argument("--workers", type=int, default=1,
                         help="sequences tracked in parallel processes during evaluation")
-    parser.add_argument("--photos", help="folder of photos to render sequences from "
-                                         "(default: data/photos)")
+    parser.add_argument("--photos", help="folder of photos to render sequences from; unset: "
+                                         "data/photos")
     return parser.parse_args(argv)
 
 

@@ -71,6 +71,17 @@ def test_every_isa_equals_scalar_with_affine_and_pending_ops(isa):
 
 
 @needs_native
+def test_thread_counts_give_identical_results():
+    gen = torch.Generator().manual_seed(11)
+    layer = _layer(96, 40, 5, 1, 0, 2, gen, affine=True)
+    x = torch.randn(2, 15, 14, 96, generator=gen)
+    single = binary_conv(x, layer, [("pool",)], backend="native", threads=1)
+    for threads in (2, 3, 8, 2):
+        assert torch.equal(binary_conv(x, layer, [("pool",)], backend="native",
+                                       threads=threads), single)
+
+
+@needs_native
 def test_pack_layout_by_hand():
     x = torch.ones(1, 1, 1, 70)
     x[0, 0, 0, [0, 63, 64, 69]] = -1.0

@@ -29,7 +29,8 @@ def panned_frames(image: np.ndarray, count: int, size: Tuple[int, int] = (640, 4
                   step: Tuple[int, int] = (3, 2)) -> List[np.ndarray]:
     """``count`` RGB frames of ``size`` cut from ``image`` by a window moving ``step`` px/frame."""
     w, h = size
-    reps = (-(-(h + step[1] * count) // image.shape[0]), -(-(w + step[0] * count) // image.shape[1]))
+    reps = (-(-(h + step[1] * count) // image.shape[0]),
+            -(-(w + step[0] * count) // image.shape[1]))
     canvas = np.tile(image, reps + (1,))
     return [np.ascontiguousarray(canvas[step[1] * f:step[1] * f + h, step[0] * f:step[0] * f + w])
             for f in range(count)]

@@ -9,9 +9,14 @@
  *
  * Every entry point takes an instruction set (scalar, AVX2 with a nibble-table popcount, or
  * AVX-512 VPOPCNTDQ; -1 picks the best one the CPU reports through __builtin_cpu_supports) and
- * a thread count (OpenMP over output rows). All paths compute the same floats: the affine map is
- * one multiply then one add, never fused (the library is built with -ffp-contract=off).
+ * a thread count (output rows shared by a small pthread pool, see parallel_rows). All paths
+ * compute the same floats: the affine map is one multiply then one add, never fused (the library
+ * is built with -ffp-contract=off).
  */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,109 @@
 #define AVX512 "avx512f,avx512vl,avx512dq,avx512vpopcntdq"
 
 enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+/* ---- Row pool: a few persistent pthreads sharing the rows of one job ----------------------
+ * The caller posts a job, works on it too, and returns as soon as every row is done: rows are
+ * claimed one at a time through an atomic counter, so a worker that the OS has not scheduled
+ * yet (a busy machine) simply claims nothing, instead of stalling the job at a barrier.
+ * Workers sleep on a condition variable between jobs. */
+#define MAX_WORKERS 63
+
+typedef void (*row_fn)(const void *job, int64_t row);
+
+static struct {
+    pthread_mutex_t mu;          /* guards fn / job / total / want / gen and worker start-up */
+    pthread_cond_t wake;
+    pthread_mutex_t submit;      /* one job at a time */
+    int workers;
+    long gen;
+    row_fn fn;                   /* NULL once the current job is closed */
+    const void *job;
+    int64_t total;
+    int want;
+    atomic_llong next, done;
+    atomic_int active;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+        .submit = PTHREAD_MUTEX_INITIALIZER};
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+static void run_rows(row_fn fn, const void *job, int64_t total)
+{
+    for (;;) {
+        const int64_t row = atomic_fetch_add(&pool.next, 1);
+        if (row >= total) return;
+        fn(job, row);
+        atomic_fetch_add(&pool.done, 1);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    const int index = (int)(intptr_t)arg;
+    long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&pool.mu);
+        while (pool.gen == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        seen = pool.gen;
+        const row_fn fn = pool.fn;
+        const void *job = pool.job;
+        const int64_t total = pool.total;
+        const int join = fn != NULL && index < pool.want - 1;
+        if (join) atomic_fetch_add(&pool.active, 1);
+        pthread_mutex_unlock(&pool.mu);
+        if (join) {
+            run_rows(fn, job, total);
+            atomic_fetch_sub(&pool.active, 1);
+        }
+    }
+    return NULL;
+}
+
+static void reset_after_fork(void)
+{
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_mutex_init(&pool.submit, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pool.workers = 0;  /* the child has no workers: jobs run on the calling thread */
+    pool.fn = NULL;
+}
+
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
+
+static void parallel_rows(row_fn fn, const void *job, int64_t total, int threads)
+{
+    if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
+    if (threads <= 1 || total <= 1) {
+        for (int64_t row = 0; row < total; ++row) fn(job, row);
+        return;
+    }
+    pthread_mutex_lock(&pool.submit);
+    pthread_mutex_lock(&pool.mu);
+    pthread_once(&fork_handler_once, register_fork_handler);
+    while (pool.workers < threads - 1) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, worker_main, (void *)(intptr_t)pool.workers) != 0) break;
+        pthread_detach(thread);
+        ++pool.workers;
+    }
+    atomic_store(&pool.next, 0);
+    atomic_store(&pool.done, 0);
+    pool.fn = fn;
+    pool.job = job;
+    pool.total = total;
+    pool.want = threads;
+    ++pool.gen;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+
+    run_rows(fn, job, total);
+    while (atomic_load(&pool.done) < total) sched_yield();  /* rows claimed by workers */
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = NULL;  /* late workers see a closed job */
+    pthread_mutex_unlock(&pool.mu);
+    while (atomic_load(&pool.active) > 0) sched_yield();
+    pthread_mutex_unlock(&pool.submit);
+}
 
 int rbsf_lanes(void) { return LANES; }
 
@@ -140,6 +248,19 @@ static void pack_avx512(const pack_args *a, int64_t b, int64_t y, float *v)
     }
 }
 
+typedef struct {
+    const pack_args *a;
+    void (*kernel)(const pack_args *, int64_t, int64_t, float *);
+} pack_job;
+
+static void pack_row(const void *job, int64_t row)
+{
+    const pack_job *j = (const pack_job *)job;
+    float *v = (float *)malloc(sizeof(float) * j->a->c);
+    j->kernel(j->a, row / j->a->ho, row % j->a->ho, v);
+    free(v);
+}
+
 /* Pack the signs of an NHWC float tensor (N, H, W, C) into [N][Ho+2p][Wo+2p][G][CW], where
  * each value first goes through the ops pending from the previous layer: an optional 3x3 /
  * stride-2 max-pool (then Ho = (H-3)/2+1, else Ho = H), then an optional per-channel affine map
@@ -157,17 +278,9 @@ int rbsf_pack_nhwc(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, i
     a.hp = a.ho + 2 * pad;
     a.wp = a.wo + 2 * pad;
     memset(out, 0, sizeof(uint64_t) * n * a.hp * a.wp * groups * a.cw);
-    void (*kernel)(const pack_args *, int64_t, int64_t, float *) =
-        isa == ISA_AVX512 ? pack_avx512 : isa == ISA_AVX2 ? pack_avx2 : pack_scalar;
-    #pragma omp parallel num_threads(threads)
-    {
-        float *v = (float *)malloc(sizeof(float) * c);
-        #pragma omp for collapse(2) schedule(dynamic, 4)
-        for (int64_t b = 0; b < n; ++b)
-            for (int64_t y = 0; y < a.ho; ++y)
-                kernel(&a, b, y, v);
-        free(v);
-    }
+    pack_job job = {&a, isa == ISA_AVX512 ? pack_avx512
+                        : isa == ISA_AVX2 ? pack_avx2 : pack_scalar};
+    parallel_rows(pack_row, &job, n * a.ho, threads);
     return 0;
 }
 
@@ -280,7 +393,8 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
                 for (int p = 0; p < NP; ++p)
                     v[p] = _mm512_set1_epi64((long long)row[kx * pix + w + p * step]);
                 for (int q = 0; q < NB; ++q) {
-                    const __m512i wv = _mm512_loadu_si512((const void *)(wt0 + (q * kkw + j) * LANES));
+                    const __m512i wv =
+                        _mm512_loadu_si512((const void *)(wt0 + (q * kkw + j) * LANES));
                     for (int p = 0; p < NP; ++p)
                         acc[p][q] = _mm512_add_epi64(
                             acc[p][q], _mm512_popcnt_epi64(_mm512_xor_si512(v[p], wv)));
@@ -296,7 +410,8 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
         for (int p = 0; p < NP; ++p) {
             float *dst = a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->out_channels + oc;
             const __m512i dot = _mm512_sub_epi64(kreal, _mm512_slli_epi64(acc[p][q], 1));
-            const __m256 value = _mm256_add_ps(_mm256_mul_ps(scale, _mm512_cvtepi64_ps(dot)), shift);
+            const __m256 value =
+                _mm256_add_ps(_mm256_mul_ps(scale, _mm512_cvtepi64_ps(dot)), shift);
             _mm256_mask_storeu_ps(dst, m, value);
         }
     }
@@ -320,6 +435,17 @@ static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
         }
 }
 
+typedef struct {
+    const conv_args *a;
+    void (*kernel)(const conv_args *, int64_t, int64_t);
+} conv_job;
+
+static void conv_row(const void *job, int64_t row)
+{
+    const conv_job *j = (const conv_job *)job;
+    j->kernel(j->a, row / j->a->ho, row % j->a->ho);
+}
+
 /* Binary convolution of packed activations with packed weights; returns 0, or -1 when the
  * requested instruction set is not available (isa < 0 picks the best one). */
 int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t groups,
@@ -332,11 +458,8 @@ int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t g
     conv_args a = {act, n, hp, wp, groups, cw, wts, out_channels, k, stride, kreal, scale, shift,
                    out, (hp - k) / stride + 1, (wp - k) / stride + 1, out_channels / groups, 0};
     a.ob = (a.og + LANES - 1) / LANES;
-    void (*kernel)(const conv_args *, int64_t, int64_t) =
-        isa == ISA_AVX512 ? conv_avx512 : isa == ISA_AVX2 ? conv_avx2 : conv_scalar;
-    #pragma omp parallel for collapse(2) num_threads(threads) schedule(dynamic, 1)
-    for (int64_t b = 0; b < n; ++b)
-        for (int64_t oy = 0; oy < a.ho; ++oy)
-            kernel(&a, b, oy);
+    conv_job job = {&a, isa == ISA_AVX512 ? conv_avx512
+                        : isa == ISA_AVX2 ? conv_avx2 : conv_scalar};
+    parallel_rows(conv_row, &job, n * a.ho, threads);
     return 0;
 }

@@ -9,7 +9,7 @@ where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold th
 
 * ``native``: signs packed along channels into 64-bit words, XOR + popcount in C
   (``bitconv.c``) with the instruction set picked at run time (``avx512`` / ``avx2`` /
-  ``scalar``), multithreaded with OpenMP;
+  ``scalar``), multithreaded (a small pthread pool sharing output rows);
 * ``torch``: the same integer dot products as a float convolution of +-1 tensors, used when the
   native library was not compiled.
 """
@@ -74,7 +74,8 @@ def pack_weight(negative: torch.Tensor, groups: int, lanes: int) -> torch.Tensor
     og = out_channels // groups
     ob, cw = -(-og // lanes), -(-cg // 64)
     bits = np.zeros((groups, ob * lanes, k, k, cw * 64), dtype=np.uint8)
-    bits[:, :og, :, :, :cg] = negative.numpy().reshape(groups, og, cg, k, k).transpose(0, 1, 3, 4, 2)
+    per_group = negative.numpy().reshape(groups, og, cg, k, k)
+    bits[:, :og, :, :, :cg] = per_group.transpose(0, 1, 3, 4, 2)
     words = np.packbits(bits.reshape(-1, 64), axis=1, bitorder="little").view("<u8")
     words = words.reshape(groups, ob, lanes, k, k, cw).transpose(0, 1, 3, 4, 5, 2)
     return torch.from_numpy(np.ascontiguousarray(words).view(np.int64))

@@ -57,6 +57,7 @@ def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequ
         if dist.is_main() and not target.exists():
             save_atomic(model_payload(teacher, stage="teacher", finished=True,
                                       source=str(teacher_path)), target)
+        dist.barrier()
         stages = [s for s in stages if s != "teacher"]
         results["teacher"] = target
     for stage in stages:

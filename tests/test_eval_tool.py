@@ -148,3 +148,24 @@ def test_got10k_val_report_and_test_submission(tmp_path, setup, _eval):
     proc = _eval(tmp_path, *args, "--subset", "test")
     assert proc.returncode == 0 and "RB-SF.zip" in proc.stdout
     assert (tmp_path / "rep" / "GOT-10k" / "RB-SF.zip").is_file()
+
+
+def test_packed_tracker_gives_the_boxes_of_its_source_model(setup, _eval, tmp_path):
+    """Shipped (trained) weights: a random model's flat responses make the argmax a coin toss
+    between float-rounding neighbours, a trained one's do not."""
+    from rbsf.checkpoint import load_model
+    from rbsf.deploy.packed import save_packed
+    base, root, weights = setup
+    shipped = REPO / "data" / "weights" / "rbsf.pt"
+    packed_dir = tmp_path / "weights"
+    packed_dir.mkdir()
+    (packed_dir / "rbsf.pt").write_bytes(shipped.read_bytes())
+    save_packed(load_model(shipped), packed_dir / "rbsf.packed")
+    proc = _eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+                 "rbsf,packed", "--weights-dir", str(packed_dir))
+    assert proc.returncode == 0, proc.stderr
+    for seq in ("Basketball", "Biker"):
+        float_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF" / f"{seq}.txt", delimiter=",")
+        packed_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF packed" / f"{seq}.txt",
+                                  delimiter=",")
+        assert np.allclose(float_boxes, packed_boxes, atol=1e-3)

@@ -22,8 +22,8 @@ from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window,
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
 SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
-WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt"}
-MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv"}
+WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt", "packed": "rbsf.packed"}
+MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv", "packed": "packed"}
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -44,9 +44,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--groundtruth", type=Path, metavar="PATH",
                         help="take the first box from this OTB ground-truth file (line of --start-frame)")
     parser.add_argument("--tracker", choices=sorted(WEIGHTS), default="rbsf",
-                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC or RB-SF, 1-bit (default: rbsf)")
+                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
+                             "float) or packed (RB-SF on the bit-packed CPU engine) (default: rbsf)")
     parser.add_argument("--weights", type=Path, metavar="PATH",
-                        help="checkpoint to load (default: data/weights/<tracker>.pt)")
+                        help="checkpoint to load (default: data/weights/<tracker>.pt, "
+                             "data/weights/rbsf.packed for packed)")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
     parser.add_argument("--boxes", type=Path, metavar="PATH",

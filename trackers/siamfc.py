@@ -28,7 +28,7 @@ from rbsf.checkpoint import load_model
 from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_array
 from rbsf.models.siamfc import xcorr
 
-REPORT_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF"}
+REPORT_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF", "packed": "RB-SF packed"}
 
 
 @dataclass(frozen=True)

@@ -41,20 +41,26 @@ class TrackerSpec:
     kind: str = "torch"
 
 
-# command-line key: (report name, training stage folder)
-TRACKERS = {"siamfc": ("SiamFC", "teacher"), "xnor": ("XNOR-SF", "xnor"), "rbsf": ("RB-SF", "rbsf")}
+# command-line key: (report name, shipped file, training stage folder or None)
+TRACKERS = {"siamfc": ("SiamFC", "siamfc.pt", "teacher"), "xnor": ("XNOR-SF", "xnor.pt", "xnor"),
+            "rbsf": ("RB-SF", "rbsf.pt", "rbsf"), "packed": ("RB-SF packed", "rbsf.packed", None)}
 
 
 def find_weights(weights_dir: Path, key: str) -> Path:
-    """``DIR/<key>.pt`` (shipped weights) or ``DIR/<stage>/last.pt`` (a training output folder)."""
+    """``DIR/<file>`` (shipped weights) or ``DIR/<stage>/last.pt`` (a training output folder);
+    the packed model (``tools/export.py``) only as ``DIR/rbsf.packed``."""
     if key not in TRACKERS:
         raise EvalError(f"unknown tracker {key!r}; choose from {', '.join(TRACKERS)}")
-    candidates = [Path(weights_dir) / f"{key}.pt", Path(weights_dir) / TRACKERS[key][1] / "last.pt"]
+    _, shipped, stage = TRACKERS[key]
+    candidates = [Path(weights_dir) / shipped]
+    if stage is not None:
+        candidates.append(Path(weights_dir) / stage / "last.pt")
     for path in candidates:
         if path.is_file():
             return path
-    raise EvalError(f"no weights for {key}: neither {candidates[0]} nor {candidates[1]} exists; "
-                    f"train it (tools/train_rbsf.py) or pass --weights-dir")
+    raise EvalError(f"no weights for {key}: {' nor '.join(map(str, candidates))} exists; "
+                    f"train it (tools/train_rbsf.py), export it (tools/export.py) "
+                    f"or pass --weights-dir")
 
 
 def tracker_specs(keys: Sequence[str], weights_dir: Path, kind: str = "torch") -> List[TrackerSpec]:

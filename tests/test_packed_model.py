@@ -104,7 +104,7 @@ def test_tracker_boxes_identical_on_a_real_sequence(tmp_path):
         tracker = SiamFCTracker.from_checkpoint(tmp_path / name)
         tracker.init(frames[0], box)
         runs.append(np.array([tracker.update(f) for f in frames[1:]]))
-    assert SiamFCTracker.from_checkpoint(tmp_path / "packed.pt").name == "packed"
+    assert SiamFCTracker.from_checkpoint(tmp_path / "packed.pt").name == "RB-SF packed"
     np.testing.assert_array_equal(runs[0], runs[1])
 
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import assert_clear_error
 
 from rbsf.checkpoint import model_payload, save_atomic
 from rbsf.data.synthetic import write_dataset
@@ -49,15 +50,6 @@ def _eval(capsys):
     return call
 
 
-def _assert_clear_error(proc, *phrases):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ")
-    for phrase in phrases:
-        assert phrase in line, line
-
-
 def test_custom_dataset_end_to_end_and_rerun_skips(setup, _eval):
     base, root, weights = setup
     proc = _cli(base, "--dataset", "custom", "--root", str(root), "--trackers", "rbsf",
@@ -78,7 +70,7 @@ def test_custom_dataset_end_to_end_and_rerun_skips(setup, _eval):
     rerun = _eval(base, "--dataset", "custom", "--root", str(root), "--trackers", "rbsf",
                   "--weights-dir", str(weights))
     assert rerun.returncode == 0 and "2 finished sequence result(s)" in rerun.stdout
-    _assert_clear_error(_cli(base, "--dataset", "OTB50", "--root", str(base / "nope"),
+    assert_clear_error(_cli(base, "--dataset", "OTB50", "--root", str(base / "nope"),
                              "--weights-dir", str(weights)), "does not exist")
 
 
@@ -94,12 +86,12 @@ def test_training_folder_weights_and_two_workers(setup, _eval):
 def test_wrong_root_is_a_clear_error(setup, _eval, monkeypatch):
     base, _, weights = setup
     monkeypatch.setenv("RBSF_OTB", str(base / "env-root"))
-    _assert_clear_error(_eval(base, "--dataset", "OTB100", "--weights-dir", str(weights)),
+    assert_clear_error(_eval(base, "--dataset", "OTB100", "--weights-dir", str(weights)),
                         str(base / "env-root"), "RBSF_OTB")
-    _assert_clear_error(_eval(base, "--dataset", "OTB50", "--root", str(base / "nope"),
+    assert_clear_error(_eval(base, "--dataset", "OTB50", "--root", str(base / "nope"),
                               "--trackers", "rbsf", "--weights-dir", str(weights)),
                         "does not exist", "--root")
-    _assert_clear_error(_eval(base, "--dataset", "GOT10k", "--root", str(base / "otb"),
+    assert_clear_error(_eval(base, "--dataset", "GOT10k", "--root", str(base / "otb"),
                               "--trackers", "rbsf", "--weights-dir", str(weights)),
                         "not a GOT-10k root", "list.txt")
 
@@ -108,9 +100,9 @@ def test_missing_sequences_listed_and_allow_partial(setup, _eval):
     base, root, weights = setup
     args = ("--dataset", "OTB2013", "--root", str(root), "--trackers", "rbsf",
             "--weights-dir", str(weights))
-    _assert_clear_error(_eval(base, *args), "OTB2013 sequences are missing", "Bolt",
+    assert_clear_error(_eval(base, *args), "OTB2013 sequences are missing", "Bolt",
                         "--allow-partial")
-    _assert_clear_error(_eval(base, *args, "--sequences", "NoSuchSeq"), "NoSuchSeq")
+    assert_clear_error(_eval(base, *args, "--sequences", "NoSuchSeq"), "NoSuchSeq")
     proc = _eval(base, *args, "--allow-partial")
     assert proc.returncode == 0, proc.stderr
     text = (base / "rep" / "OTB2013" / "summary.md").read_text()
@@ -119,7 +111,7 @@ def test_missing_sequences_listed_and_allow_partial(setup, _eval):
 
 def test_missing_weights_is_a_clear_error(setup, _eval):
     base, root, weights = setup
-    _assert_clear_error(_eval(base, "--dataset", "custom", "--root", str(root), "--trackers",
+    assert_clear_error(_eval(base, "--dataset", "custom", "--root", str(root), "--trackers",
                               "xnor", "--weights-dir", str(weights)), "no weights for xnor")
 
 
@@ -128,10 +120,10 @@ def test_corrupt_frame_and_box_outside_image(tmp_path, setup, _eval):
     root = write_dataset(str(tmp_path / "otb"), "otb", 1, 4, seed=6, frame_size=(96, 72))
     seq = next(root.iterdir())
     (seq / "img" / "0003.jpg").write_bytes(b"not a jpeg")
-    _assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+    assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
                               "rbsf", "--weights-dir", str(weights)), "cannot read frame", "0003.jpg")
     (seq / "groundtruth_rect.txt").write_text("500,500,10,10\n" * 4)
-    _assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+    assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
                               "rbsf", "--weights-dir", str(weights)), "entirely outside", seq.name)
 
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from helpers import assert_clear_error
 
 from rbsf.binary import binary_convs
 from rbsf.checkpoint import load_model, model_payload, save_atomic
@@ -142,22 +143,13 @@ def cli(capsys):
     return call
 
 
-def _assert_clear_error(proc, *phrases):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ")
-    for phrase in phrases:
-        assert phrase in line, line
-
-
 def test_bad_input_is_one_clear_line(cli, tmp_path):
-    _assert_clear_error(cli("--quick", "--out", tmp_path / "a", "--seeds", "0"), "--seeds")
-    _assert_clear_error(cli("--quick", "--out", tmp_path / "b", "--photos", tmp_path / "none"),
+    assert_clear_error(cli("--quick", "--out", tmp_path / "a", "--seeds", "0"), "--seeds")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "b", "--photos", tmp_path / "none"),
                         "does not exist")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "notes.txt").write_text("mine")
-    _assert_clear_error(cli("--quick", "--out", tmp_path / "c"), "not empty")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "c"), "not empty")
 
 
 def test_quick_reproduction_end_to_end(cli, tmp_path):
@@ -195,11 +187,11 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
     assert facts["models"]["rbsf.pt"]["scores"]["success_auc"] == \
         summary["models"]["rbsf"]["success_auc"]["mean"]
     # reruns: refused without --resume, reuse everything with it, refuse other settings
-    _assert_clear_error(cli("--quick", "--out", out), "--resume")
+    assert_clear_error(cli("--quick", "--out", out), "--resume")
     before = {p: p.stat().st_mtime_ns for p in out.glob("seed0/train/*/*/last.pt")}
     again = cli("--quick", "--out", out, "--resume")
     assert again.returncode == 0, again.stderr
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert json.loads((out / "summary.json").read_text())["models"]["rbsf"]["success_auc"] == \
         summary["models"]["rbsf"]["success_auc"]
-    _assert_clear_error(cli("--quick", "--out", out, "--resume", "--preset", "cpu"), "preset")
+    assert_clear_error(cli("--quick", "--out", out, "--resume", "--preset", "cpu"), "preset")

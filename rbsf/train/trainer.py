@@ -359,30 +359,28 @@ class Trainer:
 
     def _run_epoch(self) -> None:
         self.pairs.set_epoch(self.epoch)
-        total = self.batches_per_epoch()
-        bar = tqdm(total=total, initial=self.batch, disable=not self.show_progress,
-                   desc=f"{self.stage} epoch {self.epoch + 1}/{self.schedule.epochs}",
-                   unit="batch", dynamic_ncols=True)
-        started = time.perf_counter()
-        for z, x in self._loader(self.pairs, self.batch):
-            logged = self.train_step(z.to(self.device), x.to(self.device))
-            self.batch += 1
-            self.step += 1
-            if dist.is_main() and self.step % self.cfg.log_every == 0:
-                self.log.append({"step": self.step, "epoch": self.epoch + 1,
-                                 "lr": self.opt_w.param_groups[0]["lr"],
-                                 "lambda1": self.lambda1, "lambda2": self.lambda2, **logged})
-            bar.set_postfix(L_S=f"{logged['L_S']:.3f}",
-                            pairs_s=f"{self.batch * self.cfg.batch_size / max(1e-9, time.perf_counter() - started):.1f}")
-            bar.update(1)
-            budget_hit = self.max_steps is not None and self.step >= self.max_steps
-            if dist.any_rank(self._stop_requested or budget_hit):
-                bar.close()
-                self.save(finished=False)
-                raise Interrupted(f"{self.stage}: stopped at epoch {self.epoch + 1}, step "
-                                  f"{self.step}; checkpoint saved to {self.ckpt_path}; "
-                                  f"continue with --resume")
-        bar.close()
+        with tqdm(total=self.batches_per_epoch(), initial=self.batch,
+                  disable=not self.show_progress, unit="batch", dynamic_ncols=True,
+                  desc=f"{self.stage} epoch {self.epoch + 1}/{self.schedule.epochs}") as bar:
+            started, first_batch = time.perf_counter(), self.batch
+            for z, x in self._loader(self.pairs, self.batch):
+                logged = self.train_step(z.to(self.device), x.to(self.device))
+                self.batch += 1
+                self.step += 1
+                if dist.is_main() and self.step % self.cfg.log_every == 0:
+                    self.log.append({"step": self.step, "epoch": self.epoch + 1,
+                                     "lr": self.opt_w.param_groups[0]["lr"],
+                                     "lambda1": self.lambda1, "lambda2": self.lambda2, **logged})
+                done = (self.batch - first_batch) * self.cfg.batch_size
+                rate = done / max(1e-9, time.perf_counter() - started)
+                bar.set_postfix(L_S=f"{logged['L_S']:.3f}", pairs_s=f"{rate:.1f}")
+                bar.update(1)
+                budget_hit = self.max_steps is not None and self.step >= self.max_steps
+                if dist.any_rank(self._stop_requested or budget_hit):
+                    self.save(finished=False)
+                    raise Interrupted(f"{self.stage}: stopped at epoch {self.epoch + 1}, step "
+                                      f"{self.step}; checkpoint saved to {self.ckpt_path}; "
+                                      f"continue with --resume")
 
     @contextmanager
     def _catch_ctrl_c(self):

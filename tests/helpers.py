@@ -1,0 +1,12 @@
+"""Helpers shared by the tool tests."""
+
+
+def assert_clear_error(proc, *phrases: str) -> None:
+    """The bad-input contract of every tool: exit code 2, no traceback, and a last stderr line
+    ``error: ...`` that names each of ``phrases``."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ")
+    for phrase in phrases:
+        assert phrase in line, line

@@ -11,12 +11,12 @@ full-precision SiamFC.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
 import torch
 
+from rbsf.files import atomic_open
 from rbsf.models.siamfc import SiamFCNet
 
 FORMAT = "rbsf"
@@ -29,19 +29,8 @@ class CheckpointError(RuntimeError):
 
 def save_atomic(obj: Any, path: PathLike) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as handle:
+        torch.save(obj, handle)
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:

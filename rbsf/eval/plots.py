@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rbsf.files import atomic_open  # noqa: E402
+
 LINE_STYLES = ("-", "--", "-.", ":")
 
 
@@ -24,11 +26,9 @@ def _plot(curves: Dict[str, np.ndarray], scores: Dict[str, float], thresholds: n
            ylim=(0, 1.0))
     ax.grid(True, linestyle=":")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, bbox_inches="tight", dpi=150)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", bbox_inches="tight", dpi=150)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def success_plot(curves: Dict[str, np.ndarray], scores: Dict[str, float], dataset: str,

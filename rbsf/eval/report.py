@@ -9,8 +9,6 @@ toolkit's submission archive per tracker.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -21,6 +19,7 @@ from PIL import Image
 from rbsf.eval import metrics
 from rbsf.eval.plots import precision_plot, success_plot
 from rbsf.eval.runner import EvalError, result_paths
+from rbsf.files import atomic_open
 
 OTB_ROWS = (("success", "success_auc"), ("precision", "precision_20"), ("SR0.5", "sr_50"),
             ("fps", "fps"))
@@ -134,11 +133,8 @@ def markdown(summary: Dict[str, object]) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
+    with atomic_open(path) as handle:
         handle.write(text)
-    os.replace(tmp, path)
 
 
 def write_report(summary: Dict[str, object], out_dir: Path) -> List[Path]:
@@ -168,13 +164,12 @@ def submission_archives(result_dir: Path, trackers: Sequence[str], seq_names: Se
     archives = []
     for name in trackers:
         path = out_dir / f"{name}.zip"
-        tmp = out_dir / f".{name}.zip.tmp"
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        with atomic_open(path, "wb") as handle, \
+                zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for seq in seq_names:
                 for file in result_paths(result_dir, name, seq, got10k=True):
                     if not file.is_file():
                         raise EvalError(f"no result {file} for the submission of {name}; rerun")
                     archive.write(file, f"{seq}/{file.name}")
-        os.replace(tmp, path)
         archives.append(path)
     return archives

@@ -14,7 +14,6 @@ spec to a tracker object).
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from rbsf.files import atomic_open
 from trackers.siamfc import SiamFCTracker
 
 
@@ -89,16 +89,8 @@ def result_paths(result_dir: Path, tracker: str, seq: str, got10k: bool) -> Tupl
 
 def write_atomic(path: Path, array: np.ndarray, fmt: str, delimiter: str = ",") -> None:
     """``np.savetxt`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            np.savetxt(handle, array, fmt=fmt, delimiter=delimiter)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as handle:
+        np.savetxt(handle, array, fmt=fmt, delimiter=delimiter)
 
 
 def write_result(result_dir: Path, tracker: str, seq: str, boxes: np.ndarray, times: np.ndarray,

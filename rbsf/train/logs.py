@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rbsf.files import atomic_open  # noqa: E402
+
 COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "lr", "lambda1", "lambda2",
            "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5"]
 
@@ -67,10 +69,9 @@ def plot_losses(log_path: Path, out_path: Path, title: str) -> None:
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = Path(str(out_path) + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_open(out_path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(out_path)
 
 
 def _smooth(values: List[float], window: int = 25) -> List[float]:

@@ -18,6 +18,7 @@ from typing import List, Optional
 from tqdm import tqdm
 
 from rbsf.checkpoint import CheckpointError
+from rbsf.devices import check_device
 from rbsf.eval.datasets import BENCHMARKS, resolve_root, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.report import build_summary, markdown_table, submission_archives, write_report
@@ -52,6 +53,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="reports and plots, <report-dir>/<dataset>/")
     parser.add_argument("--workers", type=int, default=1,
                         help="sequences tracked in parallel processes")
+    parser.add_argument("--device", default="cpu",
+                        help="where the networks run: cpu or cuda (the packed tracker: cpu only)")
     parser.add_argument("--sequences", help="comma-separated subset of sequence names")
     parser.add_argument("--allow-partial", action="store_true",
                         help="evaluate the sequences that are present when some are missing "
@@ -67,9 +70,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     wanted = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
     if args.workers < 1:
         raise EvalError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        check_device(args.device)
+    except ValueError as exc:
+        raise EvalError(str(exc)) from exc
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
-    specs = tracker_specs(keys, args.weights_dir)
+    specs = tracker_specs(keys, args.weights_dir, device=args.device)
     if missing:
         print(f"warning: {len(missing)} sequence(s) missing, evaluating the {len(names)} present "
               f"(--allow-partial)", file=sys.stderr)

@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from rbsf.checkpoint import CheckpointError
 from rbsf.data import DatasetError
+from rbsf.devices import check_device
 from rbsf.eval.runner import EvalError
 from rbsf.reproduce import ReproduceError, markdown_table, reproduce, ship_weights
 from rbsf.train import PRESETS, Interrupted, TrainingError
@@ -66,6 +67,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.workers < 1:
         raise ReproduceError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        check_device(args.device)
+    except ValueError as exc:
+        raise ReproduceError(str(exc)) from exc
     summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
                         args.workers, args.photos)
     print(markdown_table(summary))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rbsf.checkpoint import CheckpointError
 from rbsf.data import DatasetError
+from rbsf.devices import check_device
 from rbsf.train import (PRESETS, STAGES, Interrupted, TrainingError, preset, resolve_sequences,
                         train_chain)
 from rbsf.train import distributed as dist
@@ -91,6 +92,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     config, stages = build_config(args)
     out = Path(args.out)
+    try:
+        check_device(args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     dist.setup(args.device)
     main_process = dist.is_main()
     started = time.perf_counter()

@@ -74,12 +74,18 @@ class SiamFCTracker(Tracker):
 
     ``net`` needs ``net.backbone(images)`` (N x 3 x H x W float, raw 0-255 RGB) and
     ``net.out_scale``; the full-precision, XNOR and RB-SF networks and the packed engine fit.
+    ``device`` ("cpu", "cuda", ...) is where a torch network runs; crops and the response
+    post-processing stay on the CPU.
     """
 
-    def __init__(self, net, name: str = "SiamFC", params: TrackerParams = TrackerParams()):
+    def __init__(self, net, name: str = "SiamFC", params: TrackerParams = TrackerParams(),
+                 device: str = "cpu"):
         super().__init__(name=name, is_deterministic=True)
-        if hasattr(net, "eval"):
-            net.eval()
+        self.device = torch.device(device)
+        if getattr(net, "kind", None) == "packed" and self.device.type != "cpu":
+            raise ValueError(f"the packed engine runs on the CPU only, not on {device}")
+        if isinstance(net, torch.nn.Module):
+            net = net.to(self.device).eval()
         self.net = net
         self.params = params
         p = params
@@ -93,20 +99,23 @@ class SiamFCTracker(Tracker):
 
     @classmethod
     def from_checkpoint(cls, path: Union[str, Path], name: Optional[str] = None,
-                        params: TrackerParams = TrackerParams()) -> "SiamFCTracker":
+                        params: TrackerParams = TrackerParams(),
+                        device: str = "cpu") -> "SiamFCTracker":
         """Tracker from a checkpoint of any kind; default name SiamFC / XNOR-SF / RB-SF by kind."""
         net = load_model(path)
-        return cls(net, name or REPORT_NAMES.get(net.kind, net.kind), params)
+        return cls(net, name or REPORT_NAMES.get(net.kind, net.kind), params, device)
 
     def _response_size(self) -> int:
         p = self.params
         with torch.no_grad():
-            z = self.net.backbone(torch.zeros(1, 3, p.exemplar_size, p.exemplar_size))
-            x = self.net.backbone(torch.zeros(1, 3, p.instance_size, p.instance_size))
+            z = self.net.backbone(torch.zeros(1, 3, p.exemplar_size, p.exemplar_size,
+                                              device=self.device))
+            x = self.net.backbone(torch.zeros(1, 3, p.instance_size, p.instance_size,
+                                              device=self.device))
         return x.shape[-1] - z.shape[-1] + 1
 
     def _embed(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+        batch = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
         return self.net.backbone(batch)
 
     @torch.no_grad()
@@ -138,7 +147,7 @@ class SiamFCTracker(Tracker):
         crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
                                  self.fill) for f in self.scale_factors]
         responses = xcorr(self.kernel, self._embed(crops)) * self.net.out_scale
-        scale_id, peak = self._locate(responses[:, 0].numpy())
+        scale_id, peak = self._locate(responses[:, 0].cpu().numpy())
         scale = self.scale_factors[scale_id]
         offset = peak - (self.upscale_size - 1) / 2.0
         offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size

@@ -34,11 +34,12 @@ class EvalError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """What a worker needs to build a tracker: its report name and its weights."""
+    """What a worker needs to build a tracker: its report name, its weights and its device."""
 
     name: str
     weights: str
     kind: str = "torch"
+    device: str = "cpu"
 
 
 # command-line key: (report name, shipped file, training stage folder or None)
@@ -63,19 +64,23 @@ def find_weights(weights_dir: Path, key: str) -> Path:
                     f"or pass --weights-dir")
 
 
-def tracker_specs(keys: Sequence[str], weights_dir: Path, kind: str = "torch") -> List[TrackerSpec]:
-    """Specs of the trackers named on the command line (siamfc, xnor, rbsf)."""
+def tracker_specs(keys: Sequence[str], weights_dir: Path, kind: str = "torch",
+                  device: str = "cpu") -> List[TrackerSpec]:
+    """Specs of the trackers named on the command line (siamfc, xnor, rbsf, packed)."""
     specs = []
     for key in keys:
         weights = find_weights(weights_dir, key)
-        specs.append(TrackerSpec(TRACKERS[key][0], str(weights), kind))
+        specs.append(TrackerSpec(TRACKERS[key][0], str(weights), kind, device))
     return specs
 
 
 def load_tracker(spec: TrackerSpec):
     """Build the tracker of a spec (``kind`` selects the implementation; "torch" is SiamFC)."""
     if spec.kind == "torch":
-        return SiamFCTracker.from_checkpoint(spec.weights, name=spec.name)
+        try:
+            return SiamFCTracker.from_checkpoint(spec.weights, name=spec.name, device=spec.device)
+        except ValueError as exc:
+            raise EvalError(f"{spec.name}: {exc}") from exc
     raise EvalError(f"unknown tracker kind {spec.kind!r}; expected 'torch'")
 
 

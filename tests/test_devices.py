@@ -1,0 +1,51 @@
+"""--device checking: a device this PyTorch cannot use is refused up front with a clear line."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import assert_clear_error
+
+from rbsf.devices import check_device
+from rbsf.models.siamfc import SiamFCNet
+from trackers.siamfc import SiamFCTracker
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cpu_is_accepted():
+    assert check_device("cpu") == "cpu"
+
+
+@pytest.mark.parametrize("name, phrase", [("tpu", "unknown device"), ("cuda:x", "unknown device"),
+                                          ("meta", "not supported")])
+def test_bad_names_are_refused(name, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        check_device(name)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu_says_use_cpu():
+    with pytest.raises(ValueError, match="--device cpu"):
+        check_device("cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+@pytest.mark.parametrize("tool", ["eval.py", "train_rbsf.py", "reproduce.py"])
+def test_tools_refuse_cuda_without_gpu(tool, tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / tool), "--device", "cuda",
+                           "--out", str(tmp_path / "out")] if tool != "eval.py" else
+                          [sys.executable, str(REPO / "tools" / tool), "--device", "cuda"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert_clear_error(proc, "no usable GPU", "--device cpu")
+    assert not (tmp_path / "out").exists()
+
+
+def test_tracker_runs_on_the_device_it_is_given():
+    torch.manual_seed(0)
+    tracker = SiamFCTracker(SiamFCNet("rbconv", width=0.25), device="cpu")
+    image = (torch.rand(96, 128, 3) * 255).to(torch.uint8).numpy()
+    tracker.init(image, (40, 30, 20, 16))
+    assert tracker.kernel.device.type == "cpu"
+    assert tracker.update(image).shape == (4,)

@@ -120,6 +120,20 @@ def test_same_seed_same_dataset_and_disjoint_photos(tmp_path):
         write_dataset(tmp_path / "d", "otb", 1, 3, seed=5, image_names=["nope.jpg", "apple.jpg"])
 
 
+def _tree(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def test_parallel_and_subset_writing_give_the_same_files(tmp_path):
+    full = write_dataset(tmp_path / "full", "got10k", 2, 3, seed=3, frame_size=SIZE)
+    train = write_dataset(tmp_path / "train", "got10k", 2, 3, seed=3, frame_size=SIZE,
+                          subsets=("train",), workers=2)
+    assert sorted(p.name for p in train.iterdir()) == ["train"]
+    assert _tree(train / "train") == _tree(full / "train")
+    with pytest.raises(ValueError, match="subsets must be among"):
+        write_dataset(tmp_path / "bad", "got10k", 1, 3, seed=3, subsets=("training",))
+
+
 def _tool():
     spec = importlib.util.spec_from_file_location("make_synthetic", REPO / "tools" / "make_synthetic.py")
     module = importlib.util.module_from_spec(spec)
@@ -131,7 +145,7 @@ def test_tool_help_documents_every_option():
     help_text = subprocess.run([sys.executable, str(REPO / "tools" / "make_synthetic.py"), "--help"],
                                capture_output=True, text=True, check=True).stdout
     for option in ("--layout", "--out", "--sequences", "--frames", "--seed", "--images", "--image-names",
-                   "--size", "--quality"):
+                   "--size", "--quality", "--subsets", "--workers"):
         assert option in help_text
 
 
@@ -141,6 +155,9 @@ def test_tool_writes_and_rejects_bad_input(tmp_path, capsys):
     assert tool.main(["--layout", "otb", "--out", str(out), "--sequences", "1", "--frames", "3",
                       "--size", "64x48"]) == 0
     assert (out / "Basketball" / "img" / "0003.jpg").is_file()
+    assert tool.main(["--out", str(tmp_path / "g"), "--sequences", "2", "--frames", "3",
+                      "--size", "64x48", "--subsets", "train,val", "--workers", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["train", "val"]
     assert tool.main(["--out", str(tmp_path / "x"), "--images", str(tmp_path / "none")]) == 2
     assert "photo folder" in capsys.readouterr().err
     assert tool.main(["--layout", "otb", "--out", str(out)]) == 2

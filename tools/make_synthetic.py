@@ -42,13 +42,21 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH",
                         help="frame size in pixels (default: 480x360; smaller is faster)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (default: 90)")
+    parser.add_argument("--subsets", default="train,val,test",
+                        help="got10k layout: comma-separated subsets to write (default: "
+                             "train,val,test)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes rendering sequences in parallel; the data do not depend "
+                             "on it (default: 1)")
     args = parser.parse_args(argv)
     if not 1 <= args.quality <= 100:
         parser.error("--quality must be within 1..100")
     try:
         root = write_dataset(args.out, args.layout, args.sequences, args.frames, args.seed,
                              image_dir=args.images, frame_size=args.size, image_names=args.image_names,
-                             quality=args.quality, progress=True)
+                             quality=args.quality, progress=True,
+                             subsets=[s.strip() for s in args.subsets.split(",") if s.strip()],
+                             workers=args.workers)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

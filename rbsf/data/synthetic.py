@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence as Seq, Tuple
@@ -503,15 +504,57 @@ def _uav123_names(count: int) -> List[Tuple[str, int]]:
     return [(name, length) for length, name in own[:count]]
 
 
+GOT10K_SUBSETS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class _SequenceJob:
+    """One sequence to render and write: everything a worker process needs."""
+
+    subset_index: int
+    index: int
+    folder: Path
+    num_frames: int
+    first_only: bool
+    layout: str
+    seed: int
+    frame_size: Tuple[int, int]
+    quality: int
+
+
+_WORKER_PHOTOS: List[np.ndarray] = []
+
+
+def _set_worker_photos(photos: List[np.ndarray]) -> None:
+    _WORKER_PHOTOS[:] = photos
+
+
+def _write_job(job: _SequenceJob) -> None:
+    """Render one sequence and write its frames, labels and per-sequence files."""
+    frames = render_sequence(sequence_rng(job.seed, job.subset_index, job.index), _WORKER_PHOTOS,
+                             job.num_frames, job.frame_size)
+    records = _write_sequence(job.folder, frames, job.layout, job.quality, job.first_only)
+    if job.layout == "got10k":
+        (job.folder / "meta_info.ini").write_text(_meta_info(job.frame_size, job.num_frames))
+    elif job.layout == "uav123":
+        # UAV123 marks frames without a visible target with NaN boxes
+        boxes = [np.full(4, np.nan) if r.absent else r.box for r in records]
+        anno = job.folder.parents[2] / "anno" / "UAV123" / f"{job.folder.name}.txt"
+        anno.write_text(_box_lines(boxes))
+
+
 def write_dataset(out_dir: str, layout: str, num_sequences: int, num_frames: int, seed: int,
                   image_dir: Optional[str] = None, frame_size: Tuple[int, int] = (480, 360),
                   image_names: Optional[List[str]] = None, quality: int = JPEG_QUALITY,
-                  progress: bool = False) -> Path:
+                  progress: bool = False, subsets: Seq[str] = GOT10K_SUBSETS,
+                  workers: int = 1) -> Path:
     """Write a synthetic dataset in ``layout`` ("got10k", "otb" or "uav123") and return its root.
 
     ``out_dir`` must be new or empty. ``image_names`` restricts the photos used (file names in
-    ``image_dir``), so training and held-out sets can use disjoint photos. The same arguments
-    always write the same dataset.
+    ``image_dir``), so training and held-out sets can use disjoint photos. ``subsets`` picks the
+    GOT-10k subsets to write (a subset's sequences do not depend on which others are written).
+    ``workers`` processes render sequences in parallel. The same arguments always write the same
+    dataset, whatever ``workers`` is.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -519,40 +562,56 @@ def write_dataset(out_dir: str, layout: str, num_sequences: int, num_frames: int
         raise ValueError("need at least 1 sequence of at least 2 frames")
     if frame_size[0] < 32 or frame_size[1] < 32:
         raise ValueError(f"frame size {frame_size} too small: at least 32 x 32")
+    unknown = sorted(set(subsets) - set(GOT10K_SUBSETS))
+    if layout == "got10k" and (unknown or not subsets):
+        raise ValueError(f"GOT-10k subsets must be among {', '.join(GOT10K_SUBSETS)}, got "
+                         f"{', '.join(subsets) or 'none'}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         raise ValueError(f"output folder {root} is not empty: choose a new or empty folder")
-    photos = load_photos(list_photos(image_dir, image_names))
+    photo_paths = list_photos(image_dir, image_names)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
 
-    jobs = []   # (subset index, sequence index, folder, frames, first_only)
+    def job(subset_index: int, index: int, folder: Path, frames: int, first_only: bool = False):
+        return _SequenceJob(subset_index, index, folder, frames, first_only, layout, seed,
+                            frame_size, quality)
+
+    jobs = []
     if layout == "got10k":
-        for k, subset in enumerate(("train", "val", "test")):
+        for subset in subsets:
+            k = GOT10K_SUBSETS.index(subset)
             names = [f"GOT-10k_{subset.capitalize()}_{i + 1:06d}" for i in range(num_sequences)]
             (root / subset).mkdir(parents=True, exist_ok=True)
             (root / subset / "list.txt").write_text("\n".join(names) + "\n")
-            jobs += [(k, i, root / subset / n, num_frames, subset == "test") for i, n in enumerate(names)]
+            jobs += [job(k, i, root / subset / n, num_frames, subset == "test")
+                     for i, n in enumerate(names)]
     elif layout == "otb":
         names = OTB_NAMES[:num_sequences] + [f"Synthetic{i:04d}" for i in range(len(OTB_NAMES), num_sequences)]
-        jobs = [(0, i, root / n, num_frames, False) for i, n in enumerate(names)]
+        jobs = [job(0, i, root / n, num_frames) for i, n in enumerate(names)]
     else:
         for i, (name, length) in enumerate(_uav123_names(num_sequences)):
-            jobs.append((0, i, root / "data_seq" / "UAV123" / name, length, False))
+            jobs.append(job(0, i, root / "data_seq" / "UAV123" / name, length))
         (root / "anno" / "UAV123").mkdir(parents=True, exist_ok=True)
 
-    for k, i, folder, frames, first_only in tqdm(jobs, desc=f"writing {layout}", disable=not progress):
-        records = _write_sequence(folder, render_sequence(sequence_rng(seed, k, i), photos, frames, frame_size),
-                                  layout, quality, first_only)
-        if layout == "got10k":
-            (folder / "meta_info.ini").write_text(_meta_info(frame_size, frames))
-        elif layout == "uav123":
-            # UAV123 marks frames without a visible target with NaN boxes
-            boxes = [np.full(4, np.nan) if r.absent else r.box for r in records]
-            (root / "anno" / "UAV123" / f"{folder.name}.txt").write_text(_box_lines(boxes))
+    photos = load_photos(photo_paths)
+    bar = tqdm(total=len(jobs), desc=f"writing {layout}", unit="seq", disable=not progress)
+    with bar:
+        if workers == 1:
+            _set_worker_photos(photos)
+            for item in jobs:
+                _write_job(item)
+                bar.update(1)
+        else:
+            with multiprocessing.Pool(min(workers, len(jobs)), initializer=_set_worker_photos,
+                                      initargs=(photos,)) as pool:
+                for _ in pool.imap_unordered(_write_job, jobs):
+                    bar.update(1)
 
     if layout == "uav123":
         (root / "README.txt").write_text(
             f"Synthetic sequences in the UAV123 layout (rbsf.data.synthetic, seed {seed}).\n")
         (root / "generator.json").write_text(json.dumps(
-            {"seed": seed, "frame_size": list(frame_size), "photos": [p.name for p in list_photos(image_dir, image_names)]}))
+            {"seed": seed, "frame_size": list(frame_size), "photos": [p.name for p in photo_paths]}))
     return root

@@ -22,7 +22,8 @@ def resolve_sequences(config: TrainConfig, root: Optional[str], subset: str,
         if not (Path(root) / "train" / "list.txt").exists():
             if dist.is_main():
                 write_dataset(root, "got10k", config.synthetic_sequences,
-                              config.synthetic_frames, config.seed)
+                              config.synthetic_frames, config.seed, subsets=("train",),
+                              workers=max(1, config.num_workers))
             dist.barrier()
         subset = "train"
     return load_sequences(root, subset)

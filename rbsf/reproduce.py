@@ -1,4 +1,4 @@
-"""The whole CPU-scale reproduction in one call: data, five trainings, evaluation, table.
+"""The whole small-scale reproduction in one call: data, five trainings, evaluation, table.
 
 Plan of one run (``reproduce``):
 
@@ -19,6 +19,7 @@ sequence results are skipped, so ``resume=True`` continues an interrupted run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,7 +42,7 @@ from rbsf.eval.runner import TrackerSpec, make_jobs, run_jobs
 from rbsf.train import TrainConfig, preset, train_chain
 
 DATASET_NAME = "held-out synthetic"
-TABLE_LABEL = "synthetic sequences from real photos, CPU scale, not GOT-10k"
+TABLE_LABEL = "synthetic sequences from real photos, small scale, not GOT-10k"
 METRICS = (("success AUC", "success_auc"), ("precision@20", "precision_20"), ("SR0.5", "sr_50"))
 QUICK_PRESET = "smoke"
 PLAN_FILE = "plan.json"
@@ -102,6 +103,9 @@ class DataPlan:
 
 FULL_DATA = DataPlan(train_sequences=24, train_frames=60, test_sequences=6, test_frames=80,
                      frame_size=(480, 360))
+GPU_DATA = DataPlan(train_sequences=96, train_frames=80, test_sequences=12, test_frames=100,
+                    frame_size=(480, 360))
+DATA_PLANS = {"gpu": GPU_DATA}   # other presets use FULL_DATA (QUICK_DATA with --quick)
 QUICK_DATA = DataPlan(train_sequences=2, train_frames=16, test_sequences=1, test_frames=8,
                       frame_size=(240, 180))
 QUICK_BATCHES = 2   # --quick: every stage trains one epoch of two mini-batches
@@ -135,19 +139,20 @@ def _write_once(root: Path, write: Callable[[Path], None]) -> Path:
     return root
 
 
-def make_data(data_dir: Path, plan: DataPlan, photo_dir: Optional[str] = None) -> Dict[str, object]:
-    """Generate (or reuse) the training and held-out sets; returns their roots and photos."""
+def make_data(data_dir: Path, plan: DataPlan, photo_dir: Optional[str] = None,
+              workers: int = 1) -> Dict[str, object]:
+    """Generate (or reuse) the training and held-out sets (``workers`` rendering processes);
+    returns their roots and photos."""
     train_photos, test_photos = split_photos(photo_dir, plan.test_photos, plan.seed)
 
     def write_train(tmp: Path) -> None:
         write_dataset(str(tmp), "got10k", plan.train_sequences, plan.train_frames, plan.seed,
-                      photo_dir, plan.frame_size, train_photos, progress=True)
-        for subset in ("val", "test"):  # the got10k layout always writes them; training uses train
-            shutil.rmtree(tmp / subset)
+                      photo_dir, plan.frame_size, train_photos, progress=True,
+                      subsets=("train",), workers=workers)
 
     def write_test(tmp: Path) -> None:
         write_dataset(str(tmp), "otb", plan.test_sequences, plan.test_frames, plan.seed + 1,
-                      photo_dir, plan.frame_size, test_photos, progress=True)
+                      photo_dir, plan.frame_size, test_photos, progress=True, workers=workers)
 
     train_root = _write_once(Path(data_dir) / "train", write_train)
     test_root = _write_once(Path(data_dir) / "test", write_test)
@@ -210,13 +215,15 @@ def train_seed(base: TrainConfig, seed: int, sequences, seed_dir: Path, device: 
 
 # ---------------------------------------------------------------------------------- evaluation
 def evaluate_seed(test_root: Path, trained: Dict[str, TrainedRun], seed_dir: Path,
-                  workers: int = 1) -> Dict[str, object]:
-    """Track the held-out set with every model (finished sequences are skipped) and write the
-    evaluation report of ``rbsf.eval`` into ``seed_dir/report``; returns its summary."""
+                  workers: int = 1, device: str = "cpu") -> Dict[str, object]:
+    """Track the held-out set with every model on ``device`` (finished sequences are skipped)
+    and write the evaluation report of ``rbsf.eval`` into ``seed_dir/report``; returns its
+    summary."""
     benchmark = BENCHMARKS["custom"]
     names, _ = select_sequences(benchmark, Path(test_root), None)
     sequences = load_benchmark(benchmark, Path(test_root), None, names)
-    specs = [TrackerSpec(RUN_BY_ID[run_id].name, run.checkpoint) for run_id, run in trained.items()]
+    specs = [TrackerSpec(RUN_BY_ID[run_id].name, run.checkpoint, device=device)
+             for run_id, run in trained.items()]
     result_dir = Path(seed_dir) / "results"
     jobs = make_jobs(specs, sequences, result_dir, got10k=False)
     with tqdm(total=len(jobs), desc=f"tracking {seed_dir.name}", unit="seq") as bar:
@@ -301,6 +308,10 @@ def paper_table() -> str:
     return "\n".join(lines)
 
 
+def _scale_note(pairs_scale: float) -> str:
+    return "" if pairs_scale == 1.0 else f" with pairs per epoch × {pairs_scale:g}"
+
+
 def markdown(summary: Dict[str, object]) -> str:
     """``results.md``: our table, the gap RB-SF closes, the data, and the paper's numbers."""
     data = summary["data"]
@@ -311,7 +322,9 @@ def markdown(summary: Dict[str, object]) -> str:
     text = [
         "# RB-SF reproduction (Table 2 / Table 5 style)", "",
         f"**{TABLE_LABEL}.** These numbers are not comparable with the paper's benchmarks.", "",
-        f"Preset `{summary['preset']}`{' (--quick)' if summary['quick'] else ''}; {spread}. "
+        f"Preset `{summary['preset']}`{' (--quick)' if summary['quick'] else ''}"
+        f"{_scale_note(summary.get('pairs_scale', 1.0))}, trained and tracked on "
+        f"`{summary.get('device', 'cpu')}`; {spread}. "
         f"Held-out set: {data['test_sequences']} sequences × {data['test_frames']} frames "
         f"({data['frame_size'][0]}×{data['frame_size'][1]}) rendered only from the photos "
         f"{', '.join(data['test_photos'])}, which no training sequence uses; training set: "
@@ -321,8 +334,9 @@ def markdown(summary: Dict[str, object]) -> str:
         markdown_table(summary), "",
         "Budgets: pairs seen by each model's own training (steps × batch) and its wall time on "
         "this machine. Every student (XNOR and the RB-SF rows) starts from the same seed's "
-        "teacher; the teacher's budget is not included in theirs. At CPU scale every model is "
-        "under-trained, so budgets decide the comparison (DESIGN §4).", "",
+        "teacher; the teacher's budget is not included in theirs. Where the teacher is "
+        "under-trained (the cpu preset), extra student training can outweigh binarization, "
+        "so budgets decide the comparison (DESIGN §4).", "",
         f"Share of the XNOR → full-precision gap that RB-SF closes, (RB-SF − XNOR) / (FP − XNOR): "
         f"success {_share(gap['success_auc']['of_means'])}, precision "
         f"{_share(gap['precision_20']['of_means'])} (of the means). The paper's Table 5 gives "
@@ -429,10 +443,21 @@ def _check_plan(out: Path, plan: Dict[str, object], resume: bool) -> None:
     plan_file.write_text(json.dumps(plan, indent=2))
 
 
+def scale_budget(config: TrainConfig, pairs_scale: float) -> None:
+    """Multiply every stage's pairs per epoch by ``pairs_scale`` (whole mini-batches, at least
+    one), keeping the preset's epochs and schedules."""
+    if not pairs_scale > 0:
+        raise ReproduceError(f"--pairs-scale must be positive, got {pairs_scale}")
+    for schedule in config.stages.values():
+        batches = max(1, round(schedule.pairs_per_epoch * pairs_scale / config.batch_size))
+        schedule.pairs_per_epoch = batches * config.batch_size
+
+
 def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optional[str] = None,
               device: str = "cpu", resume: bool = False, workers: int = 1,
-              photo_dir: Optional[str] = None) -> Dict[str, object]:
-    """Run the whole reproduction into ``out`` and return its summary (see the module doc)."""
+              photo_dir: Optional[str] = None, pairs_scale: float = 1.0) -> Dict[str, object]:
+    """Run the whole reproduction into ``out`` and return its summary (see the module doc).
+    ``workers`` processes track sequences (on ``device``); data generation uses every core."""
     if seeds < 1:
         raise ReproduceError(f"--seeds must be at least 1, got {seeds}")
     preset_name = preset_name or (QUICK_PRESET if quick else "cpu")
@@ -443,22 +468,23 @@ def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optio
     if quick:
         for schedule in base.stages.values():
             schedule.epochs, schedule.pairs_per_epoch = 1, QUICK_BATCHES * base.batch_size
-    data_plan = QUICK_DATA if quick else FULL_DATA
+    scale_budget(base, pairs_scale)
+    data_plan = QUICK_DATA if quick else DATA_PLANS.get(preset_name, FULL_DATA)
     out = Path(out)
-    _check_plan(out, {"preset": preset_name, "quick": quick, "data": asdict(data_plan),
-                      "photo_dir": photo_dir}, resume)
-    data = make_data(out / "data", data_plan, photo_dir)
+    _check_plan(out, {"preset": preset_name, "quick": quick, "pairs_scale": pairs_scale,
+                      "data": asdict(data_plan), "photo_dir": photo_dir}, resume)
+    data = make_data(out / "data", data_plan, photo_dir, os.cpu_count() or 1)
     sequences = load_sequences(data["train_root"], "train")
     per_seed, seed_summaries = [], []
     for seed in range(seeds):
         seed_dir = out / f"seed{seed}"
         trained = train_seed(base, seed, sequences, seed_dir, device, resume=True)
-        report = evaluate_seed(Path(data["test_root"]), trained, seed_dir, workers)
+        report = evaluate_seed(Path(data["test_root"]), trained, seed_dir, workers, device)
         seed_summaries.append(report)
         per_seed.append({"seed": seed,
                          "scores": {run.id: report["trackers"][run.name] for run in RUNS},
                          "budgets": {k: asdict(v) for k, v in trained.items()}})
-    summary = {"title": TABLE_LABEL, "preset": preset_name, "quick": quick, "data": data,
-               **aggregate(per_seed)}
+    summary = {"title": TABLE_LABEL, "preset": preset_name, "quick": quick,
+               "pairs_scale": pairs_scale, "device": device, "data": data, **aggregate(per_seed)}
     write_outputs(summary, seed_summaries, out)
     return summary

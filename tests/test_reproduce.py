@@ -16,7 +16,8 @@ from rbsf.checkpoint import load_model, model_payload, save_atomic
 from rbsf.data.synthetic import DEFAULT_PHOTOS
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.reproduce import (RUNS, ReproduceError, aggregate, compact_payload, gap_closed,
-                            markdown, markdown_table, mean_std, split_photos)
+                            markdown, markdown_table, mean_std, scale_budget, split_photos)
+from rbsf.train import preset
 
 REPO = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("reproduce_tool", REPO / "tools" / "reproduce.py")
@@ -73,7 +74,10 @@ def test_aggregate_and_table_on_hand_made_numbers():
         "test_photos": ["a.jpg", "b.jpg", "c.jpg"], "train_sequences": 24, "train_frames": 60,
         "train_photos": ["d.jpg", "e.jpg"]})
     text = markdown(summary)
-    assert "synthetic sequences from real photos, CPU scale, not GOT-10k" in text
+    assert "synthetic sequences from real photos, small scale, not GOT-10k" in text
+    assert "Preset `cpu`, trained and tracked on `cpu`" in text
+    summary.update(preset="gpu", pairs_scale=0.5, device="cuda")
+    assert "Preset `gpu` with pairs per epoch × 0.5, trained and tracked on `cuda`" in markdown(summary)
     assert "mean ± sample std over 2 seeds" in text
     assert "success 82 %" in text                      # (0.575 - 0.41) / (0.61 - 0.41)
     assert "| OTB100 | success | 0.602 | 0.394 | 0.572 |" in text   # the paper's Table 5
@@ -150,6 +154,21 @@ def test_bad_input_is_one_clear_line(cli, tmp_path):
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "notes.txt").write_text("mine")
     assert_clear_error(cli("--quick", "--out", tmp_path / "c"), "not empty")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "d", "--pairs-scale", "0"),
+                        "--pairs-scale must be positive")
+
+
+def test_pairs_scale_keeps_whole_batches_and_epochs():
+    config = preset("gpu")
+    scale_budget(config, 0.3)
+    for name, schedule in config.stages.items():
+        assert schedule.epochs == preset("gpu").stage(name).epochs
+        assert schedule.pairs_per_epoch % config.batch_size == 0
+        assert schedule.pairs_per_epoch == pytest.approx(0.3 * preset("gpu").stage(name).pairs_per_epoch,
+                                                         abs=config.batch_size / 2)
+    tiny = preset("smoke")
+    scale_budget(tiny, 1e-6)
+    assert all(s.pairs_per_epoch == tiny.batch_size for s in tiny.stages.values())
 
 
 def test_quick_reproduction_end_to_end(cli, tmp_path):

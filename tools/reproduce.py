@@ -1,9 +1,10 @@
-"""Reproduce the RB-SF comparison at CPU scale, from nothing, in one command.
+"""Reproduce the RB-SF comparison at small scale, from nothing, in one command.
 
     python tools/reproduce.py                    # one seed, cpu preset (estimated 50-60 min on 2 cores)
     python tools/reproduce.py --quick            # tiny data, smoke-sized nets, a few steps: about a minute
     python tools/reproduce.py --seeds 3          # mean ± std over three training seeds
     python tools/reproduce.py --resume           # continue an interrupted run
+    python tools/reproduce.py --preset gpu --device cuda --seeds 3   # more data, longer training
     python tools/reproduce.py --ship-weights     # also copy seed 0's models into data/weights
 
 Generates training sequences and a held-out test set (from photos training never sees) out of
@@ -55,7 +56,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "and their facts in weights.json")
     parser.add_argument("--weights-dir", type=Path, default=REPO / "data" / "weights",
                         help="where --ship-weights writes")
-    parser.add_argument("--device", default="cpu", help="training device: cpu or cuda")
+    parser.add_argument("--pairs-scale", type=float, default=1.0,
+                        help="multiply every stage's pairs per epoch (training budget) by this")
+    parser.add_argument("--device", default="cpu",
+                        help="training and tracking device: cpu or cuda")
     parser.add_argument("--workers", type=int, default=1,
                         help="sequences tracked in parallel processes during evaluation")
     parser.add_argument("--photos", help="folder of photos to render sequences from; unset: "
@@ -72,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as exc:
         raise ReproduceError(str(exc)) from exc
     summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
-                        args.workers, args.photos)
+                        args.workers, args.photos, args.pairs_scale)
     print(markdown_table(summary))
     gap = summary["gap_closed"]["success_auc"]["of_means"]
     if gap is not None:

@@ -13,6 +13,7 @@ spec to a tracker object).
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -172,7 +173,8 @@ def _init_worker(threads: int) -> None:
 
 def run_jobs(jobs: List[Job], workers: int = 1,
              progress: Optional[Callable[[str], None]] = None) -> None:
-    """Run jobs in this process (``workers`` = 1) or in a pool of ``workers`` processes."""
+    """Run jobs in this process (``workers`` = 1) or in a pool of ``workers`` processes
+    (started fresh with "spawn" when a tracker runs on a GPU: CUDA does not survive a fork)."""
     if workers <= 1:
         for job in jobs:
             run_job(job)
@@ -180,8 +182,10 @@ def run_jobs(jobs: List[Job], workers: int = 1,
                 progress(job.seq)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+    on_gpu = any(job.spec.device != "cpu" for job in jobs)
+    context = multiprocessing.get_context("spawn") if on_gpu else None
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(threads,),
+                             mp_context=context) as pool:
         futures = [pool.submit(run_job, job) for job in jobs]
         for future in as_completed(futures):
             seq = future.result()

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rbsf.files import atomic_open  # noqa: E402
 
 COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "lr", "lambda1", "lambda2",
-           "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5"]
+           "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5",
+           "elapsed_s"]
 
 
 class CsvLog:

@@ -81,7 +81,10 @@ class _Taps(nn.Module):
 
 
 class Trainer:
-    """Trains one stage into ``out_dir/<stage>/`` (last.pt, log.csv, loss.png)."""
+    """Trains one stage into ``out_dir/<stage>/`` (last.pt, log.csv, loss.png).
+
+    ``log.csv`` has one row per step: the losses, lr, lambdas, response std, per-layer gradient
+    norms and ``elapsed_s``, the wall seconds since this process started the stage."""
 
     def __init__(self, config: TrainConfig, stage: str, sequences: List[Sequence],
                  out_dir: Path, device: str = "cpu", teacher: Optional[SiamFCNet] = None,
@@ -97,6 +100,7 @@ class Trainer:
         self.max_steps = max_steps
         self.show_progress = show_progress and dist.is_main()
         self._stop_requested = False
+        self._started = time.perf_counter()
 
         torch.manual_seed(config.seed)
         self.model = SiamFCNet(self.kind, config.c_mode, config.width).to(self.device)
@@ -336,6 +340,7 @@ class Trainer:
                                     f"choose another --out")
             if self.restore(self.ckpt_path):
                 return self.ckpt_path
+        self._started = time.perf_counter()
         with self._catch_ctrl_c():
             while self.epoch < self.schedule.epochs:
                 self._run_epoch()
@@ -370,7 +375,8 @@ class Trainer:
                 if dist.is_main() and self.step % self.cfg.log_every == 0:
                     self.log.append({"step": self.step, "epoch": self.epoch + 1,
                                      "lr": self.opt_w.param_groups[0]["lr"],
-                                     "lambda1": self.lambda1, "lambda2": self.lambda2, **logged})
+                                     "lambda1": self.lambda1, "lambda2": self.lambda2, **logged,
+                                     "elapsed_s": time.perf_counter() - self._started})
                 done = (self.batch - first_batch) * self.cfg.batch_size
                 rate = done / max(1e-9, time.perf_counter() - started)
                 bar.set_postfix(L_S=f"{logged['L_S']:.3f}", pairs_s=f"{rate:.1f}")

@@ -1,11 +1,12 @@
-"""Packed binary convolution: exact against the float convolution of +-1 tensors, every ISA."""
+"""Packed binary convolution: exact against the float convolution of +-1 tensors, every ISA;
+the native real-valued stem convolution: PyTorch's up to float rounding, the same on every ISA."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from rbsf.binary import hard_sign
 from rbsf.deploy import engine, native
-from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, pack_weight
+from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, pack_weight, real_conv
 
 ISAS = native.supported_isas()
 needs_native = pytest.mark.skipif(not ISAS, reason="native engine not compiled")
@@ -79,6 +80,28 @@ def test_thread_counts_give_identical_results():
     for threads in (2, 3, 8, 2):
         assert torch.equal(binary_conv(x, layer, [("pool",)], backend="native",
                                        threads=threads), single)
+
+
+# (in, out, kernel, stride, height, width): SiamFC's conv1, channel tails, odd sizes
+REAL_SHAPES = [(3, 96, 11, 2, 41, 38), (3, 24, 11, 2, 30, 27), (3, 5, 3, 1, 6, 9),
+               (4, 130, 2, 3, 8, 8), (1, 1, 1, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("shape", REAL_SHAPES)
+def test_real_conv_equals_torch_on_every_vector_isa(shape):
+    cin, cout, k, stride, h, w = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(2, cin, h, w, generator=gen) * 255
+    weight, bias = torch.randn(cout, cin, k, k, generator=gen), torch.randn(cout, generator=gen)
+    expected = F.conv2d(x.double(), weight.double(), bias.double(), stride).permute(0, 2, 3, 1)
+    outs = [real_conv(x, weight, bias, stride, {}, "native", isa, threads)
+            for isa in ISAS if isa != "scalar" for threads in (1, 3)]
+    outs.append(real_conv(x, weight, bias, stride, {}, "torch"))
+    for out in outs:
+        assert out.shape == expected.shape and out.is_contiguous()
+        torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5 * 255 * k * k)
+    for out in outs[1:-1]:
+        assert torch.equal(out, outs[0])
 
 
 @needs_native

@@ -7,11 +7,14 @@
  * For +-1 vectors of real length n: dot = n - 2 * popcount(a XOR w) (tail bits are 0 in both).
  * Output: out[n][oy][ox][o] = scale[o] * dot + shift[o] (float, NHWC).
  *
- * Every entry point takes an instruction set (scalar, AVX2 with a nibble-table popcount, or
- * AVX-512 VPOPCNTDQ; -1 picks the best one the CPU reports through __builtin_cpu_supports) and
- * a thread count (output rows shared by a small pthread pool, see parallel_rows). All paths
+ * The real-valued first convolution (rbsf_conv_real, "stem") runs here too, so a frame needs no
+ * PyTorch kernel: out = bias, then one fused multiply-add per tap in the fixed order (ky, kx, c).
+ *
+ * Every entry point takes an instruction set (scalar, AVX2 with a nibble-table popcount and FMA,
+ * or AVX-512 VPOPCNTDQ; -1 picks the best one the CPU reports through __builtin_cpu_supports)
+ * and a thread count (output rows shared by a small pthread pool, see parallel_rows). All paths
  * compute the same floats: the affine map is one multiply then one add, never fused (the library
- * is built with -ffp-contract=off).
+ * is built with -ffp-contract=off), and the stem's taps are explicit, correctly rounded FMAs.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -137,7 +140,9 @@ int rbsf_isa_supported(int isa)
     __builtin_cpu_init();
     switch (isa) {
     case ISA_SCALAR: return 1;
-    case ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+    case ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")
+            && __builtin_cpu_supports("fma");
     case ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
             && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vpopcntdq");
@@ -202,7 +207,7 @@ static void pack_scalar(const pack_args *a, int64_t b, int64_t y, float *v)
     }
 }
 
-__attribute__((target("avx2,popcnt")))
+__attribute__((target("avx2,popcnt,fma")))
 static void pack_avx2(const pack_args *a, int64_t b, int64_t y, float *v)
 {
     const __m256 zero = _mm256_setzero_ps();
@@ -332,7 +337,7 @@ static void conv_scalar(const conv_args *a, int64_t b, int64_t oy)
     }
 }
 
-__attribute__((target("avx2,popcnt")))
+__attribute__((target("avx2,popcnt,fma")))
 static inline __m256i popcnt256(__m256i v)
 {
     const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -343,7 +348,7 @@ static inline __m256i popcnt256(__m256i v)
     return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
 }
 
-__attribute__((target("avx2,popcnt")))
+__attribute__((target("avx2,popcnt,fma")))
 static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
 {
     const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
@@ -461,5 +466,102 @@ int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t g
     conv_job job = {&a, isa == ISA_AVX512 ? conv_avx512
                         : isa == ISA_AVX2 ? conv_avx2 : conv_scalar};
     parallel_rows(conv_row, &job, n * a.ho, threads);
+    return 0;
+}
+
+/* ---- Real-valued stem convolution (AVX2 / AVX-512 only) ------------------------------------
+ * x: NHWC float (N, H, W, C); weights [K][K][C][OCP] with OCP = out channels rounded up to 16
+ * (zero padded), bias [OCP]; out: NHWC float (N, Ho, Wo, OC), no padding. */
+typedef struct {
+    const float *x;
+    int64_t n, h, w, c;
+    const float *wts, *bias;
+    int64_t oc, ocp, k, stride;
+    float *out;
+    int64_t ho, wo;
+} real_args;
+
+/* One output row of the stem for one instruction set: tiles of NP neighbouring output pixels x
+ * NV vectors of VW channels (row tail: one pixel x one vector). Per tap the tile's weight vectors
+ * are loaded once and each input value is broadcast once. The AVX2 and AVX-512 kernels differ
+ * only in vector width and tile shape, so both give the same floats. */
+#define REAL_KERNEL(NAME, TARGET, VEC, VW, TILE_P, TILE_V, LOAD, SET1, FMA)                   \
+__attribute__((target(TARGET), always_inline))                                                \
+static inline void NAME##_tile(const real_args *a, int64_t b, int64_t oy, int64_t ox,         \
+                               int64_t v0, const int NP, const int NV)                        \
+{                                                                                             \
+    const int64_t kc = a->k * a->c, step = a->stride * a->c;                                  \
+    VEC acc[TILE_P][TILE_V];                                                                  \
+    for (int v = 0; v < NV; ++v) {                                                            \
+        const VEC bias = LOAD(a->bias + (v0 + v) * VW);                                       \
+        for (int p = 0; p < NP; ++p) acc[p][v] = bias;                                        \
+    }                                                                                         \
+    for (int64_t ky = 0; ky < a->k; ++ky) {                                                   \
+        const float *row =                                                                    \
+            a->x + ((b * a->h + oy * a->stride + ky) * a->w + ox * a->stride) * a->c;        \
+        const float *wr = a->wts + ky * kc * a->ocp + v0 * VW;                                \
+        for (int64_t t = 0; t < kc; ++t, wr += a->ocp) {                                      \
+            VEC wv[TILE_V];                                                                   \
+            for (int v = 0; v < NV; ++v) wv[v] = LOAD(wr + v * VW);                           \
+            for (int p = 0; p < NP; ++p) {                                                    \
+                const VEC xv = SET1(row[p * step + t]);                                       \
+                for (int v = 0; v < NV; ++v) acc[p][v] = FMA(xv, wv[v], acc[p][v]);          \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    for (int v = 0; v < NV; ++v) {                                                            \
+        const int64_t o = (v0 + v) * VW, count = a->oc - o < VW ? a->oc - o : VW;             \
+        for (int p = 0; p < NP; ++p) {                                                        \
+            float lanes[VW];                                                                  \
+            memcpy(lanes, &acc[p][v], sizeof lanes);                                          \
+            memcpy(a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->oc + o, lanes,           \
+                   sizeof(float) * count);                                                    \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+__attribute__((target(TARGET)))                                                               \
+static void NAME(const real_args *a, int64_t b, int64_t oy)                                   \
+{                                                                                             \
+    const int64_t vectors = (a->oc + VW - 1) / VW;                                            \
+    int64_t ox = 0;                                                                           \
+    for (; ox + TILE_P <= a->wo; ox += TILE_P) {                                              \
+        int64_t v = 0;                                                                        \
+        for (; v + TILE_V <= vectors; v += TILE_V) NAME##_tile(a, b, oy, ox, v, TILE_P, TILE_V); \
+        for (; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, TILE_P, 1);                     \
+    }                                                                                         \
+    for (; ox < a->wo; ++ox)                                                                  \
+        for (int64_t v = 0; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, 1, 1);             \
+}
+
+REAL_KERNEL(real_avx2, "avx2,popcnt,fma", __m256, 8, 2, 4, _mm256_loadu_ps, _mm256_set1_ps,
+            _mm256_fmadd_ps)
+REAL_KERNEL(real_avx512, AVX512, __m512, 16, 4, 6, _mm512_loadu_ps, _mm512_set1_ps,
+            _mm512_fmadd_ps)
+
+typedef struct {
+    const real_args *a;
+    void (*kernel)(const real_args *, int64_t, int64_t);
+} real_job;
+
+static void real_row(const void *job, int64_t row)
+{
+    const real_job *j = (const real_job *)job;
+    j->kernel(j->a, row / j->a->ho, row % j->a->ho);
+}
+
+/* Real-valued convolution (see real_args) of stride `stride`, no padding, with AVX2 or AVX-512
+ * (the scalar instruction set has no fused multiply-add); returns 0, or -1 when the
+ * instruction set is scalar or not available (isa < 0 picks the best one). */
+int rbsf_conv_real(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *wts,
+                   const float *bias, int64_t oc, int64_t k, int64_t stride, float *out, int isa,
+                   int threads)
+{
+    if (isa < 0) isa = rbsf_best_isa();
+    if (isa == ISA_SCALAR || !rbsf_isa_supported(isa)) return -1;
+    real_args a = {x, n, h, w, c, wts, bias, oc, (oc + 15) / 16 * 16, k, stride, out,
+                   (h - k) / stride + 1, (w - k) / stride + 1};
+    real_job job = {&a, isa == ISA_AVX512 ? real_avx512 : real_avx2};
+    parallel_rows(real_row, &job, n * a.ho, threads);
     return 0;
 }

@@ -1,4 +1,4 @@
-"""Binary convolution layers of the packed engine, run natively (bit-packed) or with PyTorch.
+"""Convolution layers of the packed engine, run natively (bit-packed) or with PyTorch.
 
 A layer computes, on NHWC float activations ``x``::
 
@@ -12,6 +12,11 @@ where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold th
   ``scalar``), multithreaded (a small pthread pool sharing output rows);
 * ``torch``: the same integer dot products as a float convolution of +-1 tensors, used when the
   native library was not compiled.
+
+The real-valued first convolution (:func:`real_conv`) runs natively too with AVX2 / AVX-512
+(fused multiply-adds in a fixed order, equal to PyTorch's convolution up to float rounding),
+otherwise with PyTorch; either way no PyTorch kernel is left in a native frame but the input
+conversion.
 """
 from __future__ import annotations
 
@@ -66,6 +71,27 @@ class BinaryLayer:
         if "packed" not in self._cache:
             self._cache["packed"] = pack_weight(self.negative, self.groups, native.lanes())
         return self._cache["packed"]
+
+
+def real_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int,
+              cache: dict, backend: Optional[str] = None, isa: Optional[str] = None,
+              threads: Optional[int] = None) -> torch.Tensor:
+    """Real-valued convolution (no padding) of N x C x H x W images; NHWC float32 out.
+
+    ``cache`` keeps the weights in the native layout between calls.
+    """
+    backend = backend or default_backend()
+    isa = isa or (native.best_isa() if backend == "native" else None)
+    if backend == "native" and isa != "scalar":
+        if "real" not in cache:
+            cache["real"] = native.real_weight(weight, bias)
+        wts, padded_bias = cache["real"]
+        return native.conv_real(x.float().permute(0, 2, 3, 1).contiguous(), wts, padded_bias,
+                                weight.shape[0], stride, isa, threads or native.default_threads())
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    y = F.conv2d(x.float().contiguous(memory_format=torch.channels_last), weight, bias, stride)
+    return y.permute(0, 2, 3, 1).contiguous()
 
 
 def pack_weight(negative: torch.Tensor, groups: int, lanes: int) -> torch.Tensor:

@@ -32,6 +32,8 @@ def library() -> Optional[ctypes.CDLL]:
                                            + [ctypes.c_int] * 2)
             lib.rbsf_bconv.argtypes = ([_PTR] + [_I64] * 5 + [_PTR] + [_I64] * 4
                                        + [_PTR, _PTR, _PTR, ctypes.c_int, ctypes.c_int])
+            lib.rbsf_conv_real.argtypes = ([_PTR] + [_I64] * 4 + [_PTR, _PTR] + [_I64] * 3
+                                           + [_PTR, ctypes.c_int, ctypes.c_int])
             return lib
     return None
 
@@ -95,5 +97,31 @@ def bconv(act: torch.Tensor, weights: torch.Tensor, out_channels: int, kernel: i
     status = library().rbsf_bconv(act.data_ptr(), n, hp, wp, groups, cw, weights.data_ptr(),
                                   out_channels, kernel, stride, kreal, scale.data_ptr(),
                                   shift.data_ptr(), out.data_ptr(), ISAS[isa], threads)
+    _check(status, isa)
+    return out
+
+
+def real_weight(weight: torch.Tensor, bias: torch.Tensor) -> tuple:
+    """(O, C, K, K) weights and bias in :func:`conv_real`'s layout: [K][K][C][OCP] and [OCP],
+    OCP = O rounded up to 16, zero padded."""
+    out_channels = weight.shape[0]
+    ocp = -(-out_channels // 16) * 16
+    wts = torch.zeros(weight.shape[2:] + weight.shape[1:2] + (ocp,), dtype=torch.float32)
+    wts[..., :out_channels] = weight.permute(2, 3, 1, 0)
+    padded = torch.zeros(ocp, dtype=torch.float32)
+    padded[:out_channels] = bias
+    return wts.contiguous(), padded
+
+
+def conv_real(x: torch.Tensor, wts: torch.Tensor, bias: torch.Tensor, out_channels: int,
+              stride: int, isa: str, threads: int) -> torch.Tensor:
+    """Real-valued convolution (no padding) of a contiguous float32 NHWC tensor with weights
+    and bias from :func:`real_weight`; NHWC float32 out."""
+    n, h, w, c = x.shape
+    k = wts.shape[0]
+    out = torch.empty((n, (h - k) // stride + 1, (w - k) // stride + 1, out_channels),
+                      dtype=torch.float32)
+    status = library().rbsf_conv_real(x.data_ptr(), n, h, w, c, wts.data_ptr(), bias.data_ptr(),
+                                      out_channels, k, stride, out.data_ptr(), ISAS[isa], threads)
     _check(status, isa)
     return out

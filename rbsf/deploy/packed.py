@@ -24,11 +24,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from rbsf.binary import QuantConv2d, hard_sign
 from rbsf.checkpoint import save_atomic
-from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv
+from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, real_conv
 from rbsf.models.siamfc import SiamFCNet, xcorr
 
 PACKED_FORMAT = "rbsf-packed"
@@ -129,8 +128,10 @@ class PackedSiamFC(nn.Module):
     def __init__(self, conv1: Dict[str, Any], layers: List[BinaryLayer], out_scale: float,
                  source_kind: str = "rbconv", width: float = 1.0):
         super().__init__()
-        self.register_buffer("conv1_weight", conv1["weight"].float().contiguous())
+        self.register_buffer("conv1_weight", conv1["weight"].float().contiguous(
+            memory_format=torch.channels_last))
         self.register_buffer("conv1_bias", conv1["bias"].float().contiguous())
+        self._conv1_cache: Dict[str, Any] = {}
         self.conv1_stride = int(conv1["stride"])
         self.conv1_post = list(conv1["post"])
         self.layers = layers
@@ -144,9 +145,8 @@ class PackedSiamFC(nn.Module):
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """Real-valued conv1 with the BN folded where possible; NHWC float32 out (its post ops
         still pending)."""
-        y = F.conv2d(x.float().contiguous(memory_format=torch.channels_last), self.conv1_weight,
-                     self.conv1_bias, self.conv1_stride)
-        return y.permute(0, 2, 3, 1).contiguous()
+        return real_conv(x, self.conv1_weight, self.conv1_bias, self.conv1_stride,
+                         self._conv1_cache, self.backend, self.isa, self.threads)
 
     def stages(self, x: torch.Tensor) -> Iterator[Tuple[str, torch.Tensor, list]]:
         """Run the backbone step by step: yields (name, NHWC output, its pending post ops)."""
@@ -182,7 +182,7 @@ class PackedSiamFC(nn.Module):
                    "post": _post_payload(layer.post)} for layer in self.layers]
         return {"format": PACKED_FORMAT, "version": VERSION, "source_kind": self.source_kind,
                 "width": self.width, "out_scale": self.out_scale,
-                "conv1": {"weight": self.conv1_weight.clone(), "bias": self.conv1_bias.clone(),
+                "conv1": {"weight": self.conv1_weight.contiguous().clone(), "bias": self.conv1_bias.clone(),
                           "stride": self.conv1_stride, "post": _post_payload(self.conv1_post)},
                 "layers": layers}
 

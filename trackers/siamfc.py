@@ -115,8 +115,10 @@ class SiamFCTracker(Tracker):
         return x.shape[-1] - z.shape[-1] + 1
 
     def _embed(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
-        return self.net.backbone(batch)
+        """Backbone of the crops: float32 converted by numpy, N x 3 x H x W in channels-last
+        memory (a multithreaded PyTorch copy stalls while another process holds a core)."""
+        batch = torch.from_numpy(np.stack(crops).astype(np.float32)).to(self.device)
+        return self.net.backbone(batch.permute(0, 3, 1, 2))
 
     @torch.no_grad()
     def init(self, image, box: Sequence[float]) -> None:
@@ -161,16 +163,22 @@ class SiamFCTracker(Tracker):
         return np.array([self.center[0] - (w - 1) / 2.0, self.center[1] - (h - 1) / 2.0, w, h])
 
     def _locate(self, responses: np.ndarray):
-        """Best scale index and the peak (x, y) in the upsampled response of that scale."""
+        """Best scale index and the peak (x, y) in the upsampled response of that scale.
+
+        Scale penalties are positive, and multiplying by one is monotonic in floating point, so
+        each penalised map's maximum is its penalised maximum: only the winning scale's map
+        goes through the float64 post-processing.
+        """
         p = self.params
         size = (self.upscale_size, self.upscale_size)
-        up = np.stack([cv2.resize(r.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
-                       for r in responses]).astype(np.float64)
-        centre = p.scale_num // 2
-        up[:centre] *= p.scale_penalty
-        up[centre + 1:] *= p.scale_penalty
-        scale_id = int(np.argmax(up.reshape(len(up), -1).max(axis=1)))
-        response = up[scale_id] - up[scale_id].min()
+        up = [cv2.resize(r.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+              for r in responses]
+        penalties = np.full(p.scale_num, p.scale_penalty)
+        penalties[p.scale_num // 2] = 1.0
+        peaks = np.array([u.max() for u in up], dtype=np.float64) * penalties
+        scale_id = int(np.argmax(peaks))
+        response = up[scale_id].astype(np.float64) * penalties[scale_id]
+        response -= response.min()
         response /= response.sum() + 1e-16
         response = (1 - p.window_influence) * response + p.window_influence * self.window
         row, col = np.unravel_index(int(np.argmax(response)), response.shape)

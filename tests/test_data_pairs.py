@@ -60,6 +60,25 @@ def test_load_sequences_layout_detection_and_errors(data_got10k, tmp_path):
         load_sequences(str(data_got10k), "training")
 
 
+def test_load_sequences_reads_only_the_named_ones(data_got10k, tmp_path):
+    every = load_sequences(str(data_got10k), "val")
+    chosen = [every[-1].name]
+    copy = tmp_path / "got"
+    shutil.copytree(data_got10k / "val", copy / "val")
+    for seq in every[:-1]:   # the others become unreadable: a names filter must not touch them
+        (copy / "val" / seq.name / "groundtruth.txt").write_text("not a box\n")
+    ours = load_sequences(str(copy), "val", chosen)
+    assert [s.name for s in ours] == chosen
+    np.testing.assert_allclose(ours[0].boxes, every[-1].boxes)
+    assert load_sequences(str(copy), "val", ["nope"]) == []
+    otb = write_dataset(str(tmp_path / "otb"), "otb", 2, 3, seed=1, frame_size=(64, 48))
+    second = otb / "Jogging"
+    (otb / "Basketball").rename(second)
+    (second / "groundtruth_rect.txt").rename(second / "groundtruth_rect.1.txt")
+    shutil.copy(second / "groundtruth_rect.1.txt", second / "groundtruth_rect.2.txt")
+    assert [s.name for s in load_sequences(str(otb), names={"Jogging"})] == ["Jogging.1", "Jogging.2"]
+
+
 def test_crops_centre_the_target_at_the_context_scale(tmp_path):
     boxes = [(100 + 3 * t, 80 + 2 * t, 40, 30) for t in range(6)]
     seq = _rect_sequence(tmp_path / "rect", boxes)

@@ -7,7 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Collection, List, Optional
 
 import numpy as np
 
@@ -111,14 +111,14 @@ def _got10k_sequence(folder: Path) -> Sequence:
     return Sequence(folder.name, frames, boxes, visible)
 
 
-def _load_got10k_subset(folder: Path) -> List[Sequence]:
+def _load_got10k_subset(folder: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
     list_file = folder / "list.txt"
     if list_file.is_file():
         names = [n.strip() for n in list_file.read_text().split("\n") if n.strip()]
     else:   # the GOT-10k train download comes without list.txt
         names = sorted(p.name for p in folder.iterdir() if p.is_dir() and _is_got10k_sequence(p))
     sequences = []
-    for name in names:
+    for name in filter(wanted, names):
         seq_dir = folder / name
         if not _is_got10k_sequence(seq_dir):
             log.warning("GOT-10k sequence %s listed in %s is missing or has no frames; skipped", name, list_file)
@@ -127,9 +127,9 @@ def _load_got10k_subset(folder: Path) -> List[Sequence]:
     return sequences
 
 
-def _load_otb(root: Path) -> List[Sequence]:
+def _load_otb(root: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
     sequences = []
-    for seq_dir in sorted(p for p in root.iterdir() if (p / "img").is_dir()):
+    for seq_dir in sorted(p for p in root.iterdir() if wanted(p.name) and (p / "img").is_dir()):
         frames = sorted(str(p) for p in (seq_dir / "img").glob("*.jpg"))
         anno_files = sorted(seq_dir.glob("groundtruth_rect*.txt"))
         for k, anno in enumerate(anno_files, start=1):
@@ -156,13 +156,13 @@ def _uav123_ranges() -> dict:
     return json.loads((Path(got10k.datasets.__file__).parent / "uav123.json").read_text())
 
 
-def _load_uav123(root: Path, version: str) -> List[Sequence]:
+def _load_uav123(root: Path, version: str, wanted: Callable[[str], bool]) -> List[Sequence]:
     anno_dir = root / "anno" / version
     if not anno_dir.is_dir():
         raise DatasetError(f"{root} has no anno/{version} folder; {EXPECTED_LAYOUTS}")
     metas = _uav123_ranges().get(version, {})
     sequences = []
-    for anno in sorted(anno_dir.glob("*.txt")):
+    for anno in sorted(a for a in anno_dir.glob("*.txt") if wanted(a.stem)):
         name = anno.stem
         boxes = _read_boxes(anno)
         meta = metas.get(name, {"folder_name": name, "start_frame": 1, "end_frame": None})
@@ -178,13 +178,17 @@ def _load_uav123(root: Path, version: str) -> List[Sequence]:
     return sequences
 
 
-def load_sequences(root: str, subset: Optional[str] = None) -> List[Sequence]:
-    """All annotated sequences under ``root``, whose layout is detected.
+def load_sequences(root: str, subset: Optional[str] = None,
+                   names: Optional[Collection[str]] = None) -> List[Sequence]:
+    """All annotated sequences under ``root``, whose layout is detected; with ``names``, only
+    those (folder names: an OTB folder's targets ``Jogging.1``, ``Jogging.2`` come with
+    ``Jogging``), and no other sequence is read.
 
     GOT-10k root: ``subset`` picks train (default), val or test. UAV123 root: ``subset`` picks the
     version, UAV123 (default) or UAV20L. Raises ``DatasetError`` naming the expected layouts when
     ``root`` matches none or holds no sequence.
     """
+    wanted = (lambda name: True) if names is None else set(names).__contains__
     path = Path(root)
     if not path.is_dir():
         raise DatasetError(f"dataset root {path} does not exist; {EXPECTED_LAYOUTS}")
@@ -194,15 +198,15 @@ def load_sequences(root: str, subset: Optional[str] = None) -> List[Sequence]:
             raise DatasetError(f"unknown GOT-10k subset {subset!r}: choose train, val or test")
         if not (path / subset).is_dir():
             raise DatasetError(f"GOT-10k root {path} has no {subset}/ folder")
-        sequences = _load_got10k_subset(path / subset)
+        sequences = _load_got10k_subset(path / subset, wanted)
     elif (path / "anno").is_dir() and (path / "data_seq").is_dir():
-        sequences = _load_uav123(path, (subset or "UAV123").upper())
+        sequences = _load_uav123(path, (subset or "UAV123").upper(), wanted)
     elif (path / "list.txt").is_file() or any(_is_got10k_sequence(p) for p in path.iterdir() if p.is_dir()):
-        sequences = _load_got10k_subset(path)
+        sequences = _load_got10k_subset(path, wanted)
     elif any((p / "img").is_dir() for p in path.iterdir()):
-        sequences = _load_otb(path)
+        sequences = _load_otb(path, wanted)
     else:
         raise DatasetError(f"{path} is not a dataset root; {EXPECTED_LAYOUTS}")
-    if not sequences:
+    if not sequences and names is None:
         raise DatasetError(f"no readable sequence under {path}; {EXPECTED_LAYOUTS}")
     return sequences

@@ -18,7 +18,8 @@ def load_benchmark(benchmark: Benchmark, root: Path, subset: Optional[str],
                    names: Sequence[str]) -> List:
     """Sequences (name, frames, boxes, visible) of ``names``, in the given order."""
     try:
-        loaded = load_sequences(str(root), subset if benchmark.layout == "got10k" else None)
+        loaded = load_sequences(str(root), subset if benchmark.layout == "got10k" else None,
+                                {_base_name(n) for n in names})
     except DatasetError as exc:
         raise EvalError(str(exc)) from exc
     by_folder = {}

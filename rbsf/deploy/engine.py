@@ -15,8 +15,8 @@ where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold th
 
 The real-valued first convolution (:func:`real_conv`) runs natively too with AVX2 / AVX-512
 (fused multiply-adds in a fixed order, equal to PyTorch's convolution up to float rounding),
-otherwise with PyTorch; either way no PyTorch kernel is left in a native frame but the input
-conversion.
+otherwise with PyTorch. The native kernels share rows through their own thread pool, which
+keeps going when another process holds a core; PyTorch's statically split kernels wait then.
 """
 from __future__ import annotations
 

@@ -159,10 +159,11 @@ class PackedSiamFC(nn.Module):
 
     @torch.no_grad()
     def backbone(self, x: torch.Tensor) -> torch.Tensor:
-        """Embedding (N x C x H x W) of raw 0-255 RGB images (N x 3 x H x W)."""
+        """Embedding (N x C x H x W, channels-last memory) of raw 0-255 RGB images
+        (N x 3 x H x W)."""
         for _, y, pending in self.stages(x):
             pass
-        return apply_post(y, pending).permute(0, 3, 1, 2).contiguous()
+        return apply_post(y, pending).permute(0, 3, 1, 2)
 
     @torch.no_grad()
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

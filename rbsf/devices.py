@@ -20,3 +20,11 @@ def check_device(name: str) -> str:
     elif device.type != "cpu":
         raise ValueError(f"device {name!r} is not supported; pass cpu, cuda or cuda:N")
     return name
+
+
+def exact_float32_on_gpu() -> None:
+    """Turn off TF32 for CUDA convolutions and matrix products (PyTorch enables it for cuDNN
+    convolutions by default). Binary networks take the sign of conv outputs; TF32's 10-bit
+    mantissa flips signs near zero, so tracking on a GPU would drift from the CPU's boxes."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False

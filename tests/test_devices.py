@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import assert_clear_error
 
-from rbsf.devices import check_device
+from rbsf.devices import check_device, exact_float32_on_gpu
 from rbsf.models.siamfc import SiamFCNet
 from trackers.siamfc import SiamFCTracker
 
@@ -49,3 +49,10 @@ def test_tracker_runs_on_the_device_it_is_given():
     tracker.init(image, (40, 30, 20, 16))
     assert tracker.kernel.device.type == "cpu"
     assert tracker.update(image).shape == (4,)
+
+
+def test_gpu_tracking_turns_tf32_off(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    exact_float32_on_gpu()
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

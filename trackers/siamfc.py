@@ -26,6 +26,7 @@ from PIL import Image
 
 from rbsf.checkpoint import load_model
 from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_array
+from rbsf.devices import exact_float32_on_gpu
 from rbsf.models.siamfc import xcorr
 
 REPORT_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF", "packed": "RB-SF packed"}
@@ -74,8 +75,8 @@ class SiamFCTracker(Tracker):
 
     ``net`` needs ``net.backbone(images)`` (N x 3 x H x W float, raw 0-255 RGB) and
     ``net.out_scale``; the full-precision, XNOR and RB-SF networks and the packed engine fit.
-    ``device`` ("cpu", "cuda", ...) is where a torch network runs; crops and the response
-    post-processing stay on the CPU.
+    ``device`` ("cpu", "cuda", ...) is where a torch network runs, in full float32 (no TF32);
+    crops and the response post-processing stay on the CPU.
     """
 
     def __init__(self, net, name: str = "SiamFC", params: TrackerParams = TrackerParams(),
@@ -84,6 +85,8 @@ class SiamFCTracker(Tracker):
         self.device = torch.device(device)
         if getattr(net, "kind", None) == "packed" and self.device.type != "cpu":
             raise ValueError(f"the packed engine runs on the CPU only, not on {device}")
+        if self.device.type == "cuda":
+            exact_float32_on_gpu()
         if isinstance(net, torch.nn.Module):
             net = net.to(self.device).eval()
         self.net = net

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from rbsf.binary import hard_sign
 from rbsf.deploy import engine, native
-from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, pack_weight, real_conv
+from rbsf.deploy.engine import (BinaryLayer, apply_post, binary_conv, int8_conv, pack_weight,
+                               quantize_weight, real_conv)
 
 ISAS = native.supported_isas()
 needs_native = pytest.mark.skipif(not ISAS, reason="native engine not compiled")
@@ -102,6 +103,34 @@ def test_real_conv_equals_torch_on_every_vector_isa(shape):
         torch.testing.assert_close(out.double(), expected, rtol=1e-5, atol=1e-5 * 255 * k * k)
     for out in outs[1:-1]:
         assert torch.equal(out, outs[0])
+
+
+def test_quantized_weight_is_8_bit_per_channel():
+    weight = torch.randn(5, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    weight[2] = 0
+    q, scale = quantize_weight(weight)
+    assert torch.equal(q, q.round()) and q.abs().max() == 127 and scale[2] == 1
+    assert torch.equal(q.flatten(1).abs().amax(1), torch.tensor([127.0, 127, 0, 127, 127]))
+    assert ((q * scale[:, None, None, None] - weight).abs() <= scale[:, None, None, None] / 2
+            + 1e-6).all()
+
+
+@pytest.mark.parametrize("shape", REAL_SHAPES)
+def test_int8_conv_is_the_integer_convolution_natively_and_in_torch(shape):
+    """Both paths give exactly float(integer sum) * scale + bias of the rounded pixels."""
+    cin, cout, k, stride, h, w = shape
+    gen = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(2, cin, h, w, generator=gen) * 300 - 20  # rounded and clamped to 0..255
+    weight, bias = torch.randn(cout, cin, k, k, generator=gen), torch.randn(cout, generator=gen)
+    q, scale = quantize_weight(weight)
+    sums = F.conv2d(x.round().clamp(0, 255).double(), q.double(), None, stride)
+    expected = (sums.float().permute(0, 2, 3, 1) * scale + bias)
+    outs = [int8_conv(x, weight, bias, stride, {}, "torch")]
+    if native.int8_supported():
+        outs += [int8_conv(x, weight, bias, stride, {}, "native", threads) for threads in (1, 3)]
+    for out in outs:
+        assert out.shape == expected.shape and out.is_contiguous()
+        assert torch.equal(out, expected)
 
 
 @needs_native

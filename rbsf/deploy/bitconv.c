@@ -565,3 +565,117 @@ int rbsf_conv_real(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, c
     parallel_rows(real_row, &job, n * a.ho, threads);
     return 0;
 }
+
+/* ---- 8-bit stem convolution (AVX-512 VNNI), the opt-in fast conv1 ---------------------------
+ * x: NHWC float (N, H, W, C), first rounded to the nearest integer in [0, 255] (ties to even)
+ * into a uint8 copy. In NHWC the K * C input bytes under one kernel row are contiguous, so per
+ * kernel row the taps go in G4 = ceil(K * C / 4) groups of 4 bytes: weights [K][G4][OCP / 16][16]
+ * [4] int8 (zero past K * C), OCP = out channels rounded up to 16; scale and bias [OCP]. One
+ * VPDPBUSD adds 4 uint8 x int8 products into each of 16 int32 channel sums, which are exact
+ * (and below 2^24 for a 3 x 11 x 11 filter, so their float conversion is exact too).
+ * out: NHWC float (N, Ho, Wo, OC) = (float)sum * scale + bias, one multiply then one add. */
+#define VNNI "avx512f,avx512bw,avx512vl,avx512vnni"
+
+typedef struct {
+    const float *src;
+    uint8_t *x;
+    int64_t n, h, w, c;
+    const int8_t *wts;
+    const float *scale, *bias;
+    int64_t oc, ocp, k, stride, g4;
+    float *out;
+    int64_t ho, wo;
+} int8_args;
+
+int rbsf_int8_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+/* One image row of floats to uint8: clamp to [0, 255], round to nearest even. */
+__attribute__((target(VNNI)))
+static void to_uint8_row(const void *job, int64_t row)
+{
+    const int8_args *a = (const int8_args *)job;
+    const int64_t len = a->w * a->c;
+    const float *src = a->src + row * len;
+    uint8_t *dst = a->x + row * len;
+    const __m512 low = _mm512_setzero_ps(), high = _mm512_set1_ps(255.0f);
+    for (int64_t i = 0; i < len; i += 16) {
+        const __mmask16 m = len - i >= 16 ? 0xffff : (__mmask16)((1u << (len - i)) - 1);
+        const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, src + i), low), high);
+        _mm512_mask_cvtepi32_storeu_epi8(dst + i, m, _mm512_cvtps_epi32(v));
+    }
+}
+
+/* NP neighbouring output pixels x NV vectors of 16 channels (NP <= 4, NV <= 6). */
+__attribute__((target(VNNI), always_inline))
+static inline void int8_tile(const int8_args *a, int64_t b, int64_t oy, int64_t ox, int64_t v0,
+                             const int NP, const int NV)
+{
+    const int64_t step = a->stride * a->c;
+    __m512i acc[4][6];
+    for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_setzero_si512();
+    for (int64_t ky = 0; ky < a->k; ++ky) {
+        const uint8_t *row =
+            a->x + ((b * a->h + oy * a->stride + ky) * a->w + ox * a->stride) * a->c;
+        const int8_t *wr = a->wts + (ky * a->g4 * a->ocp + v0 * 16) * 4;
+        for (int64_t t = 0; t < a->g4; ++t, wr += a->ocp * 4) {
+            __m512i wv[6];
+            for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512((const void *)(wr + v * 64));
+            for (int p = 0; p < NP; ++p) {
+                int32_t quad;
+                memcpy(&quad, row + p * step + 4 * t, sizeof quad);
+                const __m512i xv = _mm512_set1_epi32(quad);
+                for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_dpbusd_epi32(acc[p][v], xv, wv[v]);
+            }
+        }
+    }
+    for (int v = 0; v < NV; ++v) {
+        const int64_t o = (v0 + v) * 16, count = a->oc - o < 16 ? a->oc - o : 16;
+        const __mmask16 m = (__mmask16)((1u << count) - 1);
+        const __m512 scale = _mm512_loadu_ps(a->scale + o), bias = _mm512_loadu_ps(a->bias + o);
+        for (int p = 0; p < NP; ++p) {
+            const __m512 value =
+                _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[p][v]), scale), bias);
+            _mm512_mask_storeu_ps(a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->oc + o, m,
+                                  value);
+        }
+    }
+}
+
+__attribute__((target(VNNI)))
+static void int8_row(const void *job, int64_t row)
+{
+    const int8_args *a = (const int8_args *)job;
+    const int64_t b = row / a->ho, oy = row % a->ho, vectors = a->ocp / 16;
+    int64_t ox = 0;
+    for (; ox + 4 <= a->wo; ox += 4) {
+        int64_t v = 0;
+        for (; v + 6 <= vectors; v += 6) int8_tile(a, b, oy, ox, v, 4, 6);
+        for (; v < vectors; ++v) int8_tile(a, b, oy, ox, v, 4, 1);
+    }
+    for (; ox < a->wo; ++ox)
+        for (int64_t v = 0; v < vectors; ++v) int8_tile(a, b, oy, ox, v, 1, 1);
+}
+
+/* 8-bit convolution (see int8_args) of stride `stride`, no padding; returns 0, -1 when the CPU
+ * lacks AVX-512 VNNI, -2 when out of memory. */
+int rbsf_conv_int8(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                   const int8_t *wts, const float *scale, const float *bias, int64_t oc,
+                   int64_t k, int64_t stride, float *out, int threads)
+{
+    if (!rbsf_int8_supported()) return -1;
+    uint8_t *pixels = (uint8_t *)malloc(n * h * w * c + 4);  /* read in 4-byte groups */
+    if (pixels == NULL) return -2;
+    int8_args a = {x, pixels, n, h, w, c, wts, scale, bias, oc, (oc + 15) / 16 * 16, k, stride,
+                   (k * c + 3) / 4, out, (h - k) / stride + 1, (w - k) / stride + 1};
+    memset(pixels + n * h * w * c, 0, 4);
+    parallel_rows(to_uint8_row, &a, n * h, threads);
+    parallel_rows(int8_row, &a, n * a.ho, threads);
+    free(pixels);
+    return 0;
+}

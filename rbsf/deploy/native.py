@@ -34,6 +34,8 @@ def library() -> Optional[ctypes.CDLL]:
                                        + [_PTR, _PTR, _PTR, ctypes.c_int, ctypes.c_int])
             lib.rbsf_conv_real.argtypes = ([_PTR] + [_I64] * 4 + [_PTR, _PTR] + [_I64] * 3
                                            + [_PTR, ctypes.c_int, ctypes.c_int])
+            lib.rbsf_conv_int8.argtypes = ([_PTR] + [_I64] * 4 + [_PTR] * 3 + [_I64] * 3
+                                           + [_PTR, ctypes.c_int])
             return lib
     return None
 
@@ -124,4 +126,42 @@ def conv_real(x: torch.Tensor, wts: torch.Tensor, bias: torch.Tensor, out_channe
     status = library().rbsf_conv_real(x.data_ptr(), n, h, w, c, wts.data_ptr(), bias.data_ptr(),
                                       out_channels, k, stride, out.data_ptr(), ISAS[isa], threads)
     _check(status, isa)
+    return out
+
+
+def int8_supported() -> bool:
+    """True when the native library is there and the CPU has AVX-512 VNNI (8-bit conv1)."""
+    lib = library()
+    return lib is not None and bool(lib.rbsf_int8_supported())
+
+
+def int8_weight(weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> tuple:
+    """Integer-valued (O, C, K, K) weights, per-channel scale and bias in :func:`conv_int8`'s
+    layout: int8 [K][G4][OCP/16][16][4] with G4 = ceil(K*C/4) (taps of one kernel row in
+    (kx, c) order, zero past K*C), float32 [OCP] scale and bias; OCP = O rounded up to 16."""
+    out_channels, channels, k, _ = weight.shape
+    ocp, g4 = -(-out_channels // 16) * 16, -(-(k * channels) // 4)
+    taps = torch.zeros(k, g4 * 4, ocp, dtype=torch.int8)
+    taps[:, :k * channels, :out_channels] = weight.permute(2, 3, 1, 0).reshape(
+        k, k * channels, out_channels).to(torch.int8)
+    wts = taps.reshape(k, g4, 4, ocp // 16, 16).permute(0, 1, 3, 4, 2).contiguous()
+    padded = torch.zeros(2, ocp, dtype=torch.float32)
+    padded[0, :out_channels], padded[1, :out_channels] = scale, bias
+    return wts, padded[0].clone(), padded[1].clone()
+
+
+def conv_int8(x: torch.Tensor, wts: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+              out_channels: int, kernel: int, stride: int, threads: int) -> torch.Tensor:
+    """8-bit convolution (no padding) of a contiguous float32 NHWC tensor of 0-255 pixels
+    (rounded to the nearest integer first) with weights, scale and bias from
+    :func:`int8_weight`: ``float(integer sum) * scale + bias``, NHWC float32 out."""
+    n, h, w, c = x.shape
+    out = torch.empty((n, (h - kernel) // stride + 1, (w - kernel) // stride + 1, out_channels),
+                      dtype=torch.float32)
+    status = library().rbsf_conv_int8(x.data_ptr(), n, h, w, c, wts.data_ptr(),
+                                      scale.data_ptr(), bias.data_ptr(), out_channels, kernel,
+                                      stride, out.data_ptr(), threads)
+    if status != 0:
+        raise RuntimeError("the 8-bit conv1 needs AVX-512 VNNI, which this CPU lacks"
+                           if status == -1 else "out of memory in the 8-bit conv1")
     return out

@@ -27,11 +27,12 @@ import torch.nn as nn
 
 from rbsf.binary import QuantConv2d, hard_sign
 from rbsf.checkpoint import save_atomic
-from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, real_conv
+from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, int8_conv, real_conv
 from rbsf.models.siamfc import SiamFCNet, xcorr
 
 PACKED_FORMAT = "rbsf-packed"
 VERSION = 1
+CONV1_MODES = ("fp32", "int8")
 
 
 def is_packed(data: Dict[str, Any]) -> bool:
@@ -121,12 +122,14 @@ class PackedSiamFC(nn.Module):
     Same interface as :class:`rbsf.models.siamfc.SiamFCNet` for tracking: ``backbone(x)``,
     ``out_scale``, ``forward(z, x)``; ``backend`` / ``isa`` / ``threads`` pick how the binary
     layers run (defaults: native library with the best instruction set, else PyTorch).
+    ``conv1_mode`` picks conv1's arithmetic: ``"fp32"`` (default, exact) or ``"int8"`` (weights
+    rounded to 8 bits per channel, ~4x faster with AVX-512 VNNI; see ``engine.int8_conv``).
     """
 
     kind = "packed"
 
     def __init__(self, conv1: Dict[str, Any], layers: List[BinaryLayer], out_scale: float,
-                 source_kind: str = "rbconv", width: float = 1.0):
+                 source_kind: str = "rbconv", width: float = 1.0, conv1_mode: str = "fp32"):
         super().__init__()
         self.register_buffer("conv1_weight", conv1["weight"].float().contiguous(
             memory_format=torch.channels_last))
@@ -141,10 +144,25 @@ class PackedSiamFC(nn.Module):
         self.backend: Optional[str] = None
         self.isa: Optional[str] = None
         self.threads: Optional[int] = None
+        self.conv1_mode = conv1_mode
+
+    @property
+    def conv1_mode(self) -> str:
+        """conv1's arithmetic, one of :data:`CONV1_MODES`."""
+        return self._conv1_mode
+
+    @conv1_mode.setter
+    def conv1_mode(self, mode: str) -> None:
+        if mode not in CONV1_MODES:
+            raise ValueError(f"unknown conv1 mode {mode!r}; expected one of {CONV1_MODES}")
+        self._conv1_mode = mode
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """Real-valued conv1 with the BN folded where possible; NHWC float32 out (its post ops
         still pending)."""
+        if self.conv1_mode == "int8":
+            return int8_conv(x, self.conv1_weight, self.conv1_bias, self.conv1_stride,
+                             self._conv1_cache, self.backend, self.threads)
         return real_conv(x, self.conv1_weight, self.conv1_bias, self.conv1_stride,
                          self._conv1_cache, self.backend, self.isa, self.threads)
 

@@ -21,13 +21,17 @@ def test_tiny_run_reports_every_model(tmp_path):
     done = _tool("--weights", tmp_path, "--frames", 2, "--rounds", 1, "--no-memory", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    models = {"fp", "binary", "packed"}
+    models = {"fp", "binary", "packed", "packed-int8"}
     assert set(report["tracker_fps"]) == set(report["file_bytes"]) == models
     assert all(v > 0 for v in report["tracker_fps"].values())
     assert report["file_bytes"]["packed"] * 8 < report["file_bytes"]["binary"]
     assert list(report["backbone_ms_per_image"]["packed"]) == [
         "conv1", "conv2", "conv3", "conv4", "conv5", "total"]
     assert report["speedup_vs_fp"]["fp"] == 1.0
+    done = _tool("--weights", tmp_path, "--frames", 2, "--rounds", 1, "--no-memory", "--json",
+                 "--conv1", "fp32")
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["tracker_fps"]) == {"fp", "binary", "packed"}
 
 
 def test_bad_input_is_one_line(tmp_path):
@@ -36,3 +40,5 @@ def test_bad_input_is_one_line(tmp_path):
     assert done.stderr.strip().count("\n") == 0
     done = _tool("--box", "1,2,3")
     assert done.returncode == 2 and "--box" in done.stderr
+    done = _tool("--conv1", "int4")
+    assert done.returncode == 2 and "--conv1" in done.stderr

@@ -3,10 +3,13 @@
     python tools/bench.py                       # random full-width models (speed only)
     python tools/bench.py --weights data/weights --json
     python tools/bench.py --video clip.mp4 --frames 60 --rounds 5
+    python tools/bench.py --conv1 fp32          # the exact packed model only
 
 Reports, measured in one run side by side: full-tracker fps (3 scales, x16 upsampling, the
 same frames for every model), backbone milliseconds per 255x255 search image per layer,
-model file sizes and peak memory of a process tracking with each model.
+model file sizes and peak memory of a process tracking with each model. The packed model runs
+once per ``--conv1`` mode: fp32 (exact, row "binary, packed") and int8 (8-bit conv1, row
+"packed, int8 conv1").
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from tqdm import tqdm
 
 from rbsf.checkpoint import CheckpointError
 from rbsf.deploy.bench import format_report, panned_frames, run, video_frames
+from rbsf.deploy.packed import CONV1_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "data" / "photos" / "baboon.jpg"
@@ -44,6 +48,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every model")
     parser.add_argument("--width", type=float, default=1.0,
                         help="channel width of the random models (ignored with --weights)")
+    parser.add_argument("--conv1", default=",".join(CONV1_MODES), metavar="MODES",
+                        help=f"comma-separated conv1 modes of the packed model, from "
+                             f"{', '.join(CONV1_MODES)}")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory runs (each starts a fresh process)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -64,6 +71,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         assert len(box) == 4 and box[2] > 0 and box[3] > 0
     except (ValueError, AssertionError):
         return _fail(f"--box wants X,Y,W,H with positive W and H, got {args.box!r}")
+    conv1_modes = [m.strip() for m in args.conv1.split(",") if m.strip()]
+    if not conv1_modes or not set(conv1_modes) <= set(CONV1_MODES):
+        return _fail(f"--conv1 wants modes from {', '.join(CONV1_MODES)}, got {args.conv1!r}")
     paths = [None, None]
     if args.weights:
         paths = [args.weights / "siamfc.pt", args.weights / "rbsf.pt"]
@@ -77,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             frames = panned_frames(cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB),
                                    args.frames)
         report = run(frames, box, args.rounds, args.threads, *paths, memory=not args.no_memory,
-                     width=args.width,
+                     width=args.width, conv1_modes=conv1_modes,
                      progress=lambda it, **kw: tqdm(it, file=sys.stderr, leave=False, **kw))
     except (CheckpointError, ValueError) as exc:
         return _fail(str(exc))

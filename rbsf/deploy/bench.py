@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from rbsf.checkpoint import load_model, model_payload, save_atomic
-from rbsf.deploy.packed import PackedSiamFC, pack_model, save_packed
+from rbsf.deploy.packed import CONV1_MODES, PackedSiamFC, pack_model, save_packed
 from rbsf.models.siamfc import SiamFCNet
 
-MODELS = ("fp", "binary", "packed")
-LABELS = {"fp": "full precision", "binary": "binary, float-emulated", "packed": "binary, packed"}
+LABELS = {"fp": "full precision", "binary": "binary, float-emulated", "packed": "binary, packed",
+          "packed-int8": "packed, int8 conv1"}
 
 
 def panned_frames(image: np.ndarray, count: int, size: Tuple[int, int] = (640, 480),
@@ -51,15 +51,26 @@ def video_frames(path: Path, count: int) -> List[np.ndarray]:
     return frames
 
 
+def packed_name(conv1_mode: str) -> str:
+    """Model name of the packed model with conv1 in ``conv1_mode``: packed, packed-int8."""
+    return "packed" if conv1_mode == "fp32" else f"packed-{conv1_mode}"
+
+
 def build_models(fp_path: Optional[Path] = None, binary_path: Optional[Path] = None,
-                 width: float = 1.0) -> Dict[str, torch.nn.Module]:
-    """fp, float-emulated binary and packed models (random ones of ``width`` without weights)."""
+                 width: float = 1.0, conv1_modes: Sequence[str] = ("fp32",)
+                 ) -> Dict[str, torch.nn.Module]:
+    """fp, float-emulated binary and one packed model per conv1 mode (see
+    :func:`packed_name`); random models of ``width`` without weights."""
     fp = load_model(fp_path) if fp_path else SiamFCNet("fp", width=width).eval()
     binary = load_model(binary_path) if binary_path else SiamFCNet("rbconv", width=width).eval()
     if isinstance(binary, PackedSiamFC) or binary.kind == "fp":
         raise ValueError(f"{binary_path} must be a binary (xnor / rbconv) checkpoint, not packed "
                          f"or full precision")
-    return {"fp": fp, "binary": binary, "packed": pack_model(binary)}
+    models = {"fp": fp, "binary": binary}
+    for mode in conv1_modes:
+        models[packed_name(mode)] = pack_model(binary)
+        models[packed_name(mode)].conv1_mode = mode
+    return models
 
 
 def file_sizes(models: Dict[str, torch.nn.Module]) -> Dict[str, int]:
@@ -125,11 +136,12 @@ def best_of(rounds: int, models: Dict[str, torch.nn.Module],
 def _peak_memory_child(queue, fp_path, binary_path, width, name, frames, box, threads) -> None:
     torch.set_num_threads(threads)
     base = _vm_kib("VmRSS")
-    net = build_models(fp_path, binary_path, width)[name]
-    if name == "packed":  # the deployed process holds the packed model only
+    net = build_models(fp_path, binary_path, width, CONV1_MODES)[name]
+    if isinstance(net, PackedSiamFC):  # the deployed process holds the packed model only
         with tempfile.TemporaryDirectory() as tmp:
             save_packed(net, Path(tmp) / "m.pt")
-            net = load_model(Path(tmp) / "m.pt")
+            mode, net = net.conv1_mode, load_model(Path(tmp) / "m.pt")
+            net.conv1_mode = mode
     track_seconds(net, frames, box)
     queue.put((base, _vm_kib("VmHWM")))
 
@@ -158,15 +170,15 @@ def peak_memory(name: str, frames, box, threads: int, fp_path=None, binary_path=
 
 def run(frames: Sequence[np.ndarray], box: Sequence[float], rounds: int = 3, threads: int = 2,
         fp_path: Optional[Path] = None, binary_path: Optional[Path] = None,
-        memory: bool = True, width: float = 1.0,
+        memory: bool = True, width: float = 1.0, conv1_modes: Sequence[str] = CONV1_MODES,
         progress: Callable = lambda it, **_: it) -> Dict[str, object]:
     """The whole benchmark; see ``tools/bench.py`` for what is reported."""
     torch.set_num_threads(threads)
-    models = build_models(fp_path, binary_path, width)
+    models = build_models(fp_path, binary_path, width, conv1_modes)
     frames = list(frames)
     report: Dict[str, object] = {"threads": threads, "frames": len(frames), "rounds": rounds,
                                  "width": None if fp_path else width,
-                                 "engine": engine_info(models["packed"])}
+                                 "engine": engine_info(models[packed_name(conv1_modes[0])])}
     report["file_bytes"] = file_sizes(models)
 
     seconds = best_of(rounds, models, lambda net: track_seconds(net, frames, box),
@@ -197,7 +209,7 @@ def engine_info(net: PackedSiamFC) -> Dict[str, object]:
     backend = net.backend or default_backend()
     return {"backend": backend,
             "isa": (net.isa or native.best_isa()) if backend == "native" else None,
-            "isas_available": native.supported_isas()}
+            "isas_available": native.supported_isas(), "int8_native": native.int8_supported()}
 
 
 def format_report(report: Dict[str, object]) -> str:
@@ -205,10 +217,13 @@ def format_report(report: Dict[str, object]) -> str:
     engine = report["engine"]
     lines = [f"{report['frames']} frames, best of {report['rounds']} interleaved rounds, "
              f"{report['threads']} threads; packed engine: {engine['backend']}"
-             f"{' / ' + engine['isa'] if engine['isa'] else ''}", "",
+             f"{' / ' + engine['isa'] if engine['isa'] else ''}"
+             + (f"; int8 conv1: {'AVX-512 VNNI' if engine['int8_native'] else 'PyTorch'}"
+                if "packed-int8" in report["tracker_fps"] else ""), "",
              f"{'model':<26}{'tracker fps':>12}{'vs fp':>8}{'file MB':>10}"
              + (f"{'peak MiB':>10}{'growth MiB':>12}" if "peak_memory" in report else "")]
-    for name in MODELS:
+    models = list(report["tracker_fps"])
+    for name in models:
         line = (f"{LABELS[name]:<26}{report['tracker_fps'][name]:>12.2f}"
                 f"{report['speedup_vs_fp'][name]:>7.2f}x{report['file_bytes'][name] / 1e6:>10.3f}")
         if "peak_memory" in report:
@@ -218,7 +233,7 @@ def format_report(report: Dict[str, object]) -> str:
     per = report["backbone_ms_per_image"]
     layers = list(per["fp"])
     lines += ["", "backbone ms per 255x255 search image (batch of 3):",
-              f"{'layer':<10}" + "".join(f"{LABELS[n]:>26}" for n in MODELS)]
+              f"{'layer':<10}" + "".join(f"{LABELS[n]:>26}" for n in models)]
     for layer in layers:
-        lines.append(f"{layer:<10}" + "".join(f"{per[n][layer]:>26.2f}" for n in MODELS))
+        lines.append(f"{layer:<10}" + "".join(f"{per[n][layer]:>26.2f}" for n in models))
     return "\n".join(lines)

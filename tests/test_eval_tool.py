@@ -144,7 +144,8 @@ def test_got10k_val_report_and_test_submission(tmp_path, setup, _eval):
 
 def test_packed_tracker_gives_the_boxes_of_its_source_model(setup, _eval, tmp_path):
     """Shipped (trained) weights: a random model's flat responses make the argmax a coin toss
-    between float-rounding neighbours, a trained one's do not."""
+    between float-rounding neighbours, a trained one's do not. The 8-bit conv1 variant
+    (packed-int8) runs beside them as its own tracker."""
     from rbsf.checkpoint import load_model
     from rbsf.deploy.packed import save_packed
     base, root, weights = setup
@@ -154,8 +155,9 @@ def test_packed_tracker_gives_the_boxes_of_its_source_model(setup, _eval, tmp_pa
     (packed_dir / "rbsf.pt").write_bytes(shipped.read_bytes())
     save_packed(load_model(shipped), packed_dir / "rbsf.packed")
     proc = _eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
-                 "rbsf,packed", "--weights-dir", str(packed_dir))
+                 "rbsf,packed,packed-int8", "--weights-dir", str(packed_dir))
     assert proc.returncode == 0, proc.stderr
+    assert "RB-SF packed int8" in proc.stdout
     for seq in ("Basketball", "Biker"):
         float_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF" / f"{seq}.txt", delimiter=",")
         packed_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF packed" / f"{seq}.txt",

@@ -41,11 +41,14 @@ class TrackerSpec:
     weights: str
     kind: str = "torch"
     device: str = "cpu"
+    conv1_mode: str = "fp32"  # packed models: exact fp32 or the fast 8-bit conv1
 
 
 # command-line key: (report name, shipped file, training stage folder or None)
 TRACKERS = {"siamfc": ("SiamFC", "siamfc.pt", "teacher"), "xnor": ("XNOR-SF", "xnor.pt", "xnor"),
-            "rbsf": ("RB-SF", "rbsf.pt", "rbsf"), "packed": ("RB-SF packed", "rbsf.packed", None)}
+            "rbsf": ("RB-SF", "rbsf.pt", "rbsf"), "packed": ("RB-SF packed", "rbsf.packed", None),
+            "packed-int8": ("RB-SF packed int8", "rbsf.packed", None)}
+CONV1_MODES = {"packed-int8": "int8"}  # packed trackers whose conv1 is not the exact fp32 one
 
 
 def find_weights(weights_dir: Path, key: str) -> Path:
@@ -71,7 +74,8 @@ def tracker_specs(keys: Sequence[str], weights_dir: Path, kind: str = "torch",
     specs = []
     for key in keys:
         weights = find_weights(weights_dir, key)
-        specs.append(TrackerSpec(TRACKERS[key][0], str(weights), kind, device))
+        specs.append(TrackerSpec(TRACKERS[key][0], str(weights), kind, device,
+                                 CONV1_MODES.get(key, "fp32")))
     return specs
 
 
@@ -79,7 +83,11 @@ def load_tracker(spec: TrackerSpec):
     """Build the tracker of a spec (``kind`` selects the implementation; "torch" is SiamFC)."""
     if spec.kind == "torch":
         try:
-            return SiamFCTracker.from_checkpoint(spec.weights, name=spec.name, device=spec.device)
+            tracker = SiamFCTracker.from_checkpoint(spec.weights, name=spec.name,
+                                                    device=spec.device)
+            if spec.conv1_mode != "fp32":
+                tracker.net.conv1_mode = spec.conv1_mode
+            return tracker
         except ValueError as exc:
             raise EvalError(f"{spec.name}: {exc}") from exc
     raise EvalError(f"unknown tracker kind {spec.kind!r}; expected 'torch'")

@@ -403,6 +403,7 @@ def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, obj
     and write the facts (data, budget, scores) to ``weights_dir/weights.json``."""
     weights_dir = Path(weights_dir)
     facts = {"source": "tools/reproduce.py", "preset": summary["preset"], "quick": summary["quick"],
+             "pairs_scale": summary["pairs_scale"], "device": summary["device"],
              "seed": summary["seeds"][0], "evaluation": TABLE_LABEL, "data": summary["data"],
              "models": {}}
     for run_id, file_name in SHIPPED.items():

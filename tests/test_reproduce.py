@@ -201,6 +201,7 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
     # shipped weights: compact, loadable, described
     facts = json.loads((weights / "weights.json").read_text())
     assert sorted(facts["models"]) == ["rbsf.pt", "siamfc.pt", "xnor.pt"]
+    assert (facts["pairs_scale"], facts["device"]) == (1.0, "cpu")
     kinds = {name: load_model(weights / name).kind for name in facts["models"]}
     assert kinds == {"siamfc.pt": "fp", "xnor.pt": "xnor", "rbsf.pt": "rbconv"}
     assert facts["models"]["rbsf.pt"]["scores"]["success_auc"] == \

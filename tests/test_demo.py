@@ -179,6 +179,9 @@ def test_ctrl_c_finishes_outputs(work):
                          "{root}/none.pt"], "checkpoint not found"),
     ("past the end", ["--video", "{root}/clip.mp4", "--start-frame", "50", "--init-box", "1,1,5,5"],
      "past its end"),
+    ("int8 on a float model", ["--video", "{root}/clip.mp4", "--init-box", "20,70,30,30",
+                               "--tracker", "packed-int8", "--weights", "{root}/fp.pt"],
+     "needs a packed model"),
 ])
 def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
     root, _ = work
@@ -199,6 +202,17 @@ def test_no_arguments_runs_the_sample_clip(tmp_path):
     out = tmp_path / "runs" / "demo" / "clip_rbsf.mp4"
     assert count_frames(out) == 5 and len(read_boxes(out.with_suffix(".txt"))) == 5
     assert str(out.resolve()) in result.stdout
+
+
+@pytest.mark.parametrize("tracker", ["packed", "packed-int8"])
+def test_packed_trackers_run_the_shipped_model(tmp_path, tracker):
+    weights = ROOT / "data" / "weights" / "rbsf.packed"
+    if not weights.is_file():
+        pytest.skip("needs data/weights/rbsf.packed")
+    result = demo("--tracker", tracker, "--max-frames", 4, "--output", tmp_path / "p.mp4")
+    assert result.returncode == 0, result.stderr
+    assert len(read_boxes(tmp_path / "p.txt")) == 4
+    assert ("RB-SF packed int8" in result.stdout) == (tracker == "packed-int8")
 
 
 def test_box_parsing_and_checks(tmp_path):

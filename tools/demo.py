@@ -22,8 +22,10 @@ from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window,
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
 SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
-WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt", "packed": "rbsf.packed"}
-MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv", "packed": "packed"}
+WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt", "packed": "rbsf.packed",
+           "packed-int8": "rbsf.packed"}
+MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv", "packed": "packed",
+               "packed-int8": "packed"}
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -45,10 +47,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="take the first box from this OTB ground-truth file (line of --start-frame)")
     parser.add_argument("--tracker", choices=sorted(WEIGHTS), default="rbsf",
                         help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
-                             "float) or packed (RB-SF on the bit-packed CPU engine) (default: rbsf)")
+                             "float), packed (RB-SF on the bit-packed CPU engine) or packed-int8 (the "
+                             "same with its opt-in 8-bit first conv) (default: rbsf)")
     parser.add_argument("--weights", type=Path, metavar="PATH",
                         help="checkpoint to load (default: data/weights/<tracker>.pt, "
-                             "data/weights/rbsf.packed for packed)")
+                             "data/weights/rbsf.packed for packed and packed-int8)")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
     parser.add_argument("--boxes", type=Path, metavar="PATH",
@@ -75,11 +78,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def make_tracker(name: str, weights: Path):
     """The tracker called ``name`` with the weights at ``weights``."""
     from rbsf.checkpoint import CheckpointError
+    from rbsf.eval.runner import CONV1_MODES
     from trackers import SiamFCTracker
 
     try:
-        tracker = SiamFCTracker.from_checkpoint(weights)
-    except CheckpointError as exc:
+        tracker = SiamFCTracker.from_checkpoint(weights, conv1_mode=CONV1_MODES.get(name, "fp32"))
+    except (CheckpointError, ValueError) as exc:
         raise VideoError(str(exc)) from exc
     kind = getattr(tracker.net, "kind", None)
     if kind is not None and MODEL_KINDS.get(name, kind) != kind:

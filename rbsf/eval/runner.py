@@ -83,11 +83,8 @@ def load_tracker(spec: TrackerSpec):
     """Build the tracker of a spec (``kind`` selects the implementation; "torch" is SiamFC)."""
     if spec.kind == "torch":
         try:
-            tracker = SiamFCTracker.from_checkpoint(spec.weights, name=spec.name,
-                                                    device=spec.device)
-            if spec.conv1_mode != "fp32":
-                tracker.net.conv1_mode = spec.conv1_mode
-            return tracker
+            return SiamFCTracker.from_checkpoint(spec.weights, name=spec.name,
+                                                 device=spec.device, conv1_mode=spec.conv1_mode)
         except ValueError as exc:
             raise EvalError(f"{spec.name}: {exc}") from exc
     raise EvalError(f"unknown tracker kind {spec.kind!r}; expected 'torch'")

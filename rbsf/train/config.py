@@ -92,7 +92,7 @@ class TrainConfig:
 
 def preset(name: str) -> TrainConfig:
     """The named preset: ``smoke`` (tests, seconds), ``cpu`` (the default chain on this
-    machine, ~25 min on 2 cores), ``gpu`` (synthetic data, minutes on one GPU), ``paper``
+    machine, ~15 min on 2 cores), ``gpu`` (synthetic data, minutes on one GPU), ``paper``
     (full SiamFC setting for GOT-10k on a GPU)."""
     if name == "paper":
         return TrainConfig(preset="paper", num_workers=8, bn_update_batches=200)

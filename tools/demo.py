@@ -22,8 +22,6 @@ from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window,
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
 SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
-WEIGHTS = {"siamfc": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt", "packed": "rbsf.packed",
-           "packed-int8": "rbsf.packed"}
 MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv", "packed": "packed",
                "packed-int8": "packed"}
 EXIT_BAD_INPUT = 2
@@ -45,7 +43,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              " without it the box is drawn with the mouse (needs a display)")
     parser.add_argument("--groundtruth", type=Path, metavar="PATH",
                         help="take the first box from this OTB ground-truth file (line of --start-frame)")
-    parser.add_argument("--tracker", choices=sorted(WEIGHTS), default="rbsf",
+    parser.add_argument("--tracker", choices=sorted(MODEL_KINDS), default="rbsf",
                         help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
                              "float), packed (RB-SF on the bit-packed CPU engine) or packed-int8 (the "
                              "same with its opt-in 8-bit first conv) (default: rbsf)")
@@ -73,6 +71,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.webcam is not None and args.start_frame:
         parser.error("--start-frame applies to --video only")
     return args
+
+
+def shipped_weights(name: str) -> Path:
+    """The shipped weights of tracker ``name`` (the file ``tools/eval.py`` uses too)."""
+    from rbsf.eval.runner import TRACKERS
+    return ROOT / "data" / "weights" / TRACKERS[name][1]
 
 
 def make_tracker(name: str, weights: Path):
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args)
     try:
         box = initial_box(args, source, display)
-        tracker = make_tracker(args.tracker, args.weights or ROOT / "data" / "weights" / WEIGHTS[args.tracker])
+        tracker = make_tracker(args.tracker, args.weights or shipped_weights(args.tracker))
         stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
         output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
         video_out = VideoOutput(output, source.fps)

@@ -107,14 +107,14 @@ class SiamFCTracker(Tracker):
         """Tracker from a checkpoint of any kind; default name SiamFC / XNOR-SF / RB-SF by kind.
         ``conv1_mode`` "int8" picks the packed model's opt-in 8-bit first conv (name + " int8")."""
         net = load_model(path)
-        name = name or REPORT_NAMES.get(net.kind, net.kind)
+        default_name = REPORT_NAMES.get(net.kind, net.kind)
         if conv1_mode != "fp32":
             if net.kind != "packed":
                 raise ValueError(f"conv1 mode {conv1_mode!r} needs a packed model "
                                  f"(tools/export.py), {path} holds a {net.kind} model")
             net.conv1_mode = conv1_mode
-            name = name if name.endswith(conv1_mode) else f"{name} {conv1_mode}"
-        return cls(net, name, params, device)
+            default_name += f" {conv1_mode}"
+        return cls(net, name or default_name, params, device)
 
     def _response_size(self) -> int:
         p = self.params

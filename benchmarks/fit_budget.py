@@ -5,9 +5,9 @@ the teacher, XNOR and full RB-SF stages, each stage's per-epoch extra time (load
 update, checkpoint, loss plot), data generation and tracking speed. Then it solves
 
     minutes * 60 = data + seeds * (fixed + scale * training)
-    fixed = tracking + sum over the five runs of epochs * extra;  training = sum of pairs / rate
+    fixed = tracking + sum over the runs of epochs * extra;  training = sum of pairs / rate
 
-for ``scale`` (RBConv-only and + GAN are timed as full RB-SF, an upper bound; the JSON holds
+for ``scale`` (the RB-SF variants are timed as full RB-SF, an upper bound; the JSON holds
 every term, so another time limit needs no new measurement). Usage:
 
     python benchmarks/fit_budget.py --preset gpu --device cuda --minutes 6 --seeds 3 --json
@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="seeds the reproduction trains")
     parser.add_argument("--steps", type=int, default=30, help="timed mini-batches per epoch")
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--given-teacher", action="store_true",
+                        help="the reproduction runs with --teacher: no teacher training to fit")
     args = parser.parse_args()
     check_device(args.device)
     config = preset(args.preset)
@@ -99,6 +101,8 @@ def main() -> None:
     data_seconds = per_sequence * (plan.train_sequences + plan.test_sequences)
     fixed, variable = 0.0, 0.0
     for run in RUNS:
+        if args.given_teacher and run.stage == "teacher":
+            continue
         measured = stages[run.stage]
         schedule = config.stage(run.stage)
         fixed += schedule.epochs * measured["extra_seconds_per_epoch"]
@@ -108,6 +112,7 @@ def main() -> None:
     scale = available / (args.seeds * variable) if available > 0 else 0.0
     result = {
         "preset": args.preset, "device": args.device, "seeds": args.seeds, "minutes": args.minutes,
+        "given_teacher": args.given_teacher,
         "stages": {s: {k: v for k, v in m.items() if k != "model"} for s, m in stages.items()},
         "tracking_seconds_per_frame": frame_seconds, "data_seconds": data_seconds,
         "fixed_seconds_per_seed": fixed + tracking, "training_seconds_per_seed_at_scale_1": variable,

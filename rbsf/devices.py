@@ -1,6 +1,9 @@
 """Checking a ``--device`` argument before any work starts."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 
@@ -28,3 +31,15 @@ def exact_float32_on_gpu() -> None:
     mantissa flips signs near zero, so tracking on a GPU would drift from the CPU's boxes."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
+
+
+@contextmanager
+def exact_float32() -> Iterator[None]:
+    """``exact_float32_on_gpu`` for the duration of a block; the TF32 settings are restored
+    afterwards (so training that follows keeps its fast TF32 convolutions)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    exact_float32_on_gpu()
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -12,6 +12,14 @@ With ``normalize=True`` (default) each vector is standardised over its channels 
 unit variance, no affine), so the discriminator judges the *pattern* of a feature vector and
 cannot win on magnitude alone: the binary and real-valued maps legitimately differ in scale
 (conv5 of the student is C* times an integer sum), and SiamFC's decision is scale-free.
+
+The student's adversarial term has two forms (``GENERATOR_LOSSES``):
+
+* ``"paper"``: 1/2 * ||1 - D(T)||^2 with D = sigmoid(logit), Eq. of RBCN. Its gradient with
+  respect to the logit is -(1 - D)^2 * D, which vanishes when the discriminator wins (D -> 0):
+  the term then sits at its maximum 1/2 and stops teaching the student.
+* ``"nonsaturating"``: -log D(T) (Goodfellow et al. 2014). Its gradient -(1 - D) tends to -1
+  when the discriminator wins, so the student keeps being pulled towards the teacher's maps.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 DISC_MODES = ("positions", "pooled")
+GENERATOR_LOSSES = ("paper", "nonsaturating")
 
 
 class Discriminator(nn.Module):
@@ -76,9 +85,15 @@ def discriminator_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
             + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
 
 
-def generator_loss(disc: nn.Module, fake: torch.Tensor) -> torch.Tensor:
-    """The student's adversarial term 1/2 * mean ||1 - D(T)||^2 (lambda2 applied by the trainer)."""
-    return 0.5 * (1 - torch.sigmoid(disc(fake))).pow(2).mean()
+def generator_loss(disc: nn.Module, fake: torch.Tensor, form: str = "paper") -> torch.Tensor:
+    """The student's adversarial term averaged over samples (lambda2 applied by the trainer):
+    ``"paper"`` 1/2 * ||1 - D(T)||^2, or ``"nonsaturating"`` -log D(T) (see the module doc)."""
+    if form not in GENERATOR_LOSSES:
+        raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {form!r}")
+    logit = disc(fake)
+    if form == "nonsaturating":
+        return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))
+    return 0.5 * (1 - torch.sigmoid(logit)).pow(2).mean()
 
 
 def build_discriminators(channels: Dict[str, int], hidden: int = 128) -> nn.ModuleDict:

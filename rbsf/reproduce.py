@@ -5,11 +5,14 @@ Plan of one run (``reproduce``):
 1. data (once, shared by every seed): a training set of synthetic GOT-10k-layout sequences
    rendered from the shipped photos, and a held-out test set of OTB-layout sequences rendered
    from photos that the training set never uses (``split_photos``);
-2. per seed: train the teacher, then from it XNOR-SF and three RB-SF variants, the paper's
-   ablation steps (``RUNS``): RBConv only, + GAN, + BN update (= full RB-SF); every student
-   starts from the seed's teacher and gets the same budget;
+2. per seed: train the teacher, then from it XNOR-SF and the RB-SF variants (``RUNS``): the
+   paper's ablation steps RBConv only, + GAN, + BN update (= full RB-SF), and the full RB-SF
+   with the non-saturating adversarial term; every student starts from the seed's teacher and
+   gets the same budget;
 3. per seed: track the held-out set with every model and score it with the evaluation library
-   that ``tools/eval.py`` wraps (``<out>/seed<k>/report`` holds its report and plots);
+   that ``tools/eval.py`` wraps (``<out>/seed<k>/report`` holds its report and plots), and
+   score every model on a fixed set of held-out pairs (``rbsf.eval.pair_scores``: task loss and
+   feature correlation with the teacher, far less noisy than tracking a few sequences);
 4. ``<out>/summary.json``, ``<out>/results.md`` (Table 2 / Table 5 style; mean +- std over
    seeds) and success / precision plots of the seed-averaged curves.
 
@@ -36,14 +39,21 @@ from rbsf.data import load_sequences
 from rbsf.data.synthetic import DEFAULT_PHOTOS, list_photos, write_dataset
 from rbsf.eval.datasets import BENCHMARKS, select_sequences
 from rbsf.eval.loading import load_benchmark
+from rbsf.eval.pair_scores import held_out_pairs, pair_scores
 from rbsf.eval.plots import precision_plot, success_plot
 from rbsf.eval.report import build_summary, write_report
 from rbsf.eval.runner import TrackerSpec, make_jobs, run_jobs
+from rbsf.files import atomic_open
 from rbsf.train import TrainConfig, preset, train_chain
+from rbsf.train.chain import load_teacher
 
 DATASET_NAME = "held-out synthetic"
 TABLE_LABEL = "synthetic sequences from real photos, small scale, not GOT-10k"
 METRICS = (("success AUC", "success_auc"), ("precision@20", "precision_20"), ("SR0.5", "sr_50"))
+# held-out pair scores (rbsf.eval.pair_scores): (label, key, higher is better)
+PAIR_METRICS = (("pair loss ↓", "pair_loss", False),
+                ("feature corr. with teacher", "teacher_similarity", True))
+GAP_METRICS = tuple((label, key, True) for label, key in METRICS) + PAIR_METRICS
 QUICK_PRESET = "smoke"
 PLAN_FILE = "plan.json"
 
@@ -59,7 +69,7 @@ class RunSpec:
     id: str
     name: str
     stage: str
-    flags: Dict[str, bool] = field(default_factory=dict)
+    flags: Dict[str, object] = field(default_factory=dict)
     row: str = ""
 
 
@@ -75,7 +85,11 @@ RUNS = (
     RunSpec("rbsf", "RB-SF", "rbsf",
             {"kernel_loss": True, "gan": True, "bn_update": True},
             row="RB-SF: + BN update (full)"),
+    RunSpec("rbsf_ns", "RB-SF non-saturating", "rbsf",
+            {"kernel_loss": True, "gan": True, "bn_update": True, "gan_loss": "nonsaturating"},
+            row="RB-SF, non-saturating GAN term (ours)"),
 )
+GAP_RUNS = tuple(run.id for run in RUNS if run.stage == "rbsf")
 RUN_BY_ID = {run.id: run for run in RUNS}
 SHIPPED = {"teacher": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt"}
 
@@ -97,17 +111,18 @@ class DataPlan:
     test_sequences: int
     test_frames: int
     frame_size: Tuple[int, int]
+    test_pairs: int
     test_photos: int = 3
     seed: int = 0
 
 
 FULL_DATA = DataPlan(train_sequences=24, train_frames=60, test_sequences=6, test_frames=80,
-                     frame_size=(480, 360))
+                     frame_size=(480, 360), test_pairs=256)
 GPU_DATA = DataPlan(train_sequences=96, train_frames=80, test_sequences=12, test_frames=100,
-                    frame_size=(480, 360))
+                    frame_size=(480, 360), test_pairs=1024)
 DATA_PLANS = {"gpu": GPU_DATA}   # other presets use FULL_DATA (QUICK_DATA with --quick)
 QUICK_DATA = DataPlan(train_sequences=2, train_frames=16, test_sequences=1, test_frames=8,
-                      frame_size=(240, 180))
+                      frame_size=(240, 180), test_pairs=8)
 QUICK_BATCHES = 2   # --quick: every stage trains one epoch of two mini-batches
 
 
@@ -163,13 +178,15 @@ def make_data(data_dir: Path, plan: DataPlan, photo_dir: Optional[str] = None,
 # ---------------------------------------------------------------------------------- training
 @dataclass
 class TrainedRun:
-    """A finished training: checkpoint and budget (pairs seen, steps, batch, wall seconds)."""
+    """A finished training: checkpoint and budget (pairs seen, steps, batch, wall seconds);
+    ``given`` for a teacher handed in (``--teacher``), whose budget is not known here."""
 
     checkpoint: str
     pairs: int
     steps: int
     batch_size: int
     seconds: float
+    given: bool = False
 
 
 def run_config(base: TrainConfig, run: RunSpec, seed: int) -> TrainConfig:
@@ -200,12 +217,17 @@ def _timed_chain(config: TrainConfig, run: RunSpec, sequences, run_dir: Path, de
 
 
 def train_seed(base: TrainConfig, seed: int, sequences, seed_dir: Path, device: str = "cpu",
-               resume: bool = False) -> Dict[str, TrainedRun]:
-    """Train every run of ``RUNS`` for one seed into ``seed_dir/train/<run id>/``."""
+               resume: bool = False, teacher: Optional[Path] = None) -> Dict[str, TrainedRun]:
+    """Train every run of ``RUNS`` for one seed into ``seed_dir/train/<run id>/``; with
+    ``teacher``, that checkpoint is the seed's teacher and only the students are trained."""
     results = {}
     teacher_ckpt = None
     for run in RUNS:
         run_dir = Path(seed_dir) / "train" / run.id
+        if run.stage == "teacher" and teacher is not None:
+            results[run.id] = TrainedRun(str(teacher), 0, 0, base.batch_size, 0.0, given=True)
+            teacher_ckpt = Path(teacher)
+            continue
         results[run.id] = _timed_chain(run_config(base, run, seed), run, sequences, run_dir,
                                        device, teacher_ckpt, resume)
         if run.stage == "teacher":
@@ -234,6 +256,25 @@ def evaluate_seed(test_root: Path, trained: Dict[str, TrainedRun], seed_dir: Pat
     return summary
 
 
+def score_pairs_seed(test_root: Path, trained: Dict[str, TrainedRun], pairs: int,
+                     config: TrainConfig, seed_dir: Path, device: str = "cpu"
+                     ) -> Dict[str, Dict[str, object]]:
+    """Every model's ``pair_scores`` on ``pairs`` held-out pairs (the same pairs for every model
+    and seed), with the feature correlation measured against the seed's teacher; kept in
+    ``seed_dir/pair_scores.json`` (reused when resuming)."""
+    path = Path(seed_dir) / "pair_scores.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    dataset = held_out_pairs(load_sequences(str(test_root)), pairs, config.exemplar_size,
+                             config.instance_size, config.search_size)
+    nets = {run_id: load_model(run.checkpoint) for run_id, run in trained.items()}
+    scores = pair_scores(nets, dataset, device, teacher=load_model(trained["teacher"].checkpoint),
+                         workers=min(8, os.cpu_count() or 1) if device != "cpu" else 0)
+    with atomic_open(path) as handle:
+        json.dump(scores, handle, indent=2)
+    return scores
+
+
 # ---------------------------------------------------------------------------------- summary
 def mean_std(values: Sequence[float]) -> Dict[str, object]:
     """Mean, sample standard deviation (0 for one value) and the values themselves."""
@@ -242,38 +283,43 @@ def mean_std(values: Sequence[float]) -> Dict[str, object]:
     return {"mean": float(array.mean()), "std": std, "values": [float(v) for v in array]}
 
 
-def gap_closed(fp: float, xnor: float, rbsf: float) -> Optional[float]:
+def gap_closed(fp: float, xnor: float, rbsf: float, higher_is_better: bool = True
+               ) -> Optional[float]:
     """Share of the XNOR -> full-precision gap that RB-SF closes: (rbsf - xnor) / (fp - xnor);
-    None when there is no gap to close (XNOR scores at or above full precision)."""
-    gap = fp - xnor
+    None when there is no gap to close (XNOR scores at or better than full precision)."""
+    gap = fp - xnor if higher_is_better else xnor - fp
     if gap <= 1e-12:
         return None
-    return (rbsf - xnor) / gap
+    return (rbsf - xnor) / (fp - xnor)
 
 
 def aggregate(per_seed: List[Dict[str, object]]) -> Dict[str, object]:
     """Combine the seeds' scores and budgets. Each item: {"seed", "scores": {run id: {metric:
-    value}}, "budgets": {run id: TrainedRun as dict}}."""
+    value}}, "budgets": {run id: TrainedRun as dict}}; a run's scores hold the tracking metrics
+    (``METRICS`` and fps) and the pair scores (``PAIR_METRICS``)."""
     models = {}
+    keys = [key for _, key in METRICS] + ["fps"] + [key for _, key, _ in PAIR_METRICS]
     for run in RUNS:
         entry = {"name": run.name, "row": run.row, "stage": run.stage, "flags": run.flags}
-        for _, key in METRICS + (("fps", "fps"),):
+        for key in keys:
             entry[key] = mean_std([s["scores"][run.id][key] for s in per_seed])
         budgets = [s["budgets"][run.id] for s in per_seed]
         entry["budget"] = {"pairs": mean_std([b["pairs"] for b in budgets]),
                            "steps": mean_std([b["steps"] for b in budgets]),
                            "batch_size": budgets[0]["batch_size"],
+                           "given": budgets[0].get("given", False),
                            "minutes": mean_std([b["seconds"] / 60 for b in budgets])}
         entry["checkpoints"] = [b["checkpoint"] for b in budgets]
         models[run.id] = entry
-    gaps = {}
-    for _, key in METRICS:
-        per = [gap_closed(s["scores"]["teacher"][key], s["scores"]["xnor"][key],
-                          s["scores"]["rbsf"][key]) for s in per_seed]
-        gaps[key] = {"of_means": gap_closed(models["teacher"][key]["mean"],
-                                            models["xnor"][key]["mean"],
-                                            models["rbsf"][key]["mean"]),
-                     "per_seed": per}
+    gaps = {run_id: {key: {"of_means": gap_closed(models["teacher"][key]["mean"],
+                                                  models["xnor"][key]["mean"],
+                                                  models[run_id][key]["mean"], higher),
+                           "per_seed": [gap_closed(s["scores"]["teacher"][key],
+                                                   s["scores"]["xnor"][key],
+                                                   s["scores"][run_id][key], higher)
+                                        for s in per_seed]}
+                     for _, key, higher in GAP_METRICS}
+            for run_id in GAP_RUNS}
     return {"seeds": [s["seed"] for s in per_seed], "models": models, "gap_closed": gaps}
 
 
@@ -283,20 +329,40 @@ def _cell(stat: Dict[str, object], digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f}"
 
 
-def _share(value: Optional[float]) -> str:
-    return "undefined (XNOR at or above FP)" if value is None else f"{100 * value:.0f} %"
+def _share(value: Optional[float], undefined: str = "undefined (XNOR at or better than FP)"
+           ) -> str:
+    return undefined if value is None else f"{100 * value:.0f} %"
 
 
 def markdown_table(summary: Dict[str, object]) -> str:
-    """Rows = models, columns = scores and budget (mean ± std over seeds)."""
-    header = ["model"] + [label for label, _ in METRICS] + ["budget: pairs (steps × batch)",
-                                                            "train minutes"]
+    """Rows = models, columns = tracking scores, held-out pair scores and budget (mean ± std
+    over seeds)."""
+    header = (["model"] + [label for label, _ in METRICS] + [label for label, _, _ in PAIR_METRICS]
+              + ["budget: pairs (steps × batch)", "train minutes"])
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for run in RUNS:
         m = summary["models"][run.id]
         b = m["budget"]
-        pairs = (f"{b['pairs']['mean']:.0f} ({b['steps']['mean']:.0f} × {b['batch_size']})")
-        cells = [m["row"]] + [_cell(m[key]) for _, key in METRICS] + [pairs, _cell(b["minutes"], 1)]
+        if b.get("given"):
+            pairs, minutes = "given (--teacher)", "–"
+        else:
+            pairs = f"{b['pairs']['mean']:.0f} ({b['steps']['mean']:.0f} × {b['batch_size']})"
+            minutes = _cell(b["minutes"], 1)
+        cells = ([m["row"]] + [_cell(m[key]) for _, key in METRICS]
+                 + [_cell(m[key]) for _, key, _ in PAIR_METRICS] + [pairs, minutes])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def gap_table(summary: Dict[str, object]) -> str:
+    """Per RB-SF row, the share of the XNOR -> full-precision gap it closes in each metric
+    (of the means over seeds; "–" where XNOR is at or better than full precision)."""
+    header = ["model"] + [label for label, _, _ in GAP_METRICS]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for run_id in GAP_RUNS:
+        gaps = summary["gap_closed"][run_id]
+        cells = [RUN_BY_ID[run_id].row] + [_share(gaps[key]["of_means"], "–")
+                                           for _, key, _ in GAP_METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -312,11 +378,18 @@ def _scale_note(pairs_scale: float) -> str:
     return "" if pairs_scale == 1.0 else f" with pairs per epoch × {pairs_scale:g}"
 
 
+def _teacher_note(summary: Dict[str, object]) -> str:
+    if not summary.get("teacher"):
+        return ""
+    return (f" Teacher: the given checkpoint `{summary['teacher']}` (--teacher) for every seed, "
+            f"not trained in this run; the spread over seeds is the students' training alone.")
+
+
 def markdown(summary: Dict[str, object]) -> str:
     """``results.md``: our table, the gap RB-SF closes, the data, and the paper's numbers."""
     data = summary["data"]
     seeds = summary["seeds"]
-    gap = summary["gap_closed"]
+    gap = summary["gap_closed"]["rbsf"]
     spread = (f"mean ± sample std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
               if len(seeds) > 1 else f"one seed ({seeds[0]})")
     text = [
@@ -330,18 +403,24 @@ def markdown(summary: Dict[str, object]) -> str:
         f"{', '.join(data['test_photos'])}, which no training sequence uses; training set: "
         f"{data['train_sequences']} sequences × {data['train_frames']} frames from the other "
         f"{len(data['train_photos'])} photos. Scores: OTB protocol of `rbsf.eval` (success = AUC "
-        f"of the success plot, precision at 20 px, SR0.5 = success at IoU 0.5).", "",
+        f"of the success plot, precision at 20 px, SR0.5 = success at IoU 0.5). Pair scores "
+        f"(`rbsf.eval.pair_scores`) on {data['test_pairs']} fixed training-style pairs from the "
+        f"held-out sequences: the balanced logistic loss of training (lower is better) and the "
+        f"correlation of each binarized layer's feature vectors with the seed's teacher's, "
+        f"averaged over conv2-conv5 (what the discriminators judge).", "",
         markdown_table(summary), "",
         "Budgets: pairs seen by each model's own training (steps × batch) and its wall time on "
         "this machine. Every student (XNOR and the RB-SF rows) starts from the same seed's "
         "teacher; the teacher's budget is not included in theirs. Where the teacher is "
         "under-trained (the cpu preset), extra student training can outweigh binarization, "
-        "so budgets decide the comparison (DESIGN §4).", "",
+        "so budgets decide the comparison (DESIGN §4)." + _teacher_note(summary), "",
         f"Share of the XNOR → full-precision gap that RB-SF closes, (RB-SF − XNOR) / (FP − XNOR): "
         f"success {_share(gap['success_auc']['of_means'])}, precision "
         f"{_share(gap['precision_20']['of_means'])} (of the means). The paper's Table 5 gives "
         f"{_share(gap_closed(0.602, 0.394, 0.572))} on OTB100 success and "
-        f"{_share(gap_closed(0.348, 0.251, 0.327))} on GOT-10k AO.", "",
+        f"{_share(gap_closed(0.348, 0.251, 0.327))} on GOT-10k AO. Every RB-SF row, every "
+        f"metric (–: XNOR at or better than full precision, no gap to close):", "",
+        gap_table(summary), "",
         "## The paper's Table 5 (for reference; real benchmarks, GPU-trained)", "",
         paper_table(), "",
         "Plots: `success_plot.png`, `precision_plot.png` (curves averaged over seeds); per-seed "
@@ -415,11 +494,13 @@ def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, obj
         facts["models"][file_name] = {
             "name": model["name"], "kind": net.kind, "model_config": net.config(),
             "source_checkpoint": source,
-            "budget": {"pairs": model["budget"]["pairs"]["values"][0],
-                       "steps": model["budget"]["steps"]["values"][0],
-                       "batch_size": model["budget"]["batch_size"],
-                       "minutes": round(model["budget"]["minutes"]["values"][0], 2)},
-            "scores": {key: model[key]["values"][0] for _, key in METRICS}}
+            "budget": ({"given": source} if model["budget"].get("given") else
+                       {"pairs": model["budget"]["pairs"]["values"][0],
+                        "steps": model["budget"]["steps"]["values"][0],
+                        "batch_size": model["budget"]["batch_size"],
+                        "minutes": round(model["budget"]["minutes"]["values"][0], 2)}),
+            "scores": {key: model[key]["values"][0]
+                       for key in [k for _, k in METRICS] + [k for _, k, _ in PAIR_METRICS]}}
     (weights_dir / "weights.json").write_text(json.dumps(facts, indent=2))
     return facts
 
@@ -456,9 +537,12 @@ def scale_budget(config: TrainConfig, pairs_scale: float) -> None:
 
 def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optional[str] = None,
               device: str = "cpu", resume: bool = False, workers: int = 1,
-              photo_dir: Optional[str] = None, pairs_scale: float = 1.0) -> Dict[str, object]:
+              photo_dir: Optional[str] = None, pairs_scale: float = 1.0,
+              teacher: Optional[Path] = None) -> Dict[str, object]:
     """Run the whole reproduction into ``out`` and return its summary (see the module doc).
-    ``workers`` processes track sequences (on ``device``); data generation uses every core."""
+    ``workers`` processes track sequences (on ``device``); data generation uses every core.
+    ``teacher``: a full-precision checkpoint used as every seed's teacher instead of training
+    one (its width must match the preset's); the spread over seeds is then the students'."""
     if seeds < 1:
         raise ReproduceError(f"--seeds must be at least 1, got {seeds}")
     preset_name = preset_name or (QUICK_PRESET if quick else "cpu")
@@ -472,20 +556,33 @@ def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optio
     scale_budget(base, pairs_scale)
     data_plan = QUICK_DATA if quick else DATA_PLANS.get(preset_name, FULL_DATA)
     out = Path(out)
+    if teacher is not None:
+        width = load_teacher(Path(teacher)).width
+        if width != base.width:
+            raise ReproduceError(f"--teacher {teacher} has width {width}; the {preset_name} "
+                                 f"preset trains width {base.width}")
     _check_plan(out, {"preset": preset_name, "quick": quick, "pairs_scale": pairs_scale,
-                      "data": asdict(data_plan), "photo_dir": photo_dir}, resume)
+                      "data": asdict(data_plan), "photo_dir": photo_dir,
+                      "teacher": None if teacher is None else str(Path(teacher).resolve())},
+                resume)
     data = make_data(out / "data", data_plan, photo_dir, os.cpu_count() or 1)
     sequences = load_sequences(data["train_root"], "train")
     per_seed, seed_summaries = [], []
     for seed in range(seeds):
         seed_dir = out / f"seed{seed}"
-        trained = train_seed(base, seed, sequences, seed_dir, device, resume=True)
+        trained = train_seed(base, seed, sequences, seed_dir, device, resume=True,
+                             teacher=teacher)
         report = evaluate_seed(Path(data["test_root"]), trained, seed_dir, workers, device)
+        pairs = score_pairs_seed(Path(data["test_root"]), trained, data_plan.test_pairs, base,
+                                 seed_dir, device)
         seed_summaries.append(report)
         per_seed.append({"seed": seed,
-                         "scores": {run.id: report["trackers"][run.name] for run in RUNS},
+                         "scores": {run.id: {**report["trackers"][run.name], **pairs[run.id]}
+                                    for run in RUNS},
                          "budgets": {k: asdict(v) for k, v in trained.items()}})
     summary = {"title": TABLE_LABEL, "preset": preset_name, "quick": quick,
-               "pairs_scale": pairs_scale, "device": device, "data": data, **aggregate(per_seed)}
+               "pairs_scale": pairs_scale, "device": device,
+               "teacher": None if teacher is None else str(teacher), "data": data,
+               **aggregate(per_seed)}
     write_outputs(summary, seed_summaries, out)
     return summary

@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import assert_clear_error
 
-from rbsf.devices import check_device, exact_float32_on_gpu
+from rbsf.devices import check_device, exact_float32, exact_float32_on_gpu
 from rbsf.models.siamfc import SiamFCNet
 from trackers.siamfc import SiamFCTracker
 
@@ -56,3 +56,11 @@ def test_gpu_tracking_turns_tf32_off(monkeypatch):
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     exact_float32_on_gpu()
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_exact_float32_block_restores_tf32(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    with exact_float32():
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

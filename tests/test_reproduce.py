@@ -26,11 +26,14 @@ _SPEC.loader.exec_module(tool)
 
 
 def _seed(seed, success, precision, pairs=80, seconds=60.0):
-    """A per-seed record as ``reproduce`` builds it, from per-run success / precision."""
+    """A per-seed record as ``reproduce`` builds it, from per-run success / precision (pair
+    loss 1 - success, feature correlation = precision)."""
     scores, budgets = {}, {}
     for run in RUNS:
         scores[run.id] = {"success_auc": success[run.id], "precision_20": precision[run.id],
-                          "sr_50": success[run.id], "fps": 10.0}
+                          "sr_50": success[run.id], "fps": 10.0,
+                          "pair_loss": 1 - success[run.id],
+                          "teacher_similarity": precision[run.id]}
         budgets[run.id] = {"checkpoint": f"seed{seed}/{run.id}.pt", "pairs": pairs,
                            "steps": pairs // 8, "batch_size": 8, "seconds": seconds}
     return {"seed": seed, "scores": scores, "budgets": budgets}
@@ -47,35 +50,48 @@ def test_mean_std_and_gap_closed_by_hand():
     assert gap_closed(0.4, 0.4, 0.5) is None                 # no gap
     assert gap_closed(0.3, 0.4, 0.5) is None                 # XNOR above FP: nothing to close
     assert gap_closed(0.602, 0.394, 0.572) == pytest.approx(0.8558, abs=1e-4)   # paper, OTB100
+    # lower is better (a loss): FP 0.3, XNOR 0.5, RB-SF 0.35 closes 75 %
+    assert gap_closed(0.3, 0.5, 0.35, higher_is_better=False) == pytest.approx(0.75)
+    assert gap_closed(0.5, 0.3, 0.35, higher_is_better=False) is None
 
 
 def test_aggregate_and_table_on_hand_made_numbers():
-    runs = [r.id for r in RUNS]   # teacher, xnor, rbconv_only, gan, rbsf
-    seeds = [_seed(0, dict(zip(runs, [0.60, 0.40, 0.45, 0.50, 0.55])),
-                   dict(zip(runs, [0.80, 0.50, 0.60, 0.65, 0.70])), seconds=60),
-             _seed(1, dict(zip(runs, [0.62, 0.42, 0.47, 0.52, 0.60])),
-                   dict(zip(runs, [0.82, 0.52, 0.60, 0.66, 0.72])), seconds=120)]
+    runs = [r.id for r in RUNS]   # teacher, xnor, rbconv_only, gan, rbsf, rbsf_ns
+    assert len(runs) == 6
+    seeds = [_seed(0, dict(zip(runs, [0.60, 0.40, 0.45, 0.50, 0.55, 0.50])),
+                   dict(zip(runs, [0.80, 0.50, 0.60, 0.65, 0.70, 0.65])), seconds=60),
+             _seed(1, dict(zip(runs, [0.62, 0.42, 0.47, 0.52, 0.60, 0.52])),
+                   dict(zip(runs, [0.82, 0.52, 0.60, 0.66, 0.72, 0.67])), seconds=120)]
     summary = aggregate(seeds)
     teacher = summary["models"]["teacher"]
     assert teacher["success_auc"]["mean"] == pytest.approx(0.61)
     assert teacher["success_auc"]["std"] == pytest.approx(np.std([0.60, 0.62], ddof=1))
     assert teacher["budget"]["minutes"]["mean"] == pytest.approx(1.5)
     assert teacher["budget"]["pairs"]["mean"] == 80
-    gap = summary["gap_closed"]["success_auc"]
+    assert sorted(summary["gap_closed"]) == ["gan", "rbconv_only", "rbsf", "rbsf_ns"]
+    gap = summary["gap_closed"]["rbsf"]["success_auc"]
     assert gap["per_seed"] == pytest.approx([0.75, 0.9])
     assert gap["of_means"] == pytest.approx((0.575 - 0.41) / (0.61 - 0.41))
+    loss_gap = summary["gap_closed"]["rbsf"]["pair_loss"]      # lower is better: same shares
+    assert loss_gap["per_seed"] == pytest.approx([0.75, 0.9])
+    assert summary["models"]["rbsf_ns"]["teacher_similarity"]["mean"] == pytest.approx(0.66)
     table = markdown_table(summary)
     lines = table.splitlines()
     assert len(lines) == 2 + len(RUNS)
-    assert "| SiamFC teacher (full precision) | 0.610 ± 0.014 | 0.810 ± 0.014 |" in table
+    assert ("| SiamFC teacher (full precision) | 0.610 ± 0.014 | 0.810 ± 0.014 | 0.610 ± 0.014 "
+            "| 0.390 ± 0.014 | 0.810 ± 0.014 |") in table
     assert "80 (10 × 8)" in lines[2] and "1.5 ± 0.7" in lines[2]
     summary.update(preset="cpu", quick=False, data={
         "test_sequences": 8, "test_frames": 80, "frame_size": [480, 360],
         "test_photos": ["a.jpg", "b.jpg", "c.jpg"], "train_sequences": 24, "train_frames": 60,
+        "test_pairs": 256,
         "train_photos": ["d.jpg", "e.jpg"]})
     text = markdown(summary)
     assert "synthetic sequences from real photos, small scale, not GOT-10k" in text
     assert "Preset `cpu`, trained and tracked on `cpu`" in text
+    assert "on 256 fixed training-style pairs" in text
+    # (0.575 - 0.41) / (0.61 - 0.41) = 82.5 %, (0.71 - 0.51) / (0.81 - 0.51) = 67 %
+    assert "| RB-SF: + BN update (full) | 82 % | 67 % | 82 % |" in text
     summary.update(preset="gpu", pairs_scale=0.5, device="cuda")
     assert "Preset `gpu` with pairs per epoch × 0.5, trained and tracked on `cuda`" in markdown(summary)
     assert "mean ± sample std over 2 seeds" in text
@@ -156,6 +172,12 @@ def test_bad_input_is_one_clear_line(cli, tmp_path):
     assert_clear_error(cli("--quick", "--out", tmp_path / "c"), "not empty")
     assert_clear_error(cli("--quick", "--out", tmp_path / "d", "--pairs-scale", "0"),
                         "--pairs-scale must be positive")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "e", "--teacher", tmp_path / "no.pt"),
+                       "checkpoint not found")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "f", "--teacher",
+                           REPO / "data" / "weights" / "xnor.pt"), "full precision")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "g", "--teacher",
+                           REPO / "data" / "weights" / "siamfc.pt"), "width")
 
 
 def test_pairs_scale_keeps_whole_batches_and_epochs():
@@ -182,6 +204,9 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
             assert 0.0 <= model[key]["mean"] <= 1.0
         assert model["budget"]["pairs"]["mean"] == model["budget"]["steps"]["mean"] * 4 > 0
         assert model["budget"]["minutes"]["mean"] > 0
+        assert model["pair_loss"]["mean"] > 0 and -1 <= model["teacher_similarity"]["mean"] <= 1
+    assert summary["models"]["teacher"]["teacher_similarity"]["mean"] == pytest.approx(1, abs=1e-4)
+    assert json.loads((out / "seed0" / "pair_scores.json").read_text())["rbsf_ns"]["per_layer"]
     # the held-out set uses only photos that training never saw
     data = summary["data"]
     assert len(data["test_photos"]) == 3 and not set(data["test_photos"]) & set(data["train_photos"])
@@ -198,6 +223,8 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
     ckpt = torch.load(out / "seed0" / "train" / "rbconv_only" / "rbsf" / "last.pt",
                       weights_only=False)
     assert (ckpt["train_config"]["gan"], ckpt["train_config"]["bn_update"]) == (False, False)
+    ckpt = torch.load(out / "seed0" / "train" / "rbsf_ns" / "rbsf" / "last.pt", weights_only=False)
+    assert ckpt["train_config"]["gan_loss"] == "nonsaturating"
     # shipped weights: compact, loadable, described
     facts = json.loads((weights / "weights.json").read_text())
     assert sorted(facts["models"]) == ["rbsf.pt", "siamfc.pt", "xnor.pt"]
@@ -215,3 +242,13 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
     assert json.loads((out / "summary.json").read_text())["models"]["rbsf"]["success_auc"] == \
         summary["models"]["rbsf"]["success_auc"]
     assert_clear_error(cli("--quick", "--out", out, "--resume", "--preset", "cpu"), "preset")
+    # a given teacher: used as it is (same scores), only the students are trained
+    teacher = out / "seed0" / "train" / "teacher" / "teacher" / "last.pt"
+    given = cli("--quick", "--out", tmp_path / "given", "--teacher", teacher)
+    assert given.returncode == 0, given.stderr
+    with_teacher = json.loads((tmp_path / "given" / "summary.json").read_text())
+    assert with_teacher["teacher"] == str(teacher)
+    assert with_teacher["models"]["teacher"]["budget"]["given"] is True
+    assert with_teacher["models"]["teacher"]["success_auc"] == summary["models"]["teacher"]["success_auc"]
+    assert not (tmp_path / "given" / "seed0" / "train" / "teacher").exists()
+    assert "given (--teacher)" in (tmp_path / "given" / "results.md").read_text()

@@ -6,10 +6,13 @@
     python tools/reproduce.py --resume           # continue an interrupted run
     python tools/reproduce.py --preset gpu --device cuda --seeds 3   # more data, longer training
     python tools/reproduce.py --ship-weights     # also copy seed 0's models into data/weights
+    python tools/reproduce.py --preset gpu --device cuda --seeds 3 --teacher data/weights/siamfc.pt
+                                                 # students only, from a given teacher
 
 Generates training sequences and a held-out test set (from photos training never sees) out of
-data/photos, trains the teacher, XNOR-SF and the RB-SF ablation steps (RBConv only, + GAN,
-+ BN update), evaluates all of them with rbsf.eval, and writes <out>/results.md (table),
+data/photos, trains the teacher, XNOR-SF, the RB-SF ablation steps (RBConv only, + GAN,
++ BN update) and RB-SF with the non-saturating GAN term, evaluates all of them with rbsf.eval
+(tracking, and pair scores on held-out pairs), and writes <out>/results.md (tables),
 <out>/summary.json and the success / precision plots.
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ from rbsf.checkpoint import CheckpointError
 from rbsf.data import DatasetError
 from rbsf.devices import check_device
 from rbsf.eval.runner import EvalError
-from rbsf.reproduce import ReproduceError, markdown_table, reproduce, ship_weights
+from rbsf.reproduce import RUN_BY_ID, ReproduceError, markdown_table, reproduce, ship_weights
 from rbsf.train import PRESETS, Interrupted, TrainingError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +67,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="sequences tracked in parallel processes during evaluation")
     parser.add_argument("--photos", help="folder of photos to render sequences from; unset: "
                                          "data/photos")
+    parser.add_argument("--teacher", type=Path,
+                        help="full-precision checkpoint (ours, e.g. data/weights/siamfc.pt, or "
+                             "siamfc-pytorch's) used as every seed's teacher instead of "
+                             "training one; its width must match the preset's")
     return parser.parse_args(argv)
 
 
@@ -76,11 +83,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as exc:
         raise ReproduceError(str(exc)) from exc
     summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
-                        args.workers, args.photos, args.pairs_scale)
+                        args.workers, args.photos, args.pairs_scale, args.teacher)
     print(markdown_table(summary))
-    gap = summary["gap_closed"]["success_auc"]["of_means"]
-    if gap is not None:
-        print(f"RB-SF closes {100 * gap:.0f} % of the XNOR -> full-precision success gap")
+    for run_id, gaps in summary["gap_closed"].items():
+        gap = gaps["success_auc"]["of_means"]
+        if gap is not None:
+            print(f"{RUN_BY_ID[run_id].row} closes {100 * gap:.0f} % of the XNOR -> "
+                  f"full-precision success gap")
     print(f"wrote {args.out / 'results.md'}, {args.out / 'summary.json'} and the plots")
     if args.ship_weights:
         facts = ship_weights(summary, args.weights_dir)

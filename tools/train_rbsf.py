@@ -16,6 +16,7 @@ from pathlib import Path
 from rbsf.checkpoint import CheckpointError
 from rbsf.data import DatasetError
 from rbsf.devices import check_device
+from rbsf.discriminator import GENERATOR_LOSSES
 from rbsf.train import (PRESETS, STAGES, Interrupted, TrainingError, preset, resolve_sequences,
                         train_chain)
 from rbsf.train import distributed as dist
@@ -61,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--seed", type=int, help="random seed")
     o.add_argument("--disc-mode", choices=("positions", "pooled"),
                    help="discriminator input: per-position channel vectors or pooled maps")
+    o.add_argument("--gan-loss", choices=GENERATOR_LOSSES,
+                   help="student's adversarial term: paper = 1/2||1-D(T)||^2 (saturates once the "
+                        "discriminators win), nonsaturating = -log D(T)")
     a = p.add_argument_group("ablation switches (rbsf stage; the paper's Table 2 columns)")
     a.add_argument("--no-kernel-loss", action="store_true", help="drop the kernel loss")
     a.add_argument("--no-gan", action="store_true", help="drop the discriminators (RBConv only)")
@@ -72,7 +76,8 @@ def build_config(args: argparse.Namespace):
     config = preset(args.preset)
     stages = STAGES if args.stage == "all" else (args.stage,)
     for name in ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
-                 "lambda_every", "c_mode", "width", "num_workers", "seed", "disc_mode"):
+                 "lambda_every", "c_mode", "width", "num_workers", "seed", "disc_mode",
+                 "gan_loss"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)

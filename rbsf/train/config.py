@@ -15,6 +15,8 @@ Tracking settings are not given by the RBCN paper; the choices here (and why) ar
   as *multiply by 0.9*; set ``lambda_decay=0.1`` for the other reading.
 * C has its own learning rate ``lr * c_lr_ratio`` (eta2) and no weight decay.
 * discriminators: Adam lr 1e-4, betas (0.5, 0.999), one step per mini-batch.
+* ``gan_loss``: the student's adversarial term, ``"paper"`` (1/2 ||1 - D(T)||^2, saturates once
+  the discriminators win) or ``"nonsaturating"`` (-log D(T)); see ``rbsf.discriminator``.
 """
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ class TrainConfig:
     disc_hidden: int = 128
     disc_normalize: bool = True
     disc_lr: float = 1e-4
+    gan_loss: str = "paper"
     # bookkeeping
     synthetic_sequences: int = 40
     synthetic_frames: int = 60

@@ -283,7 +283,8 @@ class Trainer:
         self.opt_d.step()
         for p in self.discs.parameters():
             p.requires_grad_(False)
-        adv = sum(generator_loss(self.discs[name], fake[name]) for name in TAP_LAYERS)
+        adv = sum(generator_loss(self.discs[name], fake[name], cfg.gan_loss)
+                  for name in TAP_LAYERS)
         for p in self.discs.parameters():
             p.requires_grad_(True)
         return adv, d_loss.item()

@@ -1,4 +1,4 @@
-"""The whole small-scale reproduction in one call: data, five trainings, evaluation, table.
+"""The whole small-scale reproduction in one call: data, six trainings, evaluation, tables.
 
 Plan of one run (``reproduce``):
 
@@ -198,10 +198,10 @@ def run_config(base: TrainConfig, run: RunSpec, seed: int) -> TrainConfig:
     return config
 
 
-def _timed_chain(config: TrainConfig, run: RunSpec, sequences, run_dir: Path, device: str,
-                 teacher: Optional[Path], resume: bool) -> TrainedRun:
-    """``train_chain`` of one stage; its wall time accumulates in ``run_dir/timing.json`` over
-    resumed sessions (interrupted ones included)."""
+def train_run(config: TrainConfig, run: RunSpec, sequences, run_dir: Path, device: str,
+              teacher: Optional[Path], resume: bool) -> TrainedRun:
+    """Train one run (``train_chain`` of its stage, from ``teacher`` for students); its wall time
+    accumulates in ``run_dir/timing.json`` over resumed sessions (interrupted ones included)."""
     timing = run_dir / "timing.json"
     spent = json.loads(timing.read_text())["seconds"] if timing.is_file() else 0.0
     started = time.perf_counter()
@@ -228,8 +228,8 @@ def train_seed(base: TrainConfig, seed: int, sequences, seed_dir: Path, device: 
             results[run.id] = TrainedRun(str(teacher), 0, 0, base.batch_size, 0.0, given=True)
             teacher_ckpt = Path(teacher)
             continue
-        results[run.id] = _timed_chain(run_config(base, run, seed), run, sequences, run_dir,
-                                       device, teacher_ckpt, resume)
+        results[run.id] = train_run(run_config(base, run, seed), run, sequences, run_dir,
+                                    device, teacher_ckpt, resume)
         if run.stage == "teacher":
             teacher_ckpt = Path(results[run.id].checkpoint)
     return results

@@ -1,5 +1,5 @@
 """tools/reproduce.py: summary logic on hand-made numbers, photo split, compact weights, and the
---quick path end to end (data, five trainings, evaluation, table, plots, shipped weights)."""
+--quick path end to end (data, six trainings, evaluation, tables, plots, shipped weights, a given teacher)."""
 import importlib.util
 import json
 import shutil

@@ -1,6 +1,6 @@
 """Reproduce the RB-SF comparison at small scale, from nothing, in one command.
 
-    python tools/reproduce.py                    # one seed, cpu preset (about 20 min on 2 cores)
+    python tools/reproduce.py                    # one seed, cpu preset (about 25 min on 2 cores)
     python tools/reproduce.py --quick            # tiny data, smoke-sized nets, a few steps: about a minute
     python tools/reproduce.py --seeds 3          # mean ± std over three training seeds
     python tools/reproduce.py --resume           # continue an interrupted run

@@ -62,6 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     o.add_argument("--seed", type=int, help="random seed")
     o.add_argument("--disc-mode", choices=("positions", "pooled"),
                    help="discriminator input: per-position channel vectors or pooled maps")
+    o.add_argument("--disc-lr", type=float, help="learning rate of the discriminators (Adam)")
     o.add_argument("--gan-loss", choices=GENERATOR_LOSSES,
                    help="student's adversarial term: paper = 1/2||1-D(T)||^2 (saturates once the "
                         "discriminators win), nonsaturating = -log D(T)")
@@ -77,7 +78,7 @@ def build_config(args: argparse.Namespace):
     stages = STAGES if args.stage == "all" else (args.stage,)
     for name in ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
                  "lambda_every", "c_mode", "width", "num_workers", "seed", "disc_mode",
-                 "gan_loss"):
+                 "disc_lr", "gan_loss"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)

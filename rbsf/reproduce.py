@@ -268,7 +268,7 @@ def score_pairs_seed(test_root: Path, trained: Dict[str, TrainedRun], pairs: int
     dataset = held_out_pairs(load_sequences(str(test_root)), pairs, config.exemplar_size,
                              config.instance_size, config.search_size)
     nets = {run_id: load_model(run.checkpoint) for run_id, run in trained.items()}
-    scores = pair_scores(nets, dataset, device, teacher=load_model(trained["teacher"].checkpoint),
+    scores = pair_scores(nets, dataset, device, teacher=nets["teacher"],
                          workers=min(8, os.cpu_count() or 1) if device != "cpu" else 0)
     with atomic_open(path) as handle:
         json.dump(scores, handle, indent=2)

@@ -55,7 +55,8 @@ def pair_scores(nets: Mapping[str, SiamFCNet], pairs: PairDataset, device: str =
                 workers: int = 0) -> Dict[str, Dict[str, object]]:
     """Per net (in eval mode): ``pair_loss`` over every pair of ``pairs``; with ``teacher``,
     also ``teacher_similarity`` and its ``per_layer`` values (see the module doc). Each batch
-    of pairs is read once (by ``workers`` loader processes) and seen by every net. On a GPU
+    of pairs is read once (by ``workers`` loader processes) and seen by every net; the teacher,
+    when it is also one of ``nets``, runs once per batch. On a GPU
     the convolutions run in exact float32 (no TF32), like the tracker's."""
     nets = {name: net.to(device).eval() for name, net in nets.items()}
     if teacher is not None:
@@ -66,9 +67,10 @@ def pair_scores(nets: Mapping[str, SiamFCNet], pairs: PairDataset, device: str =
     for z, x in DataLoader(pairs, batch_size=batch_size, shuffle=False, num_workers=workers):
         z, x = z.to(device), x.to(device)
         n = z.size(0)
-        teacher_taps = None if teacher is None else teacher.forward_taps(z, x)[1]
+        teacher_out = None if teacher is None else teacher.forward_taps(z, x)
+        teacher_taps = None if teacher_out is None else teacher_out[1]
         for name, net in nets.items():
-            response, taps = net.forward_taps(z, x)
+            response, taps = teacher_out if net is teacher else net.forward_taps(z, x)
             labels, weights = balanced_labels(response.size(-1))
             loss = balanced_logistic_loss(response, labels.to(device), weights.to(device))
             loss_sum[name] += loss.item() * n

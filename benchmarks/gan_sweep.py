@@ -23,7 +23,8 @@ from rbsf.checkpoint import load_model
 from rbsf.data import load_sequences
 from rbsf.eval.pair_scores import held_out_pairs, pair_scores
 from rbsf.reproduce import FULL_DATA, RunSpec, make_data, run_config, scale_budget, train_run
-from rbsf.train import preset
+from rbsf.train import PRESETS, TrainingError, preset
+from rbsf.train.chain import load_teacher
 from rbsf.train.logs import CsvLog
 
 GAN = {"kernel_loss": True, "gan": True, "bn_update": False}
@@ -66,15 +67,22 @@ def main() -> None:
     parser.add_argument("--teacher", type=Path, required=True,
                         help="full-precision checkpoint every variant is distilled from")
     parser.add_argument("--out", type=Path, default=Path("runs/gan_sweep"), help="output folder")
-    parser.add_argument("--preset", default="cpu", help="training preset (its rbsf stage)")
+    parser.add_argument("--preset", choices=PRESETS, default="cpu",
+                        help="training preset (its rbsf stage)")
     parser.add_argument("--pairs-scale", type=float, default=1.0,
                         help="multiply the stage's pairs per epoch by this")
     parser.add_argument("--pairs", type=int, default=256, help="held-out pairs scored")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-
     base = preset(args.preset)
+    try:
+        width = load_teacher(args.teacher).width
+    except TrainingError as exc:
+        parser.error(str(exc))
+    if width != base.width:
+        parser.error(f"--teacher {args.teacher} has width {width}; the {args.preset} preset "
+                     f"trains width {base.width}")
     scale_budget(base, args.pairs_scale)
     data = make_data(args.out / "data", FULL_DATA)
     sequences = load_sequences(data["train_root"], "train")

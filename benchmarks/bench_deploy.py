@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from rbsf.deploy.bench import format_report, panned_frames, run
+from experiments.speed import format_report, panned_frames, run
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 FPS_GOAL, FPS_STRETCH, SIZE_GOAL = 4.0, 8.0, 500_000

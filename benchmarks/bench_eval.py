@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.checkpoint import model_payload
 from rbsf.data.synthetic import list_photos, load_photos, render_sequence, write_dataset
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
-from trackers import REPORT_NAMES, SiamFCTracker
+from rbsf.models.siamfc import MODEL_NAMES
+from trackers import SiamFCTracker
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 def tracker_fps(kind: str, frames, box) -> float:
     """Frames per second of ``update`` (init excluded) of a full-width tracker of ``kind``."""
     torch.manual_seed(0)
-    tracker = SiamFCTracker(SiamFCNet(kind, width=1.0), REPORT_NAMES[kind])
+    tracker = SiamFCTracker(SiamFCNet(kind, width=1.0), MODEL_NAMES[kind])
     tracker.init(frames[0], box)
     tracker.update(frames[1])  # warm-up
     start = time.perf_counter()
@@ -63,7 +65,7 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}; frames 480x360, {args.frames} per run")
     fps = {kind: tracker_fps(kind, frames, box) for kind in ("fp", "xnor", "rbconv")}
     for kind, value in fps.items():
-        print(f"{REPORT_NAMES[kind]:8s} full width, 3 scales: {value:6.2f} fps "
+        print(f"{MODEL_NAMES[kind]:8s} full width, 3 scales: {value:6.2f} fps "
               f"({value / fps['fp']:.2f} x fp)")
 
     with tempfile.TemporaryDirectory() as tmp:

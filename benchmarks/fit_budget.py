@@ -26,11 +26,11 @@ from typing import Dict
 
 import numpy as np
 
+from experiments.reproduce import DATA_PLANS, FULL_DATA, RUNS
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import write_dataset
 from rbsf.devices import check_device
 from rbsf.eval.runner import read_frame
-from rbsf.reproduce import DATA_PLANS, FULL_DATA, RUNS
 from rbsf.train import Trainer, preset
 from trackers.siamfc import SiamFCTracker
 

@@ -19,10 +19,10 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
+from experiments.reproduce import FULL_DATA, RunSpec, make_data, run_config, scale_budget, train_run
 from rbsf.checkpoint import load_model
 from rbsf.data import load_sequences
 from rbsf.eval.pair_scores import held_out_pairs, pair_scores
-from rbsf.reproduce import FULL_DATA, RunSpec, make_data, run_config, scale_budget, train_run
 from rbsf.train import PRESETS, TrainingError, preset
 from rbsf.train.chain import load_teacher
 from rbsf.train.logs import CsvLog

@@ -16,21 +16,16 @@ from typing import Any, Dict, Union
 
 import torch
 
-from rbsf.files import atomic_open
+from rbsf.deploy.packed import PackedSiamFC, is_packed
+from rbsf.errors import RBSFError
 from rbsf.models.siamfc import SiamFCNet
 
 FORMAT = "rbsf"
 PathLike = Union[str, os.PathLike]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RBSFError, RuntimeError):
     """A checkpoint file is missing, unreadable or not a SiamFC checkpoint."""
-
-
-def save_atomic(obj: Any, path: PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    with atomic_open(path, "wb") as handle:
-        torch.save(obj, handle)
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
@@ -56,8 +51,7 @@ def is_siamfc_state_dict(data: Dict[str, Any]) -> bool:
 
 def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> SiamFCNet:
     """Rebuild the SiamFC network stored in ``data`` (our format or siamfc-pytorch's)."""
-    if data.get("format") == "rbsf-packed":  # packed 1-bit model: rbsf.deploy's engine
-        from rbsf.deploy.packed import PackedSiamFC  # local import: rbsf.deploy imports us
+    if is_packed(data):  # packed 1-bit model: rbsf.deploy's engine
         try:
             return PackedSiamFC.from_payload(data)
         except ValueError as exc:

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from rbsf.errors import RBSFError
+
 Box = Tuple[float, float, float, float]
 Frame = Tuple[int, np.ndarray]
 PathLike = Union[str, os.PathLike]
@@ -30,7 +32,7 @@ FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv"
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 
 
-class VideoError(ValueError):
+class VideoError(RBSFError, ValueError):
     """Bad demo input (video, camera, box, output path), with a one-line reason."""
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.checkpoint import model_payload
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.video import (FrameSource, VideoError, check_box, draw_overlay, parse_box,
                         read_groundtruth_box)
@@ -181,7 +182,7 @@ def test_ctrl_c_finishes_outputs(work):
      "past its end"),
     ("int8 on a float model", ["--video", "{root}/clip.mp4", "--init-box", "20,70,30,30",
                                "--tracker", "packed-int8", "--weights", "{root}/fp.pt"],
-     "needs a packed model"),
+     "not the packed RB-SF model"),
 ])
 def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
     root, _ = work
@@ -189,7 +190,7 @@ def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
     result = demo(*[a.format(root=root) for a in args], "--output", root / "never.mp4")
     assert result.returncode == 2, (case, result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("demo: error:") and message in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not (root / "never.mp4").exists()
 
 

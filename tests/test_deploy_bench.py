@@ -4,7 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.checkpoint import model_payload
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 
 ROOT = Path(__file__).resolve().parents[1]

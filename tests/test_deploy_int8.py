@@ -5,12 +5,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
+from experiments.conv1_accuracy import (centre_crops, compare_tracking, response_difference,
+                                        sign_flip_share, target_crops)
 from rbsf.checkpoint import load_model
 from rbsf.deploy import pack_model
-from rbsf.deploy.conv1_accuracy import (centre_crops, compare_tracking, response_difference,
-                                        sign_flip_share, target_crops)
 from rbsf.models.siamfc import SiamFCNet
 
 ROOT = Path(__file__).resolve().parents[1]

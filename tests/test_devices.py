@@ -51,16 +51,30 @@ def test_tracker_runs_on_the_device_it_is_given():
     assert tracker.update(image).shape == (4,)
 
 
-def test_gpu_tracking_turns_tf32_off(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+@pytest.fixture
+def tf32_flags():
+    """Set the two TF32 flags for a test and put the previous values back afterwards.
+
+    The flags are not plain attributes: ``torch.backends.cuda.matmul.allow_tf32`` is served by
+    the module's ``__getattr__`` / ``__setattr__`` from a global of the C library, so pytest's
+    ``monkeypatch`` cannot undo it (it deletes the attribute it believes it created)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+    def set_flags(cudnn: bool, matmul: bool) -> None:
+        torch.backends.cudnn.allow_tf32 = cudnn
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+    yield set_flags
+    set_flags(*saved)
+
+
+def test_gpu_tracking_turns_tf32_off(tf32_flags):
+    tf32_flags(True, True)
     exact_float32_on_gpu()
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
 
 
-def test_exact_float32_block_restores_tf32(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+def test_exact_float32_block_restores_tf32(tf32_flags):
+    tf32_flags(True, False)
     with exact_float32():
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

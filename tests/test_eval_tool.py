@@ -1,5 +1,4 @@
 """tools/eval.py end to end on generated data: tracking, reports, reruns and clear errors."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,14 +10,14 @@ import pytest
 import torch
 from helpers import assert_clear_error
 
-from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.checkpoint import model_payload
 from rbsf.data.synthetic import write_dataset
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
+from tools import eval as eval_tool
+from tools.cli import run_tool
 
 REPO = Path(__file__).resolve().parents[1]
-_SPEC = importlib.util.spec_from_file_location("eval_tool", REPO / "tools" / "eval.py")
-eval_tool = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(eval_tool)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +40,10 @@ def _cli(base, *args):
 
 @pytest.fixture
 def _eval(capsys):
-    """The tool's ``run`` in this process (no interpreter start-up), same outputs."""
+    """The tool in this process (no interpreter start-up), same outputs."""
     def call(base, *args):
-        code = eval_tool.run(["--result-dir", str(base / "res"), "--report-dir", str(base / "rep"),
-                              *args])
+        code = run_tool(eval_tool.main, ["--result-dir", str(base / "res"),
+                                         "--report-dir", str(base / "rep"), *args])
         out, err = capsys.readouterr()
         return SimpleNamespace(returncode=code, stdout=out, stderr=err)
     return call

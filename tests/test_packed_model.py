@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from rbsf.checkpoint import CheckpointError, load_model, model_payload, save_atomic
+from rbsf.checkpoint import CheckpointError, load_model, model_payload
 from rbsf.deploy import PackedSiamFC, native, pack_model, save_packed
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
-from trackers import SiamFCTracker
+from trackers.registry import build_tracker
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEO = Path("/work/shared/data/videos/vtest.avi")
+VIDEO = ROOT / "data" / "sample" / "clip.mp4"
+GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
 BACKENDS = ["torch"] + (["native"] if native.supported_isas() else [])
 
 
@@ -44,7 +46,7 @@ def test_round_trip_gives_the_emulated_response(tmp_path, kind):
     path = tmp_path / "packed.pt"
     save_packed(net, path)
     packed = load_model(path)
-    assert isinstance(packed, PackedSiamFC) and packed.kind == "packed"
+    assert isinstance(packed, PackedSiamFC) and packed.kind == kind
     z, x = _pair()
     with torch.no_grad():
         expected = net(z, x)
@@ -89,22 +91,22 @@ def _frames(n=6):
     while len(frames) < n:
         ok, frame = capture.read()
         assert ok, f"cannot read {VIDEO}"
-        frames.append(cv2.cvtColor(cv2.resize(frame, (384, 288)), cv2.COLOR_BGR2RGB))
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     return frames
 
 
-@pytest.mark.skipif(not VIDEO.is_file(), reason="sample video missing")
-def test_tracker_boxes_identical_on_a_real_sequence(tmp_path):
+def test_tracker_boxes_identical_on_the_sample_clip(tmp_path):
     net = _binary_net("rbconv", seed=3)
     save_atomic(model_payload(net), tmp_path / "rbsf.pt")
     save_packed(net, tmp_path / "packed.pt")
-    frames, box = _frames(), [240.0, 110.0, 30.0, 70.0]
+    frames = _frames()
+    box = np.loadtxt(GROUNDTRUTH, delimiter=",")[0]
     runs = []
-    for name in ("rbsf.pt", "packed.pt"):
-        tracker = SiamFCTracker.from_checkpoint(tmp_path / name)
+    for name, file in (("rbsf", "rbsf.pt"), ("packed", "packed.pt")):
+        tracker = build_tracker(name, tmp_path / file)
         tracker.init(frames[0], box)
         runs.append(np.array([tracker.update(f) for f in frames[1:]]))
-    assert SiamFCTracker.from_checkpoint(tmp_path / "packed.pt").name == "RB-SF packed"
+    assert tracker.name == "RB-SF packed"
     np.testing.assert_array_equal(runs[0], runs[1])
 
 

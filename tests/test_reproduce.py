@@ -1,6 +1,5 @@
 """tools/reproduce.py: summary logic on hand-made numbers, photo split, compact weights, and the
 --quick path end to end (data, six trainings, evaluation, tables, plots, shipped weights, a given teacher)."""
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,18 +10,18 @@ import pytest
 import torch
 from helpers import assert_clear_error
 
+from experiments.reproduce import (RUNS, ReproduceError, aggregate, compact_payload, gap_closed,
+                                   markdown, markdown_table, mean_std, scale_budget, split_photos)
 from rbsf.binary import binary_convs
-from rbsf.checkpoint import load_model, model_payload, save_atomic
+from rbsf.checkpoint import load_model, model_payload
 from rbsf.data.synthetic import DEFAULT_PHOTOS
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
-from rbsf.reproduce import (RUNS, ReproduceError, aggregate, compact_payload, gap_closed,
-                            markdown, markdown_table, mean_std, scale_budget, split_photos)
 from rbsf.train import preset
+from tools import reproduce as tool
+from tools.cli import run_tool
 
 REPO = Path(__file__).resolve().parents[1]
-_SPEC = importlib.util.spec_from_file_location("reproduce_tool", REPO / "tools" / "reproduce.py")
-tool = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(tool)
 
 
 def _seed(seed, success, precision, pairs=80, seconds=60.0):
@@ -157,7 +156,7 @@ def test_compact_payload_full_precision_is_all_float16_and_close(tmp_path):
 def cli(capsys):
     """The tool's ``run`` in this process, with its exit code and outputs."""
     def call(*args):
-        code = tool.run([str(a) for a in args])
+        code = run_tool(tool.main, [str(a) for a in args])
         out, err = capsys.readouterr()
         return SimpleNamespace(returncode=code, stdout=out, stderr=err)
     return call
@@ -171,7 +170,7 @@ def test_bad_input_is_one_clear_line(cli, tmp_path):
     (tmp_path / "c" / "notes.txt").write_text("mine")
     assert_clear_error(cli("--quick", "--out", tmp_path / "c"), "not empty")
     assert_clear_error(cli("--quick", "--out", tmp_path / "d", "--pairs-scale", "0"),
-                        "--pairs-scale must be positive")
+                        "--pairs-scale", "> 0")
     assert_clear_error(cli("--quick", "--out", tmp_path / "e", "--teacher", tmp_path / "no.pt"),
                        "checkpoint not found")
     assert_clear_error(cli("--quick", "--out", tmp_path / "f", "--teacher",

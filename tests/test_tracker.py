@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from rbsf.checkpoint import model_payload, save_atomic
+from rbsf.checkpoint import model_payload
 from rbsf.crops import box_center
 from rbsf.data.synthetic import write_dataset
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from trackers import SiamFCTracker
+from trackers.registry import TrackerError, TrackerFactory, build_tracker
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 
@@ -100,13 +102,24 @@ def test_update_before_init_is_an_error():
         SiamFCTracker(PixelNet()).update(_panned_frames(1)[0])
 
 
-@pytest.mark.parametrize("kind, name", [("fp", "SiamFC"), ("xnor", "XNOR-SF"), ("rbconv", "RB-SF")])
-def test_from_checkpoint_names_by_kind(tmp_path, kind, name):
+@pytest.mark.parametrize("tracker_name, kind, name", [("siamfc", "fp", "SiamFC"),
+                                                     ("xnor", "xnor", "XNOR-SF"),
+                                                     ("rbsf", "rbconv", "RB-SF")])
+def test_registry_names_trackers_by_kind(tmp_path, tracker_name, kind, name):
     path = tmp_path / f"{kind}.pt"
     save_atomic(model_payload(SiamFCNet(kind, width=0.25)), path)
-    tracker = SiamFCTracker.from_checkpoint(path)
+    tracker = build_tracker(tracker_name, path)
     assert tracker.name == name and tracker.is_deterministic
-    assert SiamFCTracker.from_checkpoint(path, name="mine").name == "mine"
+    assert TrackerFactory(tracker_name, str(path), report_name="mine")().name == "mine"
+
+
+@pytest.mark.parametrize("tracker_name", ["siamfc", "xnor", "packed"])
+def test_registry_refuses_weights_of_another_kind(tmp_path, tracker_name):
+    """Results are never filed under the name of a model they do not come from."""
+    path = tmp_path / "rbsf.pt"
+    save_atomic(model_payload(SiamFCNet("rbconv", width=0.25)), path)
+    with pytest.raises(TrackerError, match="holds a RB-SF model.*use tracker 'rbsf'"):
+        build_tracker(tracker_name, path)
 
 
 def test_toolkit_track_on_a_generated_sequence(tmp_path):

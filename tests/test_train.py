@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import assert_clear_error
 
-from rbsf.checkpoint import load_checkpoint, save_atomic
+from rbsf.checkpoint import load_checkpoint
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import write_dataset
 from rbsf.discriminator import discriminator_loss, feature_vectors

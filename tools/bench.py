@@ -22,17 +22,17 @@ from typing import List, Optional
 import cv2
 from tqdm import tqdm
 
+from experiments.speed import format_report, panned_frames, run, video_frames
 from rbsf.checkpoint import CheckpointError
-from rbsf.deploy.bench import format_report, panned_frames, run, video_frames
 from rbsf.deploy.packed import CONV1_MODES
+from tools.cli import ArgumentParser, fail, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "data" / "photos" / "baboon.jpg"
-EXIT_BAD_INPUT = 2
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Benchmark the fp, float-emulated binary and packed SiamFC trackers.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--weights", type=Path, metavar="DIR",
@@ -57,29 +57,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.frames < 2 or args.rounds < 1 or args.threads < 1 or not 0 < args.width <= 4:
-        return _fail("--frames must be >= 2, --rounds and --threads >= 1, --width in (0, 4]")
+        return fail("--frames must be >= 2, --rounds and --threads >= 1, --width in (0, 4]")
     try:
         box = [float(v) for v in args.box.split(",")]
         assert len(box) == 4 and box[2] > 0 and box[3] > 0
     except (ValueError, AssertionError):
-        return _fail(f"--box wants X,Y,W,H with positive W and H, got {args.box!r}")
+        return fail(f"--box wants X,Y,W,H with positive W and H, got {args.box!r}")
     conv1_modes = [m.strip() for m in args.conv1.split(",") if m.strip()]
     if not conv1_modes or not set(conv1_modes) <= set(CONV1_MODES):
-        return _fail(f"--conv1 wants modes from {', '.join(CONV1_MODES)}, got {args.conv1!r}")
+        return fail(f"--conv1 wants modes from {', '.join(CONV1_MODES)}, got {args.conv1!r}")
     paths = [None, None]
     if args.weights:
         paths = [args.weights / "siamfc.pt", args.weights / "rbsf.pt"]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
-            return _fail(f"missing {', '.join(missing)}; --weights needs siamfc.pt and rbsf.pt")
+            return fail(f"missing {', '.join(missing)}; --weights needs siamfc.pt and rbsf.pt")
     try:
         if args.video:
             frames = video_frames(args.video, args.frames)
@@ -90,10 +85,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                      width=args.width, conv1_modes=conv1_modes,
                      progress=lambda it, **kw: tqdm(it, file=sys.stderr, leave=False, **kw))
     except (CheckpointError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

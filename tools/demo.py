@@ -16,20 +16,17 @@ from pathlib import Path
 from typing import List, Optional
 
 from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window, check_box,
-                        display_available, parse_box, read_groundtruth_box, select_box,
-                        track_video)
+                        display_available, parse_box, read_groundtruth_box, select_box, track_video)
+from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
+from trackers.registry import TRACKERS, build_tracker
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
 SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
-MODEL_KINDS = {"siamfc": "fp", "xnor": "xnor", "rbsf": "rbconv", "packed": "packed",
-               "packed-int8": "packed"}
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Track one target in a video or webcam stream; writes an annotated video "
                     "and an OTB box file. With no arguments: the shipped sample clip.",
         epilog="q or Esc in the window, or Ctrl-C, stop the run; the video and box file written so "
@@ -43,7 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              " without it the box is drawn with the mouse (needs a display)")
     parser.add_argument("--groundtruth", type=Path, metavar="PATH",
                         help="take the first box from this OTB ground-truth file (line of --start-frame)")
-    parser.add_argument("--tracker", choices=sorted(MODEL_KINDS), default="rbsf",
+    parser.add_argument("--tracker", choices=list(TRACKERS), default="rbsf",
                         help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
                              "float), packed (RB-SF on the bit-packed CPU engine) or packed-int8 (the "
                              "same with its opt-in 8-bit first conv) (default: rbsf)")
@@ -71,29 +68,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.webcam is not None and args.start_frame:
         parser.error("--start-frame applies to --video only")
     return args
-
-
-def shipped_weights(name: str) -> Path:
-    """The shipped weights of tracker ``name`` (the file ``tools/eval.py`` uses too)."""
-    from rbsf.eval.runner import TRACKERS
-    return ROOT / "data" / "weights" / TRACKERS[name][1]
-
-
-def make_tracker(name: str, weights: Path):
-    """The tracker called ``name`` with the weights at ``weights``."""
-    from rbsf.checkpoint import CheckpointError
-    from rbsf.eval.runner import CONV1_MODES
-    from trackers import SiamFCTracker
-
-    try:
-        tracker = SiamFCTracker.from_checkpoint(weights, conv1_mode=CONV1_MODES.get(name, "fp32"))
-    except (CheckpointError, ValueError) as exc:
-        raise VideoError(str(exc)) from exc
-    kind = getattr(tracker.net, "kind", None)
-    if kind is not None and MODEL_KINDS.get(name, kind) != kind:
-        print(f"demo: warning: {weights} holds a {tracker.name} model, not --tracker {name}; "
-              f"showing it as {tracker.name}", file=sys.stderr)
-    return tracker
 
 
 def open_source(args: argparse.Namespace) -> FrameSource:
@@ -125,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args)
     try:
         box = initial_box(args, source, display)
-        tracker = make_tracker(args.tracker, args.weights or shipped_weights(args.tracker))
+        tracker = build_tracker(args.tracker, args.weights)
         stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
         output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
         video_out = VideoOutput(output, source.fps)
@@ -151,16 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except VideoError as exc:
-        print(f"demo: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("demo: interrupted before tracking started", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main, interrupted_hint="stopped before tracking started"))

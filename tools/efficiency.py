@@ -16,8 +16,7 @@ import sys
 from typing import List, Optional
 
 from rbsf.efficiency import ARCHS, compare, format_table
-
-EXIT_BAD_INPUT = 2
+from tools.cli import ArgumentParser, fail, run_tool
 
 
 def parse_stages(text: str) -> List[int]:
@@ -31,7 +30,7 @@ def parse_stages(text: str) -> List[int]:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Memory and FLOPs per layer and in total of a network in fp / xnor / rbconv "
                     "form, with savings and speed-ups against full precision.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -53,15 +52,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.arch == "siamfc" and (args.stages or args.num_classes):
-        print("error: --stages and --num-classes apply to classification backbones, not siamfc",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail("--stages and --num-classes apply to classification backbones, not siamfc")
     try:
         result = compare(args.arch, args.size, args.stages, args.num_classes)
     except (ValueError, RuntimeError) as exc:
-        print(f"error: {args.arch} at size {args.size}: {str(exc).splitlines()[0]}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(f"{args.arch} at size {args.size}: {str(exc).splitlines()[0]}")
     if args.json:
         if args.totals_only:
             for entry in result["kinds"].values():
@@ -73,4 +68,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -17,19 +17,17 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from rbsf.checkpoint import CheckpointError
 from rbsf.devices import check_device
 from rbsf.eval.datasets import BENCHMARKS, resolve_root, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.report import build_summary, markdown_table, submission_archives, write_report
-from rbsf.eval.runner import TRACKERS, EvalError, make_jobs, run_jobs, tracker_specs
-
-REPO = Path(__file__).resolve().parents[1]
-EXIT_BAD_INPUT = 2
+from rbsf.eval.runner import make_jobs, run_jobs
+from tools.cli import ArgumentParser, positive_int, run_tool
+from trackers.registry import SHIPPED_WEIGHTS, TRACKERS, factories, parse_names
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Run trackers on a tracking benchmark and report AO/SR or success/precision.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", choices=list(BENCHMARKS), default="custom",
@@ -42,7 +40,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--trackers", default="siamfc,xnor,rbsf",
                         help=f"comma-separated trackers from {', '.join(TRACKERS)} "
                              "(siamfc = the full-precision teacher)")
-    parser.add_argument("--weights-dir", type=Path, default=REPO / "data" / "weights",
+    parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
                         help="folder with <tracker>.pt, or a training output folder with "
                              "<stage>/last.pt (stage teacher, xnor, rbsf)")
     parser.add_argument("--result-dir", type=Path, default=Path("results"),
@@ -51,7 +49,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "changing its weights")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"),
                         help="reports and plots, <report-dir>/<dataset>/")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="sequences tracked in parallel processes")
     parser.add_argument("--device", default="cpu",
                         help="where the networks run: cpu or cuda (the packed tracker: cpu only)")
@@ -66,31 +64,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     benchmark = BENCHMARKS[args.dataset]
     subset = args.subset if benchmark.layout == "got10k" else None
-    keys = [k.strip() for k in args.trackers.split(",") if k.strip()]
+    keys = parse_names(args.trackers)
     wanted = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
-    if args.workers < 1:
-        raise EvalError(f"--workers must be at least 1, got {args.workers}")
-    try:
-        check_device(args.device)
-    except ValueError as exc:
-        raise EvalError(str(exc)) from exc
+    check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
-    specs = tracker_specs(keys, args.weights_dir, device=args.device)
+    trackers = factories(keys, args.weights_dir, args.device)
     if missing:
         print(f"warning: {len(missing)} sequence(s) missing, evaluating the {len(names)} present "
               f"(--allow-partial)", file=sys.stderr)
     sequences = load_benchmark(benchmark, root, subset, names)
     result_dir = args.result_dir / benchmark.name
     got10k = benchmark.layout == "got10k"
-    jobs = make_jobs(specs, sequences, result_dir, got10k)
-    skipped = len(specs) * len(sequences) - len(jobs)
+    jobs = make_jobs(trackers, sequences, result_dir, got10k)
+    skipped = len(trackers) * len(sequences) - len(jobs)
     if skipped:
         print(f"{skipped} finished sequence result(s) found in {result_dir}, skipping them")
     with tqdm(total=len(jobs), desc=f"tracking {benchmark.name}", unit="seq") as bar:
-        run_jobs(jobs, args.workers, progress=lambda seq: bar.update(1))
+        run_jobs(jobs, args.workers, progress=lambda seq: bar.update(1),
+                 spawn=args.device != "cpu")
     report_dir = args.report_dir / benchmark.name
-    names = [spec.name for spec in specs]
+    names = list(trackers)
     if got10k and subset == "test":
         for archive in submission_archives(result_dir, names, [s.name for s in sequences],
                                            report_dir):
@@ -104,17 +98,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    """``main`` with bad input reported as one ``error:`` line on stderr and exit code 2."""
-    try:
-        return main(argv)
-    except (EvalError, CheckpointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted: finished sequences are kept, rerun to continue", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run_tool(main, interrupted_hint="finished sequences are kept, rerun to continue"))

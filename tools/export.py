@@ -18,12 +18,11 @@ import torch
 
 from rbsf.checkpoint import CheckpointError, load_model
 from rbsf.deploy import pack_model, save_packed
-
-EXIT_BAD_INPUT = 2
+from tools.cli import ArgumentParser, run_tool
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Write the packed 1-bit model file of a binary SiamFC checkpoint.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("checkpoint", type=Path,
@@ -45,12 +44,11 @@ def check(net, packed) -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    net = load_model(args.checkpoint)
     try:
-        net = load_model(args.checkpoint)
         packed = pack_model(net)
-    except (CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        raise CheckpointError(f"{args.checkpoint}: {exc}") from exc
     save_packed(packed, args.output)
     source_bytes, packed_bytes = args.checkpoint.stat().st_size, args.output.stat().st_size
     print(f"wrote {args.output}: {packed_bytes / 1e6:.3f} MB (source {source_bytes / 1e6:.3f} MB, "
@@ -61,4 +59,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

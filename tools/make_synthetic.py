@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from rbsf.data.synthetic import LAYOUTS, write_dataset
+from tools.cli import ArgumentParser, fail, run_tool
 
 
 def frame_size(text: str) -> tuple:
@@ -19,7 +20,7 @@ def frame_size(text: str) -> tuple:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Render synthetic tracking sequences (a target cut from one photo moving over another, "
                     "with camera pan/zoom, occlusion, distractors, blur, noise and illumination change) "
                     "and write them with exact ground truth in a benchmark layout.")
@@ -58,11 +59,10 @@ def main(argv=None) -> int:
                              subsets=[s.strip() for s in args.subsets.split(",") if s.strip()],
                              workers=args.workers)
     except (ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(str(err))
     print(f"wrote {args.layout} dataset to {root}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

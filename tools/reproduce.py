@@ -23,26 +23,22 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from rbsf.checkpoint import CheckpointError
-from rbsf.data import DatasetError
+from experiments.reproduce import RUN_BY_ID, markdown_table, reproduce, ship_weights
 from rbsf.devices import check_device
-from rbsf.eval.runner import EvalError
-from rbsf.reproduce import RUN_BY_ID, ReproduceError, markdown_table, reproduce, ship_weights
-from rbsf.train import PRESETS, Interrupted, TrainingError
-
-REPO = Path(__file__).resolve().parents[1]
-EXIT_BAD_INPUT = 2
+from rbsf.train import PRESETS
+from tools.cli import ArgumentParser, positive_float, positive_int, run_tool
+from trackers.registry import SHIPPED_WEIGHTS
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Generate data, train teacher / XNOR / RB-SF ablations, evaluate them on "
                     "held-out sequences and write the comparison table and plots.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"),
                         help="output folder (data, per-seed trainings and reports, results.md, "
                              "summary.json, plots)")
-    parser.add_argument("--seeds", type=int, default=1,
+    parser.add_argument("--seeds", type=positive_int, default=1,
                         help="training seeds 0..N-1; with N > 1 the table shows mean ± std")
     parser.add_argument("--quick", action="store_true",
                         help="tiny data and a few training steps (the smoke preset, or "
@@ -57,13 +53,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="copy seed 0's teacher / XNOR / RB-SF into --weights-dir as "
                              "siamfc.pt, xnor.pt, rbsf.pt (compact, float16 storage) "
                              "and their facts in weights.json")
-    parser.add_argument("--weights-dir", type=Path, default=REPO / "data" / "weights",
+    parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
                         help="where --ship-weights writes")
-    parser.add_argument("--pairs-scale", type=float, default=1.0,
+    parser.add_argument("--pairs-scale", type=positive_float, default=1.0,
                         help="multiply every stage's pairs per epoch (training budget) by this")
     parser.add_argument("--device", default="cpu",
                         help="training and tracking device: cpu or cuda")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="sequences tracked in parallel processes during evaluation")
     parser.add_argument("--photos", help="folder of photos to render sequences from; unset: "
                                          "data/photos")
@@ -76,12 +72,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    if args.workers < 1:
-        raise ReproduceError(f"--workers must be at least 1, got {args.workers}")
-    try:
-        check_device(args.device)
-    except ValueError as exc:
-        raise ReproduceError(str(exc)) from exc
+    check_device(args.device)
     summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
                         args.workers, args.photos, args.pairs_scale, args.teacher)
     print(markdown_table(summary))
@@ -98,20 +89,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def run(argv: Optional[List[str]] = None) -> int:
-    """``main`` with bad input reported as one ``error:`` line on stderr and exit code 2."""
-    try:
-        return main(argv)
-    except (ReproduceError, TrainingError, EvalError, CheckpointError, DatasetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Interrupted as exc:
-        print(f"interrupted: {exc}; rerun with --resume to continue", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("interrupted: rerun with --resume to continue", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run_tool(main, interrupted_hint="rerun with --resume to continue"))

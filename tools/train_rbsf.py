@@ -13,18 +13,16 @@ import sys
 import time
 from pathlib import Path
 
-from rbsf.checkpoint import CheckpointError
-from rbsf.data import DatasetError
 from rbsf.devices import check_device
 from rbsf.discriminator import GENERATOR_LOSSES
-from rbsf.train import (PRESETS, STAGES, Interrupted, TrainingError, preset, resolve_sequences,
-                        train_chain)
+from rbsf.train import PRESETS, STAGES, preset, resolve_sequences, train_chain
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGE_KIND
+from tools.cli import ArgumentParser, run_tool
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__,
+    p = ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=STAGES + ("all",), default="all",
                    help="stage to train (default: all = teacher, xnor, rbsf in order)")
@@ -98,11 +96,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     config, stages = build_config(args)
     out = Path(args.out)
-    try:
-        check_device(args.device)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    check_device(args.device)
     dist.setup(args.device)
     main_process = dist.is_main()
     started = time.perf_counter()
@@ -114,12 +108,6 @@ def main(argv=None) -> int:
         results = train_chain(config, stages, sequences, out, args.device,
                               Path(args.teacher) if args.teacher else None, args.resume,
                               args.max_steps)
-    except Interrupted as exc:
-        print(f"interrupted: {exc}", file=sys.stderr)
-        return 130
-    except (TrainingError, CheckpointError, DatasetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         dist.teardown()
     if main_process:
@@ -131,4 +119,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main, interrupted_hint="rerun with --resume to continue"))

@@ -15,8 +15,7 @@ that leaves the frame or a box larger than the image keeps the tracker usable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -24,12 +23,10 @@ import torch
 from got10k.trackers import Tracker
 from PIL import Image
 
-from rbsf.checkpoint import load_model
 from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_array
+from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.models.siamfc import xcorr
-
-REPORT_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF", "packed": "RB-SF packed"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ class SiamFCTracker(Tracker):
                  device: str = "cpu"):
         super().__init__(name=name, is_deterministic=True)
         self.device = torch.device(device)
-        if getattr(net, "kind", None) == "packed" and self.device.type != "cpu":
+        if isinstance(net, PackedSiamFC) and self.device.type != "cpu":
             raise ValueError(f"the packed engine runs on the CPU only, not on {device}")
         if self.device.type == "cuda":
             exact_float32_on_gpu()
@@ -99,22 +96,6 @@ class SiamFCTracker(Tracker):
         self.scale_factors = p.scale_step ** np.linspace(-(p.scale_num // 2), p.scale_num // 2,
                                                          p.scale_num)
         self.kernel: Optional[torch.Tensor] = None
-
-    @classmethod
-    def from_checkpoint(cls, path: Union[str, Path], name: Optional[str] = None,
-                        params: TrackerParams = TrackerParams(), device: str = "cpu",
-                        conv1_mode: str = "fp32") -> "SiamFCTracker":
-        """Tracker from a checkpoint of any kind; default name SiamFC / XNOR-SF / RB-SF by kind.
-        ``conv1_mode`` "int8" picks the packed model's opt-in 8-bit first conv (name + " int8")."""
-        net = load_model(path)
-        default_name = REPORT_NAMES.get(net.kind, net.kind)
-        if conv1_mode != "fp32":
-            if net.kind != "packed":
-                raise ValueError(f"conv1 mode {conv1_mode!r} needs a packed model "
-                                 f"(tools/export.py), {path} holds a {net.kind} model")
-            net.conv1_mode = conv1_mode
-            default_name += f" {conv1_mode}"
-        return cls(net, name or default_name, params, device)
 
     def _response_size(self) -> int:
         p = self.params

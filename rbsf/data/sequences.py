@@ -11,6 +11,8 @@ from typing import Callable, Collection, List, Optional
 
 import numpy as np
 
+from rbsf.errors import RBSFError
+
 log = logging.getLogger("rbsf.data")
 
 GOT10K_SUBSETS = ("train", "val", "test")
@@ -41,7 +43,7 @@ def default_root(dataset: str) -> Path:
     return Path(os.environ.get(variable) or default)
 
 
-class DatasetError(ValueError):
+class DatasetError(RBSFError, ValueError):
     """A dataset root that does not hold a recognised layout, or a broken annotation."""
 
 

@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 
 from rbsf.binary import QuantConv2d, hard_sign
-from rbsf.checkpoint import save_atomic
 from rbsf.deploy.engine import BinaryLayer, apply_post, binary_conv, int8_conv, real_conv
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet, xcorr
 
 PACKED_FORMAT = "rbsf-packed"
@@ -126,10 +126,8 @@ class PackedSiamFC(nn.Module):
     rounded to 8 bits per channel, ~4x faster with AVX-512 VNNI; see ``engine.int8_conv``).
     """
 
-    kind = "packed"
-
     def __init__(self, conv1: Dict[str, Any], layers: List[BinaryLayer], out_scale: float,
-                 source_kind: str = "rbconv", width: float = 1.0, conv1_mode: str = "fp32"):
+                 kind: str = "rbconv", width: float = 1.0, conv1_mode: str = "fp32"):
         super().__init__()
         self.register_buffer("conv1_weight", conv1["weight"].float().contiguous(
             memory_format=torch.channels_last))
@@ -139,7 +137,7 @@ class PackedSiamFC(nn.Module):
         self.conv1_post = list(conv1["post"])
         self.layers = layers
         self.out_scale = float(out_scale)
-        self.source_kind = source_kind
+        self.kind = kind
         self.width = width
         self.backend: Optional[str] = None
         self.isa: Optional[str] = None
@@ -188,8 +186,9 @@ class PackedSiamFC(nn.Module):
         return xcorr(self.backbone(z), self.backbone(x)) * self.out_scale
 
     def config(self) -> Dict[str, object]:
-        """What the packed model was made from."""
-        return {"kind": self.kind, "source_kind": self.source_kind, "width": self.width}
+        """What the packed model was made from: the conv kind of its binary layers (xnor or
+        rbconv) and its width."""
+        return {"kind": self.kind, "packed": True, "width": self.width}
 
     def payload(self) -> Dict[str, Any]:
         """The packed file's content (see module doc)."""
@@ -199,7 +198,7 @@ class PackedSiamFC(nn.Module):
                    "bits": torch.from_numpy(np.packbits(layer.negative.numpy().reshape(-1))),
                    "scale": layer.scale.clone(), "shift": layer.shift.clone(),
                    "post": _post_payload(layer.post)} for layer in self.layers]
-        return {"format": PACKED_FORMAT, "version": VERSION, "source_kind": self.source_kind,
+        return {"format": PACKED_FORMAT, "version": VERSION, "source_kind": self.kind,
                 "width": self.width, "out_scale": self.out_scale,
                 "conv1": {"weight": self.conv1_weight.contiguous().clone(), "bias": self.conv1_bias.clone(),
                           "stride": self.conv1_stride, "post": _post_payload(self.conv1_post)},

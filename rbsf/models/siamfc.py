@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from rbsf.binary import KINDS, make_conv, reset_scales
 
 TAP_LAYERS = ("conv2", "conv3", "conv4", "conv5")
+# The name reports and plots give a SiamFC network, by the conv kind of its layers 2-5.
+MODEL_NAMES = {"fp": "SiamFC", "xnor": "XNOR-SF", "rbconv": "RB-SF"}
 BN_EPS = 1e-6
 BN_MOMENTUM = 0.05
 OUT_SCALE = 1e-3

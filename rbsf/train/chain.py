@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from rbsf.checkpoint import CheckpointError, load_model, model_payload, save_atomic
+from rbsf.checkpoint import CheckpointError, load_model, model_payload
 from rbsf.data import Sequence, load_sequences
 from rbsf.data.synthetic import write_dataset
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGES, TrainConfig

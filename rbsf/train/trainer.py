@@ -36,26 +36,23 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from rbsf.binary import RBConv2d, binary_convs, kernel_loss
-from rbsf.checkpoint import FORMAT, load_checkpoint, save_atomic
+from rbsf.checkpoint import FORMAT, load_checkpoint
 from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels
 from rbsf.discriminator import (build_discriminators, discriminator_loss, feature_vectors,
                                 generator_loss)
-from rbsf.models.siamfc import TAP_LAYERS, SiamFCNet
+from rbsf.errors import Interrupted, RBSFError
+from rbsf.files import save_atomic
+from rbsf.models.siamfc import MODEL_NAMES, TAP_LAYERS, SiamFCNet
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGE_KIND, TrainConfig
 from rbsf.train.logs import CsvLog, plot_losses
 from rbsf.train.losses import balanced_logistic_loss
 
 RESUMABLE_CHANGES = {"num_workers", "log_every"}
-STAGE_NAMES = {"teacher": "SiamFC teacher (fp)", "xnor": "XNOR-SF", "rbsf": "RB-SF"}
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RBSFError, RuntimeError):
     """A run cannot go on (non-finite loss, incompatible checkpoint); the message says why."""
-
-
-class Interrupted(Exception):
-    """The run stopped early (Ctrl-C or step budget) after saving its checkpoint."""
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -363,7 +360,7 @@ class Trainer:
                 self.save(finished=self.epoch >= self.schedule.epochs)
                 if dist.is_main():
                     plot_losses(self.log.path, self.dir / "loss.png",
-                                f"{STAGE_NAMES[self.stage]}: training losses")
+                                f"{MODEL_NAMES[self.kind]} ({self.stage} stage): training losses")
         return self.ckpt_path
 
     def _run_epoch(self) -> None:

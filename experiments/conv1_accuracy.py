@@ -18,6 +18,7 @@ from rbsf.deploy.engine import apply_post
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.eval.metrics import iou, otb_sequence
 from rbsf.models.siamfc import xcorr
+from trackers.siamfc import SiamFCTracker
 
 
 @contextmanager
@@ -76,7 +77,6 @@ def response_difference(net: PackedSiamFC, z: torch.Tensor, x: torch.Tensor) -> 
 
 def track(net: PackedSiamFC, frames: Sequence[np.ndarray], box: Sequence[float]) -> np.ndarray:
     """Boxes of the SiamFC tracker with ``net`` over ``frames`` (frame 0: ``box``)."""
-    from trackers.siamfc import SiamFCTracker  # the tracker package sits beside rbsf
     tracker = SiamFCTracker(net)
     tracker.init(frames[0], box)
     return np.array([box] + [tracker.update(frame) for frame in frames[1:]], dtype=np.float64)

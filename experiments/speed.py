@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 import torch
 
-from rbsf.checkpoint import load_model, model_payload, save_atomic
+from rbsf.checkpoint import load_model, model_payload
 from rbsf.deploy.packed import CONV1_MODES, PackedSiamFC, pack_model, save_packed
+from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
+from trackers.siamfc import SiamFCTracker
 
 LABELS = {"fp": "full precision", "binary": "binary, float-emulated", "packed": "binary, packed",
           "packed-int8": "packed, int8 conv1"}
@@ -87,14 +89,9 @@ def file_sizes(models: Dict[str, torch.nn.Module]) -> Dict[str, int]:
     return sizes
 
 
-def _tracker(net):
-    from trackers.siamfc import SiamFCTracker  # the tracker package sits beside rbsf
-    return SiamFCTracker(net)
-
-
 def track_seconds(net, frames: Sequence[np.ndarray], box: Sequence[float]) -> float:
     """Seconds spent in ``update`` over ``frames[1:]`` after ``init`` on ``frames[0]``."""
-    tracker = _tracker(net)
+    tracker = SiamFCTracker(net)
     tracker.init(frames[0], box)
     start = time.perf_counter()
     for frame in frames[1:]:

@@ -34,18 +34,20 @@ import torch
 from tqdm import tqdm
 
 from rbsf.binary import binary_convs
-from rbsf.checkpoint import load_checkpoint, load_model, model_payload, save_atomic
+from rbsf.checkpoint import load_checkpoint, load_model, model_payload
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import DEFAULT_PHOTOS, list_photos, write_dataset
+from rbsf.errors import RBSFError
 from rbsf.eval.datasets import BENCHMARKS, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.pair_scores import held_out_pairs, pair_scores
 from rbsf.eval.plots import precision_plot, success_plot
 from rbsf.eval.report import build_summary, write_report
-from rbsf.eval.runner import TrackerSpec, make_jobs, run_jobs
-from rbsf.files import atomic_open
+from rbsf.eval.runner import make_jobs, run_jobs
+from rbsf.files import atomic_open, save_atomic
 from rbsf.train import TrainConfig, preset, train_chain
 from rbsf.train.chain import load_teacher
+from trackers.registry import TrackerFactory, entry, name_of_stage
 
 DATASET_NAME = "held-out synthetic"
 TABLE_LABEL = "synthetic sequences from real photos, small scale, not GOT-10k"
@@ -58,7 +60,7 @@ QUICK_PRESET = "smoke"
 PLAN_FILE = "plan.json"
 
 
-class ReproduceError(RuntimeError):
+class ReproduceError(RBSFError, RuntimeError):
     """The reproduction cannot start or continue; the message says what to change."""
 
 
@@ -91,7 +93,7 @@ RUNS = (
 )
 GAP_RUNS = tuple(run.id for run in RUNS if run.stage == "rbsf")
 RUN_BY_ID = {run.id: run for run in RUNS}
-SHIPPED = {"teacher": "siamfc.pt", "xnor": "xnor.pt", "rbsf": "rbsf.pt"}
+SHIPPED_RUNS = ("teacher", "xnor", "rbsf")  # the runs --ship-weights copies, one per stage
 
 # The paper's Table 5 (DESIGN.md section 2): (dataset, metric, SiamFC, XNOR, RB-SF).
 PAPER_TABLE5 = (
@@ -244,14 +246,16 @@ def evaluate_seed(test_root: Path, trained: Dict[str, TrainedRun], seed_dir: Pat
     benchmark = BENCHMARKS["custom"]
     names, _ = select_sequences(benchmark, Path(test_root), None)
     sequences = load_benchmark(benchmark, Path(test_root), None, names)
-    specs = [TrackerSpec(RUN_BY_ID[run_id].name, run.checkpoint, device=device)
-             for run_id, run in trained.items()]
+    trackers = {RUN_BY_ID[run_id].name: TrackerFactory(name_of_stage(RUN_BY_ID[run_id].stage),
+                                                       run.checkpoint, device,
+                                                       RUN_BY_ID[run_id].name)
+                for run_id, run in trained.items()}
     result_dir = Path(seed_dir) / "results"
-    jobs = make_jobs(specs, sequences, result_dir, got10k=False)
+    jobs = make_jobs(trackers, sequences, result_dir, got10k=False)
     with tqdm(total=len(jobs), desc=f"tracking {seed_dir.name}", unit="seq") as bar:
-        run_jobs(jobs, workers, progress=lambda seq: bar.update(1))
+        run_jobs(jobs, workers, progress=lambda seq: bar.update(1), spawn=device != "cpu")
     summary = build_summary(DATASET_NAME, benchmark.protocol, sequences, result_dir,
-                            [spec.name for spec in specs])
+                            list(trackers))
     write_report(summary, Path(seed_dir) / "report")
     return summary
 
@@ -485,7 +489,8 @@ def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, obj
              "pairs_scale": summary["pairs_scale"], "device": summary["device"],
              "seed": summary["seeds"][0], "evaluation": TABLE_LABEL, "data": summary["data"],
              "models": {}}
-    for run_id, file_name in SHIPPED.items():
+    for run_id in SHIPPED_RUNS:
+        file_name = entry(name_of_stage(RUN_BY_ID[run_id].stage)).weights_file
         model = summary["models"][run_id]
         source = model["checkpoints"][0]
         net = load_model(source)

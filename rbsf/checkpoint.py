@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 
@@ -74,6 +74,18 @@ def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> S
             raise CheckpointError(f"{source}: {exc}") from exc
         return net
     raise CheckpointError(f"{source} is neither an RB-SF checkpoint nor a siamfc-pytorch state dict")
+
+
+def unfinished_note(data: Dict[str, Any]) -> Optional[str]:
+    """For a training checkpoint whose run has not finished, a note saying how far it got
+    (``"unfinished teacher training: epoch 3 of 10, step 120"``); None otherwise (finished
+    runs, shipped weights, packed models, foreign state dicts)."""
+    if data.get("format") != FORMAT or data.get("finished", True):
+        return None
+    stage = data.get("stage", "?")
+    epochs = data.get("train_config", {}).get("stages", {}).get(stage, {}).get("epochs", "?")
+    return (f"unfinished {stage} training: epoch {data.get('epoch', '?')} of {epochs}, step "
+            f"{data.get('step', '?')}")
 
 
 def load_model(path: PathLike) -> SiamFCNet:

@@ -132,7 +132,7 @@ def best_of(rounds: int, models: Dict[str, torch.nn.Module],
 
 def _peak_memory_child(queue, fp_path, binary_path, width, name, frames, box, threads) -> None:
     torch.set_num_threads(threads)
-    base = _vm_kib("VmRSS")
+    base = vm_kib("VmRSS")
     net = build_models(fp_path, binary_path, width, CONV1_MODES)[name]
     if isinstance(net, PackedSiamFC):  # the deployed process holds the packed model only
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,10 +140,11 @@ def _peak_memory_child(queue, fp_path, binary_path, width, name, frames, box, th
             mode, net = net.conv1_mode, load_model(Path(tmp) / "m.pt")
             net.conv1_mode = mode
     track_seconds(net, frames, box)
-    queue.put((base, _vm_kib("VmHWM")))
+    queue.put((base, vm_kib("VmHWM")))
 
 
-def _vm_kib(key: str) -> int:
+def vm_kib(key: str) -> int:
+    """A memory figure of this process from /proc/self/status (KiB), e.g. VmRSS, VmHWM."""
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(key + ":"):

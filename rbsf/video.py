@@ -30,6 +30,7 @@ PathLike = Union[str, os.PathLike]
 DEFAULT_FPS = 30.0
 FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
+CAMERA_INDICES = range(100)  # OpenCV reads an index from 100 on as backend * 100 + camera
 
 
 class VideoError(RBSFError, ValueError):
@@ -140,7 +141,11 @@ class FrameSource:
 
     @classmethod
     def open_camera(cls, index: int) -> "FrameSource":
-        """Open camera ``index``; ``VideoError`` when there is no such camera."""
+        """Open camera ``index`` (0..99); ``VideoError`` when there is no such camera. The index
+        is checked before OpenCV sees it: a negative one crashes the process inside OpenCV."""
+        if index not in CAMERA_INDICES:
+            raise VideoError(f"camera index {index} is out of range; cameras are numbered "
+                             f"0..{CAMERA_INDICES[-1]}")
         with _quiet_opencv():
             capture = cv2.VideoCapture(index)
         if not capture.isOpened():
@@ -239,6 +244,12 @@ def latest_frames(source: FrameSource) -> Iterator[Frame]:
 # ----------------------------------------------------------------------------- outputs
 
 
+def check_video_path(path: PathLike) -> None:
+    """``VideoError`` unless ``path`` ends in a video extension the writer knows."""
+    if Path(path).suffix.lower() not in FOURCC:
+        raise VideoError(f"output video {path} must end in one of {', '.join(sorted(FOURCC))}")
+
+
 class VideoOutput:
     """Annotated video file; opened on the first frame (its size is known then)."""
 
@@ -247,8 +258,7 @@ class VideoOutput:
         self.fps = fps
         self.frames = 0
         self._writer: Optional[cv2.VideoWriter] = None
-        if self.path.suffix.lower() not in FOURCC:
-            raise VideoError(f"output video {self.path} must end in one of {', '.join(sorted(FOURCC))}")
+        check_video_path(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

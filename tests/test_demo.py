@@ -12,12 +12,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import run_in_process
 
 from rbsf.checkpoint import model_payload
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.video import (FrameSource, VideoError, check_box, draw_overlay, parse_box,
                         read_groundtruth_box)
+from tools import demo as demo_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "tools" / "demo.py"
@@ -67,6 +69,15 @@ def headless_env(display: str = ""):
 def demo(*args, cwd: Path = ROOT, display: str = "") -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(DEMO), "--quiet", *map(str, args)], cwd=cwd,
                           env=headless_env(display), capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def demo_here(capsys, monkeypatch):
+    """The tool in this process (no interpreter start-up), headless, same outputs."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+    return lambda *args: run_in_process(demo_tool.main, ["--quiet", *args], capsys)
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +262,75 @@ def test_overlay_draws_a_green_box():
     draw_overlay(bgr, (10, 30, 20, 20), ["x"])
     b, g, r = bgr[40, 10].astype(int)
     assert g > 200 and b < 50 and r < 50
+
+
+@pytest.mark.parametrize("case, args, message", [
+    ("output is the video", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/in.mp4"],
+     "--output {tmp}/in.mp4 is the input video"),
+    ("box file is the ground truth", ["--video", "{tmp}/in.mp4", "--groundtruth", "{tmp}/gt.txt",
+                                      "--output", "{tmp}/gt.mp4"], "is the --groundtruth file"),
+    ("boxes onto the video", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
+                              "--boxes", "{tmp}/in.mp4"], "--boxes {tmp}/in.mp4 is the input video"),
+    ("boxes onto the weights", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
+                                "--boxes", "{tmp}/w.pt"], "is the --weights file"),
+    ("boxes and video clash", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
+                               "--boxes", "{tmp}/o.mp4"], "are both {tmp}/o.mp4"),
+    ("output under a file", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/gt.txt/o.mp4"],
+     "is a file, not a folder"),
+    ("output is a folder", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/dir.mp4"], "is a folder"),
+    ("boxes under a file", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
+                            "--boxes", "{tmp}/in.mp4/b.txt"], "is a file, not a folder"),
+    ("not a video suffix", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.txt"], "must end in"),
+])
+def test_outputs_onto_inputs_or_unwritable_are_refused_before_tracking(work, tmp_path, demo_here,
+                                                                         case, args, message):
+    """No run writes over its video, ground truth or weights, nor two outputs on one path."""
+    root, truth = work
+    (tmp_path / "in.mp4").write_bytes((root / "clip.mp4").read_bytes())
+    (tmp_path / "gt.txt").write_text("\n".join(",".join(map(str, b.astype(int))) for b in truth))
+    (tmp_path / "w.pt").write_bytes((root / "rbsf.pt").read_bytes())
+    (tmp_path / "dir.mp4").mkdir()
+    before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    box = [] if "--groundtruth" in args else ["--init-box", "20,70,30,30"]
+    result = demo_here(*[a.format(tmp=tmp_path) for a in args], *box, "--weights",
+                       tmp_path / "w.pt", "--max-frames", 2)
+    assert result.returncode == 2, (case, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert message.format(tmp=tmp_path) in lines[0], lines
+    assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.mp4", "gt.txt", "in.mp4", "w.pt"]
+    assert list((tmp_path / "dir.mp4").iterdir()) == []
+
+
+def test_webcam_index_is_checked_before_opencv_sees_it(tmp_path, demo_here):
+    """-1 made OpenCV segfault (exit 139, so that case runs in its own process); indices from
+    100 on select an OpenCV backend instead of a camera, and past 2**31 OpenCV raised a
+    TypeError."""
+    results = [demo("--webcam", -1, "--init-box", "1,1,5,5", "--output", tmp_path / "w.mp4")]
+    results += [demo_here("--webcam", index, "--init-box", "1,1,5,5", "--output", tmp_path / "w.mp4")
+                for index in ("-5", "100", "2147483648", "1.5")]
+    for result in results:
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "--webcam" in lines[0], lines
+    assert "0..99" in results[0].stderr
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(VideoError, match="out of range"):
+        FrameSource.open_camera(-1)
+
+
+def test_unfinished_training_checkpoint_is_named_as_such(work, tmp_path, demo_here):
+    root, _ = work
+    net = SiamFCNet("rbconv", width=0.25)
+    save_atomic(model_payload(net, stage="rbsf", finished=False, epoch=2, step=40,
+                              train_config={"stages": {"rbsf": {"epochs": 10}}}),
+                tmp_path / "last.pt")
+    result = demo_here("--video", root / "clip.mp4", "--init-box", "20,70,30,30", "--weights",
+                       tmp_path / "last.pt", "--output", tmp_path / "o.mp4", "--max-frames", 2)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "unfinished rbsf training: epoch 2 of 10, step 40" in warnings[0]
+    finished = demo_here("--video", root / "clip.mp4", "--init-box", "20,70,30,30", "--weights",
+                         root / "rbsf.pt", "--output", tmp_path / "o.mp4", "--max-frames", 2)
+    assert finished.returncode == 0 and "warning" not in finished.stderr

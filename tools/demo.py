@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from rbsf.video import (BoxOutput, FrameSource, VideoError, VideoOutput, Window, check_box,
-                        display_available, parse_box, read_groundtruth_box, select_box, track_video)
+from rbsf.files import check_outputs
+from rbsf.video import (CAMERA_INDICES, BoxOutput, FrameSource, VideoError, VideoOutput, Window,
+                        check_box, check_video_path, display_available, parse_box,
+                        read_groundtruth_box, select_box, track_video)
 from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
-from trackers.registry import TRACKERS, build_tracker
+from trackers.registry import TRACKERS, build_tracker, find_weights, unfinished
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
@@ -34,7 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--video", type=Path, metavar="PATH", help="video file to track in (default: the sample "
                         "clip data/sample/clip.mp4 with its first ground-truth box)")
-    source.add_argument("--webcam", type=int, metavar="INDEX", help="camera index to track from")
+    source.add_argument("--webcam", type=int, metavar="INDEX",
+                        help=f"camera index to track from (0..{CAMERA_INDICES[-1]})")
     parser.add_argument("--init-box", metavar="X,Y,W,H",
                         help="target box in the first frame (top-left x, y, width, height, pixels);"
                              " without it the box is drawn with the mouse (needs a display)")
@@ -67,7 +70,34 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--max-frames must be >= 1")
     if args.webcam is not None and args.start_frame:
         parser.error("--start-frame applies to --video only")
+    if args.webcam is not None and args.webcam not in CAMERA_INDICES:
+        parser.error(f"--webcam takes a camera index 0..{CAMERA_INDICES[-1]}, got {args.webcam}")
     return args
+
+
+def resolve_paths(args: argparse.Namespace) -> None:
+    """Fill in the defaults: the sample clip and its ground truth, the tracker's shipped
+    weights, runs/demo/<name>_<tracker>.mp4 and the box file beside it."""
+    if args.video is None and args.webcam is None:
+        if not SAMPLE_VIDEO.is_file():
+            raise VideoError(f"the sample clip {SAMPLE_VIDEO} is missing; pass --video PATH or --webcam 0")
+        args.video = SAMPLE_VIDEO
+        if args.init_box is None and args.groundtruth is None:
+            args.groundtruth = SAMPLE_GROUNDTRUTH
+    args.weights = args.weights or find_weights(args.tracker)
+    stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
+    args.output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
+
+
+def check_paths(args: argparse.Namespace) -> Path:
+    """Refuse outputs that are inputs, clash or cannot be written; returns the box file."""
+    check_video_path(args.output)
+    boxes = args.boxes or args.output.with_suffix(".txt")
+    boxes_label = "--boxes" if args.boxes else "--boxes (default: --output with .txt)"
+    check_outputs({"--output": args.output, boxes_label: boxes},
+                  {"input video": args.video, "--groundtruth file": args.groundtruth,
+                   "--weights file": args.weights})
+    return boxes
 
 
 def open_source(args: argparse.Namespace) -> FrameSource:
@@ -89,21 +119,19 @@ def initial_box(args: argparse.Namespace, source: FrameSource, display: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.video is None and args.webcam is None:
-        if not SAMPLE_VIDEO.is_file():
-            raise VideoError(f"the sample clip {SAMPLE_VIDEO} is missing; pass --video PATH or --webcam 0")
-        args.video = SAMPLE_VIDEO
-        if args.init_box is None and args.groundtruth is None:
-            args.groundtruth = SAMPLE_GROUNDTRUTH
+    resolve_paths(args)
+    boxes = check_paths(args)
     display = not args.no_display and display_available()
     source = open_source(args)
     try:
         box = initial_box(args, source, display)
         tracker = build_tracker(args.tracker, args.weights)
-        stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
-        output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
-        video_out = VideoOutput(output, source.fps)
-        box_out = BoxOutput(args.boxes or output.with_suffix(".txt"))
+        note = unfinished(args.weights)
+        if note:
+            print(f"warning: {args.weights} is an {note} checkpoint, not a finished model",
+                  file=sys.stderr)
+        video_out = VideoOutput(args.output, source.fps)
+        box_out = BoxOutput(boxes)
         window = Window(f"RB-SF demo: {tracker.name}") if display else None
         try:
             result = track_video(tracker, source, box, name=tracker.name, video_out=video_out,

@@ -16,8 +16,9 @@ from typing import List, Optional
 
 import torch
 
-from rbsf.checkpoint import CheckpointError, load_model
-from rbsf.deploy import pack_model, save_packed
+from rbsf.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, unfinished_note
+from rbsf.deploy import PackedSiamFC, pack_model, save_packed
+from rbsf.files import check_outputs
 from tools.cli import ArgumentParser, run_tool
 
 
@@ -44,13 +45,23 @@ def check(net, packed) -> float:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    net = load_model(args.checkpoint)
+    check_outputs({"output": args.output}, {"checkpoint": args.checkpoint})
+    data = load_checkpoint(args.checkpoint)
+    net = model_from_checkpoint(data, str(args.checkpoint)).eval()
+    if isinstance(net, PackedSiamFC):
+        raise CheckpointError(f"{args.checkpoint} is already packed; give the .pt checkpoint it "
+                              f"was exported from")
+    note = unfinished_note(data)
+    if note:
+        print(f"warning: {args.checkpoint} is an {note} checkpoint, not a finished model; the "
+              f"packed file does not record that", file=sys.stderr)
     try:
         packed = pack_model(net)
     except ValueError as exc:
         raise CheckpointError(f"{args.checkpoint}: {exc}") from exc
+    source_bytes = args.checkpoint.stat().st_size
     save_packed(packed, args.output)
-    source_bytes, packed_bytes = args.checkpoint.stat().st_size, args.output.stat().st_size
+    packed_bytes = args.output.stat().st_size
     print(f"wrote {args.output}: {packed_bytes / 1e6:.3f} MB (source {source_bytes / 1e6:.3f} MB, "
           f"{source_bytes / packed_bytes:.1f}x smaller)")
     if not args.no_check:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
-from rbsf.checkpoint import load_model
+from rbsf.checkpoint import load_checkpoint, load_model, unfinished_note
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.errors import RBSFError
 from rbsf.models.siamfc import MODEL_NAMES
@@ -111,6 +111,12 @@ def load_net(name: str, weights: Union[str, Path]):
     if packed:
         net.conv1_mode = item.conv1_mode
     return net
+
+
+def unfinished(weights: Union[str, Path]) -> Optional[str]:
+    """How far training got (``"unfinished rbsf training: epoch 2 of 10, step 40"``) when
+    ``weights`` is a training checkpoint whose run has not finished; None otherwise."""
+    return unfinished_note(load_checkpoint(weights))
 
 
 @dataclass(frozen=True)

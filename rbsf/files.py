@@ -4,6 +4,9 @@ Atomic: a reader never sees a half-written file, an interrupted write leaves the
 (or none) in place, and the new file gets the mode an ordinary ``open`` would give it (0666
 less the umask).
 
+Atomic folders (``atomic_dir``): a data set or any other folder a job fills is built in a
+hidden sibling and renamed into place at the end, so the folder is complete or absent.
+
 Checks: an output path must not be one of the job's inputs (no tool overwrites what it reads),
 two outputs of one job must differ, and every output must be creatable, which is checked
 before the long work starts instead of failing after it.
@@ -11,6 +14,7 @@ before the long work starts instead of failing after it.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +61,46 @@ def save_atomic(obj: Any, path: PathLike) -> None:
 
     with atomic_open(path, "wb") as handle:
         torch.save(obj, handle)
+
+
+PARTIAL_MARK = ".rbsf-partial"
+
+
+def partial_dir(path: PathLike) -> Path:
+    """The hidden sibling ``.<name>.partial`` in which ``atomic_dir`` builds ``path``."""
+    path = Path(os.path.abspath(path))
+    return path.with_name(f".{path.name}.partial")
+
+
+@contextmanager
+def atomic_dir(path: PathLike) -> Iterator[Path]:
+    """Build the folder ``path`` (absent or empty) in ``partial_dir(path)``: the block gets that
+    folder, which is renamed to ``path`` when the block ends normally and deleted when it raises
+    (Ctrl-C included). A partial folder left by a killed job (it holds ``PARTIAL_MARK``) is
+    deleted first; any other folder on that name is refused, never deleted."""
+    path = Path(path)
+    check_writable_dir(path, "output folder")
+    if path.exists() and any(path.iterdir()):
+        raise OutputPathError(f"output folder {path} is not empty: choose a new or empty folder")
+    if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"output folder {path} cannot be written: it is built beside it, "
+                              f"and {path.parent} has no write permission; choose another "
+                              f"location")
+    building = partial_dir(path)
+    if building.exists():
+        if not (building / PARTIAL_MARK).is_file():
+            raise OutputPathError(f"{building} is in the way of writing {path} and was not left "
+                                  f"by an interrupted job; remove it or choose another folder")
+        shutil.rmtree(building)
+    building.mkdir(parents=True)
+    (building / PARTIAL_MARK).write_text("left by an interrupted job; safe to delete\n")
+    try:
+        yield building
+        (building / PARTIAL_MARK).unlink()
+        os.replace(building, path)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
 
 
 def same_path(a: PathLike, b: PathLike) -> bool:

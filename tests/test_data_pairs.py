@@ -139,8 +139,30 @@ def test_frame_filter_uses_visibility_and_box_limits(tmp_path):
     seq.visible[2] = False
     dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=1)
     np.testing.assert_array_equal(dataset.valid[0], [0, 4])      # 10 px wide, hidden, 9:1 aspect dropped
-    with pytest.raises(ValueError, match="pair filter"):
+    with pytest.raises(DatasetError, match="no sequence has two frames whose target passes the "
+                                           "SiamFC filter .* sides 50-500 px"):
         PairDataset([seq], PairConfig(min_side=50), pairs_per_epoch=1)
+
+
+def test_no_pairs_says_whether_frames_are_unreadable_or_targets_filtered(data_got10k, tmp_path):
+    root = tmp_path / "broken"
+    shutil.copytree(data_got10k / "train", root / "train")
+    sequences = load_sequences(str(root))
+    for path in sequences[0].frames + sequences[1].frames:
+        Path(path).write_bytes(b"not a jpeg")
+    config = PairConfig(exemplar_size=95, instance_size=191, search_size=175)
+    with pytest.raises(DatasetError, match="^no training pairs in 2 sequences: the frames of "
+                                           "every sequence are unreadable .*00000001.jpg"):
+        PairDataset(sequences[:2], config, pairs_per_epoch=4)
+    with pytest.raises(DatasetError, match="^no training pairs in 3 sequences: 2 with unreadable "
+                                           "frames .* and 1 without two frames whose target "
+                                           "passes"):
+        PairDataset(sequences, PairConfig(min_side=200), pairs_per_epoch=4)
+    tiny = PairConfig(max_side=5)
+    with pytest.raises(DatasetError, match="in 1 sequence: no sequence has two frames whose "
+                                           "target passes .*visible targets measure .* px in "
+                                           "240x180 frames"):
+        PairDataset(sequences[2:], tiny, pairs_per_epoch=4)
 
 
 def test_balanced_labels_hand_computed():
@@ -186,17 +208,20 @@ def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
     assert dataset.skipped_pairs == reference.skipped_pairs      # counted across worker processes
 
 
+def _otb_folder(root: Path, name: str, frames: int, boxes: str = None, anno="groundtruth_rect.txt"):
+    (root / name / "img").mkdir(parents=True)
+    for i in range(1, frames + 1):
+        cv2.imwrite(str(root / name / "img" / f"{i:04d}.jpg"), np.zeros((40, 60, 3), np.uint8))
+    if boxes is not None:
+        (root / name / anno).write_text(boxes)
+
+
 def test_otb_and_uav123_loader_details(tmp_path):
     otb = tmp_path / "OTB"
-    for name, count in (("Jogging", 3), ("David", 6)):
-        (otb / name / "img").mkdir(parents=True)
-        for i in range(1, count + 1):
-            cv2.imwrite(str(otb / name / "img" / f"{i:04d}.jpg"), np.zeros((40, 60, 3), np.uint8))
-    (otb / "Jogging" / "groundtruth_rect.1.txt").write_text("1\t2\t3\t4\n1\t2\t3\t4\n5\t6\t7\t8\n")
+    _otb_folder(otb, "Jogging", 3, "1\t2\t3\t4\n1\t2\t3\t4\n5\t6\t7\t8\n", "groundtruth_rect.1.txt")
     (otb / "Jogging" / "groundtruth_rect.2.txt").write_text("1 2 3 4\n0 0 0 0\n5 6 7 8\n")
-    (otb / "David" / "groundtruth_rect.txt").write_text("1,2,3,4\n")          # frame count mismatch
     sequences = load_sequences(str(otb))
-    assert [s.name for s in sequences] == ["Jogging.1", "Jogging.2"]     # David skipped with a warning
+    assert [s.name for s in sequences] == ["Jogging.1", "Jogging.2"]
     np.testing.assert_array_equal(sequences[1].visible, [True, False, True])
     np.testing.assert_array_equal(sequences[0].boxes[2], [5, 6, 7, 8])
 
@@ -204,6 +229,56 @@ def test_otb_and_uav123_loader_details(tmp_path):
     seq = load_sequences(str(uav))[0]
     anno = np.loadtxt(uav / "anno" / "UAV123" / "uav6.txt", delimiter=",")
     np.testing.assert_array_equal(seq.visible, ~np.isnan(anno).any(axis=1))
+    (uav / "data_seq" / "UAV123" / "uav6" / "000109.jpg").unlink()
+    with pytest.raises(DatasetError, match="uav6: 108 frames .* 109 boxes"):
+        load_sequences(str(uav))
+
+
+@pytest.mark.parametrize("frames, boxes", [(5, 3), (3, 5)])
+def test_otb_ground_truth_of_another_length_is_an_error(tmp_path, frames, boxes):
+    _otb_folder(tmp_path, "Basketball", 4, "1,2,3,4\n" * 4)
+    _otb_folder(tmp_path, "Biker", frames, "1,2,3,4\n" * boxes)
+    with pytest.raises(DatasetError, match=f"Biker: {frames} frames in img/ but {boxes} boxes in "
+                                           f"groundtruth_rect.txt"):
+        load_sequences(str(tmp_path))
+    assert [s.name for s in load_sequences(str(tmp_path), names=["Basketball"])] == ["Basketball"]
+
+
+def test_otb_folder_without_ground_truth_is_an_error(tmp_path):
+    _otb_folder(tmp_path, "Basketball", 4, "1,2,3,4\n" * 4)
+    _otb_folder(tmp_path, "Biker", 4)
+    with pytest.raises(DatasetError, match="Biker has img/ but no groundtruth_rect"):
+        load_sequences(str(tmp_path))
+    # David's annotation covers frames 300-770 of img/ (the got10k toolkit's range)
+    _otb_folder(tmp_path, "David", 6, "1,2,3,4\n")
+    (tmp_path / "Biker" / "groundtruth_rect.txt").write_text("1,2,3,4\n" * 4)
+    with pytest.raises(DatasetError, match="David: frames 300-770 .* 6 frames in img/"):
+        load_sequences(str(tmp_path))
+
+
+def test_got10k_short_ground_truth_is_blamed_on_itself(data_got10k, tmp_path):
+    root = tmp_path / "got"
+    shutil.copytree(data_got10k / "train", root / "train")
+    gt = root / "train" / "GOT-10k_Train_000002" / "groundtruth.txt"
+    gt.write_text("".join(gt.read_text().splitlines(keepends=True)[:20]))
+    with pytest.raises(DatasetError, match="GOT-10k_Train_000002: groundtruth.txt has 20 boxes "
+                                           "for 24 frames") as error:
+        load_sequences(str(root))
+    assert "absence.label" not in str(error.value)
+
+
+def test_got10k_missing_sequences_and_ground_truth_are_errors(data_got10k, tmp_path):
+    root = tmp_path / "got"
+    shutil.copytree(data_got10k / "train", root / "train")
+    shutil.rmtree(root / "train" / "GOT-10k_Train_000003")
+    with pytest.raises(DatasetError, match="1 of 3 sequences listed in .*list.txt .*: "
+                                           "GOT-10k_Train_000003"):
+        load_sequences(str(root))
+    assert len(load_sequences(str(root), names=["GOT-10k_Train_000001"])) == 1
+    (root / "train" / "list.txt").unlink()         # the train download: folders are the list
+    (root / "train" / "GOT-10k_Train_000002" / "groundtruth.txt").unlink()
+    with pytest.raises(DatasetError, match="Train_000002 has frames but no groundtruth.txt"):
+        load_sequences(str(root))
 
 
 def test_default_roots_follow_environment(monkeypatch, tmp_path):

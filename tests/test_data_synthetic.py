@@ -10,6 +10,7 @@ import pytest
 from got10k.datasets import GOT10k, OTB, UAV123
 
 from rbsf.data import load_sequences
+from rbsf.errors import RBSFError
 from rbsf.data.synthetic import list_photos, load_photos, render_sequence, sequence_rng, write_dataset
 
 SIZE = (128, 96)
@@ -114,7 +115,7 @@ def test_same_seed_same_dataset_and_disjoint_photos(tmp_path):
     for rel in ("Basketball/img/0003.jpg", "Basketball/groundtruth_rect.txt"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
     assert (a / "Basketball/img/0001.jpg").read_bytes() != (c / "Basketball/img/0001.jpg").read_bytes()
-    with pytest.raises(ValueError, match="not empty"):
+    with pytest.raises(RBSFError, match="not empty"):
         write_dataset(a, "otb", 1, 3, seed=5)
     with pytest.raises(ValueError, match="not found"):
         write_dataset(tmp_path / "d", "otb", 1, 3, seed=5, image_names=["nope.jpg", "apple.jpg"])
@@ -150,6 +151,7 @@ def test_tool_help_documents_every_option():
 
 
 def test_tool_writes_and_rejects_bad_input(tmp_path, capsys):
+    from tools.cli import run_tool
     tool = _tool()
     out = tmp_path / "o"
     assert tool.main(["--layout", "otb", "--out", str(out), "--sequences", "1", "--frames", "3",
@@ -158,9 +160,10 @@ def test_tool_writes_and_rejects_bad_input(tmp_path, capsys):
     assert tool.main(["--out", str(tmp_path / "g"), "--sequences", "2", "--frames", "3",
                       "--size", "64x48", "--subsets", "train,val", "--workers", "2"]) == 0
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["train", "val"]
-    assert tool.main(["--out", str(tmp_path / "x"), "--images", str(tmp_path / "none")]) == 2
+    assert run_tool(tool.main, ["--out", str(tmp_path / "x"), "--images",
+                                str(tmp_path / "none")]) == 2
     assert "photo folder" in capsys.readouterr().err
-    assert tool.main(["--layout", "otb", "--out", str(out)]) == 2
+    assert run_tool(tool.main, ["--layout", "otb", "--out", str(out)]) == 2
     assert "not empty" in capsys.readouterr().err
 
 
@@ -183,3 +186,74 @@ def test_shipped_sample_and_photos():
     assert count == 100 and first.shape == (240, 320, 3)
     assert np.abs(first.astype(int) - cv2.imread(files[0]).astype(int)).mean() < 6
     assert len(list_photos()) >= 12
+
+
+def test_interrupted_writing_leaves_no_partial_dataset(tmp_path, monkeypatch):
+    import rbsf.data.synthetic as synthetic
+    written = []
+    real_job = synthetic._write_job
+
+    def job_then_ctrl_c(job):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        real_job(job)
+        written.append(job)
+
+    monkeypatch.setattr(synthetic, "_write_job", job_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(tmp_path / "data", "got10k", 4, 3, seed=0, frame_size=(48, 36),
+                      subsets=("train",))
+    assert len(written) == 2 and list(tmp_path.iterdir()) == []     # complete or absent
+    monkeypatch.setattr(synthetic, "_write_job", real_job)
+    root = write_dataset(tmp_path / "data", "got10k", 4, 3, seed=0, frame_size=(48, 36),
+                         subsets=("train",))
+    assert len(load_sequences(str(root))) == 4 and list(tmp_path.iterdir()) == [root]
+
+
+def _wait_for(predicate, proc, seconds=120):
+    import time
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None and not predicate():
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()
+
+
+def test_tool_ctrl_c_is_one_line_and_leaves_no_folder(tmp_path):
+    import signal
+    out = tmp_path / "data"
+    proc = subprocess.Popen([sys.executable, str(REPO / "tools" / "make_synthetic.py"), "--out",
+                             str(out), "--sequences", "40", "--frames", "30", "--size", "64x48",
+                             "--subsets", "train", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(p.name.endswith(".jpg") for p in tmp_path.rglob("*")), proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("options, phrase", [
+    (["--sequences", "0"], "--sequences"), (["--frames", "1"], "2 frames"),
+    (["--size", "16x16"], "at least 32"), (["--size", "0x-5"], "--size"),
+    (["--workers", "0"], "--workers"), (["--workers", "-1"], "--workers"),
+    (["--seed", "-1"], "--seed"), (["--quality", "0"], "--quality"),
+    (["--subsets", ","], "subsets"), (["--layout", "uav123", "--sequences", "1000"], "at most"),
+])
+def test_tool_refuses_bad_values_before_writing(tmp_path, capsys, options, phrase):
+    from tools.cli import run_tool
+    code = run_tool(_tool().main, ["--out", str(tmp_path / "data"), *options])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and phrase in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tool_refuses_an_out_it_cannot_write(tmp_path, capsys):
+    from tools.cli import run_tool
+    (tmp_path / "file").write_text("mine")
+    assert run_tool(_tool().main, ["--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert run_tool(_tool().main, ["--out", str(tmp_path / "file" / "data")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"

@@ -8,13 +8,15 @@ import argparse
 import sys
 
 from rbsf.data.synthetic import LAYOUTS, write_dataset
-from tools.cli import ArgumentParser, fail, run_tool
+from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
 
 
 def frame_size(text: str) -> tuple:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
+        w = h = 0
+    if w < 1 or h < 1:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 480x360, got {text!r}")
     return w, h
 
@@ -30,10 +32,12 @@ def main(argv=None) -> int:
                              "groundtruth_rect.txt) or uav123 (anno/UAV123 + data_seq/UAV123; sequence lengths "
                              "fixed by the got10k toolkit, --frames ignored) (default: got10k)")
     parser.add_argument("--out", required=True, help="output folder, new or empty; becomes the dataset root")
-    parser.add_argument("--sequences", type=int, default=10,
+    parser.add_argument("--sequences", type=positive_int, default=10,
                         help="number of sequences (per subset for got10k) (default: 10)")
-    parser.add_argument("--frames", type=int, default=100, help="frames per sequence (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset (default: 0)")
+    parser.add_argument("--frames", type=positive_int, default=100,
+                        help="frames per sequence, at least 2 (default: 100)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="random seed; same seed, same dataset (default: 0)")
     parser.add_argument("--images", default=None,
                         help="folder of photos (.jpg/.png) to cut targets and backgrounds from "
                              "(default: the photos shipped in data/photos)")
@@ -41,12 +45,14 @@ def main(argv=None) -> int:
                         help="use only these photo file names from --images, e.g. to keep held-out "
                              "photos for a test set (default: all)")
     parser.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH",
-                        help="frame size in pixels (default: 480x360; smaller is faster)")
+                        help="frame size in pixels, at least 32x32 (default: 480x360; smaller is "
+                             "faster, but below it more targets fall under SiamFC's 20-pixel "
+                             "training filter)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (default: 90)")
     parser.add_argument("--subsets", default="train,val,test",
                         help="got10k layout: comma-separated subsets to write (default: "
                              "train,val,test)")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="processes rendering sequences in parallel; the data do not depend "
                              "on it (default: 1)")
     args = parser.parse_args(argv)
@@ -58,11 +64,13 @@ def main(argv=None) -> int:
                              quality=args.quality, progress=True,
                              subsets=[s.strip() for s in args.subsets.split(",") if s.strip()],
                              workers=args.workers)
-    except (ValueError, OSError) as err:
-        return fail(str(err))
+    except OSError as err:
+        return fail(f"writing the data set failed ({err}); nothing was kept, free space or "
+                    f"choose another --out")
     print(f"wrote {args.layout} dataset to {root}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_tool(main))
+    sys.exit(run_tool(main, interrupted_hint="nothing was kept (a data set is written whole "
+                                             "or not at all); rerun the command"))

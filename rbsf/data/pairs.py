@@ -12,7 +12,7 @@ from PIL import Image
 from torch.utils.data import Dataset, get_worker_info
 
 from rbsf.crops import box_center, crop_and_resize, exemplar_crop_size
-from rbsf.data.sequences import Sequence
+from rbsf.data.sequences import DatasetError, Sequence
 
 log = logging.getLogger("rbsf.data")
 
@@ -134,18 +134,21 @@ class PairDataset(Dataset):
         self.seed = int(seed)
         self.sequences: List[Sequence] = []
         self.valid: List[np.ndarray] = []
+        unreadable, filtered = [], []
         for seq in sequences:
             size = _image_size(seq)
             if size is None:
                 log.warning("sequence %s: no readable frame among its first five; skipped", seq.name)
+                unreadable.append(seq)
                 continue
             idx = valid_frames(seq, size, config)
             if len(idx) >= 2:
                 self.sequences.append(seq)
                 self.valid.append(idx)
+            else:
+                filtered.append((seq, size))
         if not self.sequences:
-            raise ValueError("no sequence has two frames that pass the pair filter "
-                             "(visible target, box size and aspect within PairConfig's thresholds)")
+            raise DatasetError(_no_pairs_message(unreadable, filtered, config))
         # shared-memory state, seen and written by DataLoader workers (fork or spawn, persistent
         # or not): the epoch, and one skip counter per worker so that no two processes race
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
@@ -223,6 +226,46 @@ class PairDataset(Dataset):
                         bad[0], index, self._count_skip())
         raise RuntimeError(f"{self.config.max_retries} pairs in a row had unreadable frames "
                            f"(last: {bad[0]}); check the dataset files")
+
+
+def _filter_text(config: PairConfig) -> str:
+    c = config
+    return (f"the SiamFC filter (visible, sides {c.min_side:g}-{c.max_side:g} px, area >= "
+            f"{c.min_area:g} square px, sides {c.min_rel_size:g}-{c.max_rel_size:g} of the "
+            f"frame's, aspect {c.min_aspect:g}-{c.max_aspect:g})")
+
+
+def _target_sizes(filtered: List[Tuple[Sequence, Tuple[int, int]]]) -> str:
+    """'visible targets measure 8x5 to 30x21 px in 240x180 frames' over the filtered sequences."""
+    boxes = np.concatenate([seq.boxes[seq.visible & np.all(np.isfinite(seq.boxes), axis=1)]
+                            for seq, _ in filtered])
+    frames = " or ".join(sorted({f"{w}x{h}" for _, (w, h) in filtered}))
+    if not len(boxes):
+        return f"no target is visible in any frame ({frames} frames)"
+    order = np.argsort(boxes[:, 2:].max(axis=1))
+    small, large = boxes[order[0], 2:], boxes[order[-1], 2:]
+    return (f"visible targets measure {small[0]:.0f}x{small[1]:.0f} to {large[0]:.0f}x"
+            f"{large[1]:.0f} px in {frames} frames")
+
+
+def _no_pairs_message(unreadable: List[Sequence], filtered: List[Tuple[Sequence, Tuple[int, int]]],
+                      config: PairConfig) -> str:
+    """Why no sequence gave training pairs: unreadable frames, targets filtered out, or both."""
+    count = len(unreadable) + len(filtered)
+    head = f"no training pairs in {count} sequence{'s' if count != 1 else ''}: "
+    example = unreadable[0].frames[0] if unreadable and unreadable[0].frames else ""
+    fix_frames = "check or re-copy the frame files"
+    fix_boxes = ("use frames whose targets are larger (make_synthetic.py: the default --size "
+                 "480x360) or check the boxes")
+    if not filtered:
+        return (head + f"the frames of every sequence are unreadable (e.g. {example}: not an "
+                f"image file); {fix_frames}")
+    if not unreadable:
+        return (head + f"no sequence has two frames whose target passes {_filter_text(config)}; "
+                f"{_target_sizes(filtered)}; {fix_boxes}")
+    return (head + f"{len(unreadable)} with unreadable frames (e.g. {example}) and "
+            f"{len(filtered)} without two frames whose target passes {_filter_text(config)}; "
+            f"{fix_frames}, and {fix_boxes}")
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:

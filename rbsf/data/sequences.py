@@ -98,7 +98,11 @@ def _got10k_sequence(folder: Path) -> Sequence:
     boxes = _read_boxes(folder / "groundtruth.txt")
     if len(boxes) == 1 and len(frames) > 1:     # test subset: only the first box is public
         boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
-    if len(boxes) != len(frames):
+    if len(boxes) < len(frames):
+        raise DatasetError(f"GOT-10k sequence {folder.name}: groundtruth.txt has {len(boxes)} "
+                           f"boxes for {len(frames)} frames (one x,y,w,h line per frame, or only "
+                           f"the first for test sequences); fix or re-copy {folder}")
+    if len(boxes) > len(frames):
         # missing frames: keep GOT-10k's numbering; the pair sampler skips what it cannot read
         log.warning("GOT-10k sequence %s: %d frames for %d boxes; frames named by number",
                     folder.name, len(frames), len(boxes))
@@ -113,38 +117,59 @@ def _got10k_sequence(folder: Path) -> Sequence:
     return Sequence(folder.name, frames, boxes, visible)
 
 
+def _shown(names: List[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (f" ... ({len(names)} in all)" if len(names) > limit else "")
+
+
 def _load_got10k_subset(folder: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
+    """Every listed (or, without list.txt, every) sequence; ``DatasetError`` when one is missing,
+    has no frames or no ground truth: a data set with holes is not silently trained on."""
     list_file = folder / "list.txt"
     if list_file.is_file():
         names = [n.strip() for n in list_file.read_text().split("\n") if n.strip()]
+        broken = [n for n in names if wanted(n) and not _is_got10k_sequence(folder / n)]
+        if broken:
+            listed = sum(1 for n in names if wanted(n))
+            raise DatasetError(f"{len(broken)} of {listed} sequences listed in {list_file} are "
+                               f"missing or have no frames or no groundtruth.txt: "
+                               f"{_shown(broken)}; the data set is incomplete, copy them again "
+                               f"(or regenerate it)")
     else:   # the GOT-10k train download comes without list.txt
-        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and _is_got10k_sequence(p))
-    sequences = []
-    for name in filter(wanted, names):
-        seq_dir = folder / name
-        if not _is_got10k_sequence(seq_dir):
-            log.warning("GOT-10k sequence %s listed in %s is missing or has no frames; skipped", name, list_file)
-            continue
-        sequences.append(_got10k_sequence(seq_dir))
-    return sequences
+        folders = sorted(p for p in folder.iterdir() if p.is_dir() and wanted(p.name))
+        unannotated = [p.name for p in folders
+                       if any(p.glob("*.jpg")) and not (p / "groundtruth.txt").is_file()]
+        if unannotated:
+            raise DatasetError(f"GOT-10k sequence(s) {_shown(unannotated)} under {folder}: "
+                               f"{unannotated[0]} has frames but no groundtruth.txt; copy its "
+                               f"ground truth or move the folder out of {folder}")
+        names = [p.name for p in folders if _is_got10k_sequence(p)]
+    return [_got10k_sequence(folder / name) for name in filter(wanted, names)]
 
 
 def _load_otb(root: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
+    """Every OTB sequence folder (``img/``); ``DatasetError`` when one has no ground truth or
+    when its frames and boxes disagree in number (no silent cut, no silent drop)."""
     sequences = []
     for seq_dir in sorted(p for p in root.iterdir() if wanted(p.name) and (p / "img").is_dir()):
         frames = sorted(str(p) for p in (seq_dir / "img").glob("*.jpg"))
         anno_files = sorted(seq_dir.glob("groundtruth_rect*.txt"))
+        if not anno_files:
+            raise DatasetError(f"OTB sequence {seq_dir.name} has img/ but no groundtruth_rect.txt "
+                               f"(x,y,w,h per frame); add its ground truth or move {seq_dir} out "
+                               f"of {root}")
         for k, anno in enumerate(anno_files, start=1):
             boxes = _read_boxes(anno)
             if not len(boxes):
                 continue
             name = seq_dir.name if len(anno_files) == 1 else f"{seq_dir.name}.{k}"
-            start, count = OTB_FRAME_RANGES.get(seq_dir.name.lower(), (0, len(boxes)))
+            known = OTB_FRAME_RANGES.get(seq_dir.name.lower())
+            start, count = known or (0, len(frames))
             seq_frames = frames[start:start + count]
             if len(seq_frames) != len(boxes):
-                log.warning("OTB sequence %s: %d frames in img/ for %d boxes in %s; skipped",
-                            name, len(frames), len(boxes), anno.name)
-                continue
+                where = (f"frames {start + 1}-{start + count} of the {len(frames)} frames in img/"
+                         if known else f"{len(frames)} frames in img/")
+                raise DatasetError(f"OTB sequence {name}: {where} but {len(boxes)} boxes in "
+                                   f"{anno.name} (one box per frame); fix or re-copy {seq_dir}")
             sequences.append(Sequence(name, seq_frames, boxes, _valid_boxes(boxes)))
     return sequences
 
@@ -172,10 +197,11 @@ def _load_uav123(root: Path, version: str, wanted: Callable[[str], bool]) -> Lis
         start = meta["start_frame"]
         end = meta["end_frame"] or start + len(boxes) - 1
         frames = [str(folder / f"{i:06d}.jpg") for i in range(start, end + 1)]
-        if len(frames) != len(boxes) or not Path(frames[0]).is_file():
-            log.warning("UAV123 sequence %s: frames %s/%06d.jpg... do not match %d boxes; skipped",
-                        name, folder, start, len(boxes))
-            continue
+        found = sum(1 for f in frames if Path(f).is_file())
+        if len(frames) != len(boxes) or found != len(frames):
+            raise DatasetError(f"UAV123 sequence {name}: {found} frames {folder}/{start:06d}.jpg"
+                               f"...{end:06d}.jpg but {len(boxes)} boxes in {anno.name}; fix or "
+                               f"re-copy it")
         sequences.append(Sequence(name, frames, boxes, _valid_boxes(boxes)))
     return sequences
 

@@ -17,12 +17,16 @@ Layouts (``write_dataset``):
   uav123  ROOT/anno/UAV123/<name>.txt + ROOT/data_seq/UAV123/<name>/000001.jpg..., named after
           the shortest UAV123 sequences, each exactly as long as the got10k toolkit expects
           (109 to a few hundred frames: ``num_frames`` does not apply); absent frames are NaN.
+
+A data set is written whole or not at all (``rbsf.files.atomic_dir``): Ctrl-C or a kill while
+writing leaves no partial folder that could later pass for a data set.
 """
 from __future__ import annotations
 
 import json
 import math
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence as Seq, Tuple
@@ -32,6 +36,8 @@ import numpy as np
 from tqdm import tqdm
 
 from rbsf.crops import to_rgb_array
+from rbsf.errors import RBSFError
+from rbsf.files import atomic_dir
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "data" / "photos"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -53,6 +59,10 @@ OTB_NAMES = [
     "MountainBike", "Rubik", "Singer1", "Skater", "Skater2", "Subway", "Suv", "Tiger1", "Toy",
     "Trans", "Twinnings", "Vase",
 ]
+
+
+class SyntheticDataError(RBSFError, ValueError):
+    """A request the generator cannot fulfil (bad option, missing photos); says what to change."""
 
 
 @dataclass
@@ -88,16 +98,17 @@ def list_photos(image_dir: Optional[str] = None, image_names: Optional[Seq[str]]
     """Photo files of ``image_dir`` (default: the shipped ``data/photos``), optionally restricted."""
     folder = Path(image_dir) if image_dir else DEFAULT_PHOTOS
     if not folder.is_dir():
-        raise ValueError(f"photo folder {folder} does not exist: pass a folder of .jpg/.png photos")
+        raise SyntheticDataError(f"photo folder {folder} does not exist: pass a folder of "
+                                 f".jpg/.png photos")
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if image_names is not None:
         wanted = set(image_names)
         missing = wanted - {p.name for p in photos}
         if missing:
-            raise ValueError(f"photos not found in {folder}: {', '.join(sorted(missing))}")
+            raise SyntheticDataError(f"photos not found in {folder}: {', '.join(sorted(missing))}")
         photos = [p for p in photos if p.name in wanted]
     if len(photos) < 2:
-        raise ValueError(f"need at least 2 photos in {folder} (found {len(photos)})")
+        raise SyntheticDataError(f"need at least 2 photos in {folder} (found {len(photos)})")
     return photos
 
 
@@ -107,7 +118,7 @@ def load_photos(paths: Seq[Path]) -> List[np.ndarray]:
     for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError(f"cannot read photo {path}")
+            raise SyntheticDataError(f"cannot read photo {path}")
         images.append(to_rgb_array(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
     return images
 
@@ -500,7 +511,7 @@ def _uav123_names(count: int) -> List[Tuple[str, int]]:
            if m["folder_name"] == name and m["start_frame"] == 1]
     own.sort()
     if count > len(own):
-        raise ValueError(f"the uav123 layout holds at most {len(own)} sequences")
+        raise SyntheticDataError(f"the uav123 layout holds at most {len(own)} sequences")
     return [(name, length) for length, name in own[:count]]
 
 
@@ -529,6 +540,12 @@ def _set_worker_photos(photos: List[np.ndarray]) -> None:
     _WORKER_PHOTOS[:] = photos
 
 
+def _init_worker(photos: List[np.ndarray]) -> None:
+    """Pool worker set-up: the photos, and Ctrl-C left to the parent (which stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_worker_photos(photos)
+
+
 def _write_job(job: _SequenceJob) -> None:
     """Render one sequence and write its frames, labels and per-sequence files."""
     frames = render_sequence(sequence_rng(job.seed, job.subset_index, job.index), _WORKER_PHOTOS,
@@ -543,6 +560,30 @@ def _write_job(job: _SequenceJob) -> None:
         anno.write_text(_box_lines(boxes))
 
 
+def _check_request(layout: str, num_sequences: int, num_frames: int, seed: int,
+                   frame_size: Tuple[int, int], quality: int, subsets: Seq[str],
+                   workers: int) -> None:
+    """``SyntheticDataError`` for any value ``write_dataset`` cannot use."""
+    if layout not in LAYOUTS:
+        raise SyntheticDataError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if num_sequences < 1 or num_frames < 2:
+        raise SyntheticDataError(f"need at least 1 sequence of at least 2 frames, got "
+                                 f"{num_sequences} sequence(s) of {num_frames} frame(s)")
+    if seed < 0:
+        raise SyntheticDataError(f"the seed must be an integer >= 0, got {seed}")
+    if frame_size[0] < 32 or frame_size[1] < 32:
+        raise SyntheticDataError(f"frame size {frame_size[0]}x{frame_size[1]} too small: at "
+                                 f"least 32 x 32")
+    if not 1 <= quality <= 100:
+        raise SyntheticDataError(f"JPEG quality must be within 1..100, got {quality}")
+    unknown = sorted(set(subsets) - set(GOT10K_SUBSETS))
+    if layout == "got10k" and (unknown or not subsets):
+        raise SyntheticDataError(f"GOT-10k subsets must be among {', '.join(GOT10K_SUBSETS)}, "
+                                 f"got {', '.join(subsets) or 'none'}")
+    if workers < 1:
+        raise SyntheticDataError(f"workers must be at least 1, got {workers}")
+
+
 def write_dataset(out_dir: str, layout: str, num_sequences: int, num_frames: int, seed: int,
                   image_dir: Optional[str] = None, frame_size: Tuple[int, int] = (480, 360),
                   image_names: Optional[List[str]] = None, quality: int = JPEG_QUALITY,
@@ -550,68 +591,61 @@ def write_dataset(out_dir: str, layout: str, num_sequences: int, num_frames: int
                   workers: int = 1) -> Path:
     """Write a synthetic dataset in ``layout`` ("got10k", "otb" or "uav123") and return its root.
 
-    ``out_dir`` must be new or empty. ``image_names`` restricts the photos used (file names in
-    ``image_dir``), so training and held-out sets can use disjoint photos. ``subsets`` picks the
-    GOT-10k subsets to write (a subset's sequences do not depend on which others are written).
-    ``workers`` processes render sequences in parallel. The same arguments always write the same
-    dataset, whatever ``workers`` is.
+    ``out_dir`` must be new or empty; it is written whole or not at all (built in a hidden
+    sibling folder and renamed at the end). ``image_names`` restricts the photos used (file
+    names in ``image_dir``), so training and held-out sets can use disjoint photos. ``subsets``
+    picks the GOT-10k subsets to write (a subset's sequences do not depend on which others are
+    written). ``workers`` processes render sequences in parallel. The same arguments always
+    write the same dataset, whatever ``workers`` is. Bad values raise ``SyntheticDataError``
+    before anything is written.
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
-    if num_sequences < 1 or num_frames < 2:
-        raise ValueError("need at least 1 sequence of at least 2 frames")
-    if frame_size[0] < 32 or frame_size[1] < 32:
-        raise ValueError(f"frame size {frame_size} too small: at least 32 x 32")
-    unknown = sorted(set(subsets) - set(GOT10K_SUBSETS))
-    if layout == "got10k" and (unknown or not subsets):
-        raise ValueError(f"GOT-10k subsets must be among {', '.join(GOT10K_SUBSETS)}, got "
-                         f"{', '.join(subsets) or 'none'}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    root = Path(out_dir)
-    if root.exists() and any(root.iterdir()):
-        raise ValueError(f"output folder {root} is not empty: choose a new or empty folder")
-    photo_paths = list_photos(image_dir, image_names)
     frame_size = (int(frame_size[0]), int(frame_size[1]))
+    _check_request(layout, num_sequences, num_frames, seed, frame_size, quality, subsets, workers)
+    root = Path(out_dir)
+    photo_paths = list_photos(image_dir, image_names)
+    uav_names = _uav123_names(num_sequences) if layout == "uav123" else []
 
     def job(subset_index: int, index: int, folder: Path, frames: int, first_only: bool = False):
         return _SequenceJob(subset_index, index, folder, frames, first_only, layout, seed,
                             frame_size, quality)
 
-    jobs = []
-    if layout == "got10k":
-        for subset in subsets:
-            k = GOT10K_SUBSETS.index(subset)
-            names = [f"GOT-10k_{subset.capitalize()}_{i + 1:06d}" for i in range(num_sequences)]
-            (root / subset).mkdir(parents=True, exist_ok=True)
-            (root / subset / "list.txt").write_text("\n".join(names) + "\n")
-            jobs += [job(k, i, root / subset / n, num_frames, subset == "test")
-                     for i, n in enumerate(names)]
-    elif layout == "otb":
-        names = OTB_NAMES[:num_sequences] + [f"Synthetic{i:04d}" for i in range(len(OTB_NAMES), num_sequences)]
-        jobs = [job(0, i, root / n, num_frames) for i, n in enumerate(names)]
-    else:
-        for i, (name, length) in enumerate(_uav123_names(num_sequences)):
-            jobs.append(job(0, i, root / "data_seq" / "UAV123" / name, length))
-        (root / "anno" / "UAV123").mkdir(parents=True, exist_ok=True)
-
-    photos = load_photos(photo_paths)
-    bar = tqdm(total=len(jobs), desc=f"writing {layout}", unit="seq", disable=not progress)
-    with bar:
-        if workers == 1:
-            _set_worker_photos(photos)
-            for item in jobs:
-                _write_job(item)
-                bar.update(1)
+    with atomic_dir(root) as building:
+        jobs = []
+        if layout == "got10k":
+            for subset in subsets:
+                k = GOT10K_SUBSETS.index(subset)
+                names = [f"GOT-10k_{subset.capitalize()}_{i + 1:06d}" for i in range(num_sequences)]
+                (building / subset).mkdir(parents=True, exist_ok=True)
+                (building / subset / "list.txt").write_text("\n".join(names) + "\n")
+                jobs += [job(k, i, building / subset / n, num_frames, subset == "test")
+                         for i, n in enumerate(names)]
+        elif layout == "otb":
+            names = OTB_NAMES[:num_sequences] + [f"Synthetic{i:04d}"
+                                                 for i in range(len(OTB_NAMES), num_sequences)]
+            jobs = [job(0, i, building / n, num_frames) for i, n in enumerate(names)]
         else:
-            with multiprocessing.Pool(min(workers, len(jobs)), initializer=_set_worker_photos,
-                                      initargs=(photos,)) as pool:
-                for _ in pool.imap_unordered(_write_job, jobs):
-                    bar.update(1)
+            for i, (name, length) in enumerate(uav_names):
+                jobs.append(job(0, i, building / "data_seq" / "UAV123" / name, length))
+            (building / "anno" / "UAV123").mkdir(parents=True, exist_ok=True)
 
-    if layout == "uav123":
-        (root / "README.txt").write_text(
-            f"Synthetic sequences in the UAV123 layout (rbsf.data.synthetic, seed {seed}).\n")
-        (root / "generator.json").write_text(json.dumps(
-            {"seed": seed, "frame_size": list(frame_size), "photos": [p.name for p in photo_paths]}))
+        photos = load_photos(photo_paths)
+        bar = tqdm(total=len(jobs), desc=f"writing {layout}", unit="seq", disable=not progress)
+        with bar:
+            if workers == 1:
+                _set_worker_photos(photos)
+                for item in jobs:
+                    _write_job(item)
+                    bar.update(1)
+            else:
+                with multiprocessing.Pool(min(workers, len(jobs)), initializer=_init_worker,
+                                          initargs=(photos,)) as pool:
+                    for _ in pool.imap_unordered(_write_job, jobs):
+                        bar.update(1)
+
+        if layout == "uav123":
+            (building / "README.txt").write_text(
+                f"Synthetic sequences in the UAV123 layout (rbsf.data.synthetic, seed {seed}).\n")
+            (building / "generator.json").write_text(json.dumps(
+                {"seed": seed, "frame_size": list(frame_size),
+                 "photos": [p.name for p in photo_paths]}))
     return root

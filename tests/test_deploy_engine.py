@@ -126,8 +126,9 @@ def test_int8_conv_is_the_integer_convolution_natively_and_in_torch(shape):
     sums = F.conv2d(x.round().clamp(0, 255).double(), q.double(), None, stride)
     expected = (sums.float().permute(0, 2, 3, 1) * scale + bias)
     outs = [int8_conv(x, weight, bias, stride, {}, "torch")]
-    if native.int8_supported():
-        outs += [int8_conv(x, weight, bias, stride, {}, "native", threads) for threads in (1, 3)]
+    for isa in (isa for isa in ISAS if native.int8_supported(isa)):  # AVX2 and VNNI kernels
+        outs += [int8_conv(x, weight, bias, stride, {}, "native", threads, isa)
+                 for threads in (1, 3)]
     for out in outs:
         assert out.shape == expected.shape and out.is_contiguous()
         assert torch.equal(out, expected)
@@ -175,5 +176,5 @@ def test_unknown_isa_or_backend_is_rejected():
         binary_conv(torch.randn(1, 2, 2, 4), layer, backend="cuda")
     missing = sorted(set(native.ISAS) - set(ISAS))
     if ISAS and missing:
-        with pytest.raises(RuntimeError, match="not supported"):
+        with pytest.raises(native.EngineError, match="not supported"):
             binary_conv(torch.randn(1, 2, 2, 4), layer, backend="native", isa=missing[0])

@@ -6,7 +6,8 @@ H x W x 3 **RGB** (convert OpenCV's BGR frames first) or H x W x 4 (alpha droppe
 Boxes are (x, y, w, h), (x, y) the top-left corner, in pixels.
 
 Per frame: three search crops at scales ``scale_step ** {-1, 0, 1}`` around the last centre,
-one backbone pass, cross-correlation with the exemplar embedding cached at ``init``, response
+one backbone pass, cross-correlation with the exemplar embedding cached at ``init`` (the
+packed engine's native head for every network on the CPU, when it was compiled), response
 upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann window mixed in, and
 the peak moved back to image coordinates. The size follows the best scale with a learning rate.
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
@@ -24,9 +25,9 @@ from got10k.trackers import Tracker
 from PIL import Image
 
 from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_array
+from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
-from rbsf.models.siamfc import xcorr
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class SiamFCTracker(Tracker):
         self.image_size = np.array(image.shape[1::-1], dtype=np.float64)
         crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
                                  self.fill) for f in self.scale_factors]
-        responses = xcorr(self.kernel, self._embed(crops)) * self.net.out_scale
+        responses = correlate(self.kernel, self._embed(crops), self.net.out_scale,
+                              "torch" if self.device.type != "cpu" else None)
         scale_id, peak = self._locate(responses[:, 0].cpu().numpy())
         scale = self.scale_factors[scale_id]
         offset = peak - (self.upscale_size - 1) / 2.0

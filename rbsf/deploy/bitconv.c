@@ -7,14 +7,21 @@
  * For +-1 vectors of real length n: dot = n - 2 * popcount(a XOR w) (tail bits are 0 in both).
  * Output: out[n][oy][ox][o] = scale[o] * dot + shift[o] (float, NHWC).
  *
- * The real-valued first convolution (rbsf_conv_real, "stem") runs here too, so a frame needs no
- * PyTorch kernel: out = bias, then one fused multiply-add per tap in the fixed order (ky, kx, c).
+ * Also here, so a tracker frame needs no PyTorch kernel: the real-valued first convolution
+ * (rbsf_conv_real, exact fp32 FMAs in a fixed order), its 8-bit variant (rbsf_conv_int8, exact
+ * integer sums), and SiamFC's correlation head (rbsf_xcorr).
  *
- * Every entry point takes an instruction set (scalar, AVX2 with a nibble-table popcount and FMA,
- * or AVX-512 VPOPCNTDQ; -1 picks the best one the CPU reports through __builtin_cpu_supports)
- * and a thread count (output rows shared by a small pthread pool, see parallel_rows). All paths
- * compute the same floats: the affine map is one multiply then one add, never fused (the library
- * is built with -ffp-contract=off), and the stem's taps are explicit, correctly rounded FMAs.
+ * Instruction sets are levels (ISA_*): scalar < avx2 (+FMA, POPCNT) < avx512 (F/BW/DQ/VL) <
+ * vnni (+VNNI, VPOPCNTDQ) < bf16 (+AVX512_BF16). A level is supported when the CPU has its
+ * defining feature and it is not above the cap (rbsf_set_max_isa, from RBSF_MAX_ISA); each
+ * entry point takes a level (-1: the best supported) and runs its best kernel at or below it,
+ * using only the features of that level that the CPU has (so a cap stands for an older CPU).
+ * All paths compute the same floats: the affine map is one multiply then one add, never fused
+ * (-ffp-contract=off), the stem's taps are explicit, correctly rounded FMAs in one order.
+ *
+ * The boundary checks itself: output sizes come from rbsf_out_size only, every entry point
+ * takes the output's dimensions as allocated by the caller and refuses a mismatch, bad
+ * geometry or a failed allocation before any kernel runs (return codes RBSF_*).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -26,15 +33,87 @@
 #include <immintrin.h>
 
 #define LANES 8
-#define AVX512 "avx512f,avx512vl,avx512dq,avx512vpopcntdq"
+#define MAX_CHANNELS 4096
+#define AVX2 "avx2,popcnt,fma"
+#define AVX512 "avx512f,avx512vl,avx512dq,avx512bw"
+#define AVX512_POPCNT AVX512 ",avx512vpopcntdq"
+#define VNNI AVX512 ",avx512vnni"
 
-enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+enum { RBSF_OK = 0, RBSF_UNSUPPORTED = -1, RBSF_NO_MEMORY = -2, RBSF_BAD_ARGUMENT = -3 };
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_VNNI = 3, ISA_BF16 = 4, ISA_LEVELS = 5 };
+enum { F_AVX2 = 1, F_AVX512 = 2, F_VPOPCNT = 4, F_VNNI = 8, F_BF16 = 16 };
+
+/* Features each level may use; the first feature a level adds defines it. */
+static const unsigned LEVEL_FEATURES[ISA_LEVELS] = {
+    0, F_AVX2, F_AVX2 | F_AVX512, F_AVX2 | F_AVX512 | F_VNNI | F_VPOPCNT,
+    F_AVX2 | F_AVX512 | F_VNNI | F_VPOPCNT | F_BF16};
+static const unsigned LEVEL_DEFINES[ISA_LEVELS] = {0, F_AVX2, F_AVX512, F_VNNI, F_BF16};
+static atomic_int max_level = ISA_LEVELS - 1;
+
+static unsigned cpu_features(void)
+{
+    __builtin_cpu_init();
+    unsigned f = 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+        && __builtin_cpu_supports("popcnt"))
+        f |= F_AVX2;
+    if ((f & F_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
+        f |= F_AVX512;
+        if (__builtin_cpu_supports("avx512vpopcntdq")) f |= F_VPOPCNT;
+        if (__builtin_cpu_supports("avx512vnni")) f |= F_VNNI;
+        if (__builtin_cpu_supports("avx512bf16")) f |= F_BF16;
+    }
+    return f;
+}
+
+int rbsf_lanes(void) { return LANES; }
+
+/* Cap the levels every later call may use (RBSF_MAX_ISA); returns the cap in force. */
+int rbsf_set_max_isa(int level)
+{
+    if (level >= 0 && level < ISA_LEVELS) atomic_store(&max_level, level);
+    return atomic_load(&max_level);
+}
+
+int rbsf_isa_supported(int isa)
+{
+    if (isa < 0 || isa >= ISA_LEVELS || isa > atomic_load(&max_level)) return 0;
+    return (cpu_features() & LEVEL_DEFINES[isa]) == LEVEL_DEFINES[isa];
+}
+
+int rbsf_best_isa(void)
+{
+    for (int isa = ISA_LEVELS - 1; isa > ISA_SCALAR; --isa)
+        if (rbsf_isa_supported(isa)) return isa;
+    return ISA_SCALAR;
+}
+
+/* The features a call at level `isa` may use (-1: best level); -1 when the level is not
+ * supported. */
+static int usable_features(int *isa)
+{
+    if (*isa < 0) *isa = rbsf_best_isa();
+    if (!rbsf_isa_supported(*isa)) return -1;
+    return (int)(cpu_features() & LEVEL_FEATURES[*isa]);
+}
+
+/* Output length of a valid (no padding beyond `pad`) window of size k and stride s over n
+ * inputs: floor((n + 2 pad - k) / s) + 1, or -1 when the window does not fit or a parameter
+ * is out of range. The one place where output sizes are computed (Python calls it too). */
+int64_t rbsf_out_size(int64_t n, int64_t k, int64_t stride, int64_t pad)
+{
+    if (n < 1 || k < 1 || stride < 1 || pad < 0 || n + 2 * pad < k) return -1;
+    return (n + 2 * pad - k) / stride + 1;
+}
 
 /* ---- Row pool: a few persistent pthreads sharing the rows of one job ----------------------
  * The caller posts a job, works on it too, and returns as soon as every row is done: rows are
  * claimed one at a time through an atomic counter, so a worker that the OS has not scheduled
  * yet (a busy machine) simply claims nothing, instead of stalling the job at a barrier.
- * Workers sleep on a condition variable between jobs. */
+ * Workers sleep on a condition variable between jobs. fork(): the prepare handler waits for
+ * the running job to end and holds the pool's locks, so the child starts from an idle pool
+ * (its locks released, no workers, no job, nothing counted as active). */
 #define MAX_WORKERS 63
 
 typedef void (*row_fn)(const void *job, int64_t row);
@@ -87,19 +166,36 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void reset_after_fork(void)
+static void fork_prepare(void)
 {
-    pthread_mutex_init(&pool.mu, NULL);
-    pthread_mutex_init(&pool.submit, NULL);
-    pthread_cond_init(&pool.wake, NULL);
-    pool.workers = 0;  /* the child has no workers: jobs run on the calling thread */
-    pool.fn = NULL;
+    pthread_mutex_lock(&pool.submit);  /* no job runs from here until the fork is done */
+    pthread_mutex_lock(&pool.mu);
 }
 
-static void register_fork_handler(void) { pthread_atfork(NULL, NULL, reset_after_fork); }
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.submit);
+}
+
+static void fork_child(void)
+{
+    pthread_cond_init(&pool.wake, NULL);  /* its waiters were the parent's workers */
+    pool.workers = 0;  /* the child has none: its first job starts new ones */
+    pool.gen = 0;
+    pool.fn = NULL;
+    atomic_store(&pool.next, 0);
+    atomic_store(&pool.done, 0);
+    atomic_store(&pool.active, 0);
+    pthread_mutex_unlock(&pool.mu);  /* held by this thread since fork_prepare */
+    pthread_mutex_unlock(&pool.submit);
+}
+
+static void register_fork_handler(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
 
 static void parallel_rows(row_fn fn, const void *job, int64_t total, int threads)
 {
+    pthread_once(&fork_handler_once, register_fork_handler);
     if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
     if (threads <= 1 || total <= 1) {
         for (int64_t row = 0; row < total; ++row) fn(job, row);
@@ -107,12 +203,11 @@ static void parallel_rows(row_fn fn, const void *job, int64_t total, int threads
     }
     pthread_mutex_lock(&pool.submit);
     pthread_mutex_lock(&pool.mu);
-    pthread_once(&fork_handler_once, register_fork_handler);
     while (pool.workers < threads - 1) {
         pthread_t thread;
         if (pthread_create(&thread, NULL, worker_main, (void *)(intptr_t)pool.workers) != 0) break;
         pthread_detach(thread);
-        ++pool.workers;
+        ++pool.workers;  /* when none can start, the caller does every row itself */
     }
     atomic_store(&pool.next, 0);
     atomic_store(&pool.done, 0);
@@ -131,30 +226,6 @@ static void parallel_rows(row_fn fn, const void *job, int64_t total, int threads
     pthread_mutex_unlock(&pool.mu);
     while (atomic_load(&pool.active) > 0) sched_yield();
     pthread_mutex_unlock(&pool.submit);
-}
-
-int rbsf_lanes(void) { return LANES; }
-
-int rbsf_isa_supported(int isa)
-{
-    __builtin_cpu_init();
-    switch (isa) {
-    case ISA_SCALAR: return 1;
-    case ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")
-            && __builtin_cpu_supports("fma");
-    case ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vpopcntdq");
-    default: return 0;
-    }
-}
-
-int rbsf_best_isa(void)
-{
-    for (int isa = ISA_AVX512; isa > ISA_SCALAR; --isa)
-        if (rbsf_isa_supported(isa)) return isa;
-    return ISA_SCALAR;
 }
 
 typedef struct {
@@ -207,7 +278,7 @@ static void pack_scalar(const pack_args *a, int64_t b, int64_t y, float *v)
     }
 }
 
-__attribute__((target("avx2,popcnt,fma")))
+__attribute__((target(AVX2)))
 static void pack_avx2(const pack_args *a, int64_t b, int64_t y, float *v)
 {
     const __m256 zero = _mm256_setzero_ps();
@@ -261,32 +332,37 @@ typedef struct {
 static void pack_row(const void *job, int64_t row)
 {
     const pack_job *j = (const pack_job *)job;
-    float *v = (float *)malloc(sizeof(float) * j->a->c);
+    float v[MAX_CHANNELS];  /* c <= MAX_CHANNELS, checked by rbsf_pack_nhwc */
     j->kernel(j->a, row / j->a->ho, row % j->a->ho, v);
-    free(v);
 }
 
 /* Pack the signs of an NHWC float tensor (N, H, W, C) into [N][Ho+2p][Wo+2p][G][CW], where
  * each value first goes through the ops pending from the previous layer: an optional 3x3 /
- * stride-2 max-pool (then Ho = (H-3)/2+1, else Ho = H), then an optional per-channel affine map
- * v * scale[c] + shift[c] (scale NULL: none). Bit = (v < 0). Returns -1 for an unsupported isa. */
+ * stride-2 max-pool (Ho = rbsf_out_size(H, 3, 2, 0), else Ho = H), then an optional
+ * per-channel affine map v * scale[c] + shift[c] (scale NULL: none). Bit = (v < 0).
+ * out_h, out_w: the padded output size the caller allocated (Ho + 2p, Wo + 2p). */
 int rbsf_pack_nhwc(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t groups,
                    int64_t pad, int pool, const float *scale, const float *shift, uint64_t *out,
-                   int isa, int threads)
+                   int64_t out_h, int64_t out_w, int isa, int threads)
 {
-    if (isa < 0) isa = rbsf_best_isa();
-    if (!rbsf_isa_supported(isa)) return -1;
+    const int features = usable_features(&isa);
+    if (features < 0) return RBSF_UNSUPPORTED;
+    if (x == NULL || out == NULL || n < 1 || c < 1 || c > MAX_CHANNELS || groups < 1
+        || c % groups != 0 || pad < 0 || (scale == NULL) != (shift == NULL))
+        return RBSF_BAD_ARGUMENT;
     pack_args a = {x, n, h, w, c, groups, pad, pool, scale, shift, out, c / groups, 0, 0, 0, 0, 0};
     a.cw = (a.cg + 63) / 64;
-    a.ho = pool ? (h - 3) / 2 + 1 : h;
-    a.wo = pool ? (w - 3) / 2 + 1 : w;
+    a.ho = pool ? rbsf_out_size(h, 3, 2, 0) : rbsf_out_size(h, 1, 1, 0);
+    a.wo = pool ? rbsf_out_size(w, 3, 2, 0) : rbsf_out_size(w, 1, 1, 0);
+    if (a.ho < 1 || a.wo < 1) return RBSF_BAD_ARGUMENT;
     a.hp = a.ho + 2 * pad;
     a.wp = a.wo + 2 * pad;
+    if (a.hp != out_h || a.wp != out_w) return RBSF_BAD_ARGUMENT;
     memset(out, 0, sizeof(uint64_t) * n * a.hp * a.wp * groups * a.cw);
-    pack_job job = {&a, isa == ISA_AVX512 ? pack_avx512
-                        : isa == ISA_AVX2 ? pack_avx2 : pack_scalar};
+    pack_job job = {&a, (features & F_AVX512) ? pack_avx512
+                        : (features & F_AVX2) ? pack_avx2 : pack_scalar};
     parallel_rows(pack_row, &job, n * a.ho, threads);
-    return 0;
+    return RBSF_OK;
 }
 
 typedef struct {
@@ -337,7 +413,7 @@ static void conv_scalar(const conv_args *a, int64_t b, int64_t oy)
     }
 }
 
-__attribute__((target("avx2,popcnt,fma")))
+__attribute__((target(AVX2)))
 static inline __m256i popcnt256(__m256i v)
 {
     const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
@@ -348,7 +424,7 @@ static inline __m256i popcnt256(__m256i v)
     return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
 }
 
-__attribute__((target("avx2,popcnt,fma")))
+__attribute__((target(AVX2)))
 static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
 {
     const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
@@ -380,7 +456,7 @@ static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
 /* AVX-512 tile: NB blocks of 8 output channels x NP neighbouring output pixels; every weight
  * vector is loaded once per tile and every activation word broadcast once, NB * NP accumulators
  * stay in registers (NB, NP are constants after inlining). */
-__attribute__((target(AVX512), always_inline))
+__attribute__((target(AVX512_POPCNT), always_inline))
 static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_t ox, int64_t g,
                                int64_t blk0, const int NB, const int NP)
 {
@@ -422,7 +498,7 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
     }
 }
 
-__attribute__((target(AVX512)))
+__attribute__((target(AVX512_POPCNT)))
 static void conv_avx512(const conv_args *a, int64_t b, int64_t oy)
 {
     int64_t ox = 0;
@@ -451,27 +527,32 @@ static void conv_row(const void *job, int64_t row)
     j->kernel(j->a, row / j->a->ho, row % j->a->ho);
 }
 
-/* Binary convolution of packed activations with packed weights; returns 0, or -1 when the
- * requested instruction set is not available (isa < 0 picks the best one). */
+/* Binary convolution of packed activations [N][Hp][Wp][G][CW] with packed weights; out is
+ * NHWC float (N, out_h, out_w, out_channels), out_h / out_w as the caller allocated them.
+ * kreal (the +-1 products per dot product, Cg * K * K) must fit the packed words. */
 int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t groups,
                int64_t cw, const uint64_t *wts, int64_t out_channels, int64_t k, int64_t stride,
-               int64_t kreal, const float *scale, const float *shift, float *out, int isa,
-               int threads)
+               int64_t kreal, const float *scale, const float *shift, float *out,
+               int64_t out_h, int64_t out_w, int isa, int threads)
 {
-    if (isa < 0) isa = rbsf_best_isa();
-    if (!rbsf_isa_supported(isa)) return -1;
+    const int features = usable_features(&isa);
+    if (features < 0) return RBSF_UNSUPPORTED;
+    if (act == NULL || wts == NULL || scale == NULL || shift == NULL || out == NULL || n < 1
+        || groups < 1 || cw < 1 || out_channels < 1 || out_channels % groups != 0 || k < 1
+        || kreal < 1 || kreal % (k * k) != 0 || kreal / (k * k) > 64 * cw
+        || kreal / (k * k) <= 64 * (cw - 1))
+        return RBSF_BAD_ARGUMENT;
     conv_args a = {act, n, hp, wp, groups, cw, wts, out_channels, k, stride, kreal, scale, shift,
-                   out, (hp - k) / stride + 1, (wp - k) / stride + 1, out_channels / groups, 0};
+                   out, rbsf_out_size(hp, k, stride, 0), rbsf_out_size(wp, k, stride, 0),
+                   out_channels / groups, 0};
+    if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
     a.ob = (a.og + LANES - 1) / LANES;
-    conv_job job = {&a, isa == ISA_AVX512 ? conv_avx512
-                        : isa == ISA_AVX2 ? conv_avx2 : conv_scalar};
+    conv_job job = {&a, (features & F_AVX512) && (features & F_VPOPCNT) ? conv_avx512
+                        : (features & F_AVX2) ? conv_avx2 : conv_scalar};
     parallel_rows(conv_row, &job, n * a.ho, threads);
-    return 0;
+    return RBSF_OK;
 }
 
-/* ---- Real-valued stem convolution (AVX2 / AVX-512 only) ------------------------------------
- * x: NHWC float (N, H, W, C); weights [K][K][C][OCP] with OCP = out channels rounded up to 16
- * (zero padded), bias [OCP]; out: NHWC float (N, Ho, Wo, OC), no padding. */
 typedef struct {
     const float *x;
     int64_t n, h, w, c;
@@ -534,7 +615,7 @@ static void NAME(const real_args *a, int64_t b, int64_t oy)                     
         for (int64_t v = 0; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, 1, 1);             \
 }
 
-REAL_KERNEL(real_avx2, "avx2,popcnt,fma", __m256, 8, 2, 4, _mm256_loadu_ps, _mm256_set1_ps,
+REAL_KERNEL(real_avx2, AVX2, __m256, 8, 2, 4, _mm256_loadu_ps, _mm256_set1_ps,
             _mm256_fmadd_ps)
 REAL_KERNEL(real_avx512, AVX512, __m512, 16, 4, 6, _mm512_loadu_ps, _mm512_set1_ps,
             _mm512_fmadd_ps)
@@ -551,48 +632,43 @@ static void real_row(const void *job, int64_t row)
 }
 
 /* Real-valued convolution (see real_args) of stride `stride`, no padding, with AVX2 or AVX-512
- * (the scalar instruction set has no fused multiply-add); returns 0, or -1 when the
- * instruction set is scalar or not available (isa < 0 picks the best one). */
+ * (the scalar level has no fused multiply-add: RBSF_UNSUPPORTED); out is NHWC float
+ * (N, out_h, out_w, oc) as the caller allocated it. */
 int rbsf_conv_real(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, const float *wts,
-                   const float *bias, int64_t oc, int64_t k, int64_t stride, float *out, int isa,
-                   int threads)
+                   const float *bias, int64_t oc, int64_t k, int64_t stride, float *out,
+                   int64_t out_h, int64_t out_w, int isa, int threads)
 {
-    if (isa < 0) isa = rbsf_best_isa();
-    if (isa == ISA_SCALAR || !rbsf_isa_supported(isa)) return -1;
+    const int features = usable_features(&isa);
+    if (features < 0 || !(features & F_AVX2)) return RBSF_UNSUPPORTED;
+    if (x == NULL || wts == NULL || bias == NULL || out == NULL || n < 1 || c < 1 || oc < 1)
+        return RBSF_BAD_ARGUMENT;
     real_args a = {x, n, h, w, c, wts, bias, oc, (oc + 15) / 16 * 16, k, stride, out,
-                   (h - k) / stride + 1, (w - k) / stride + 1};
-    real_job job = {&a, isa == ISA_AVX512 ? real_avx512 : real_avx2};
+                   rbsf_out_size(h, k, stride, 0), rbsf_out_size(w, k, stride, 0)};
+    if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
+    real_job job = {&a, (features & F_AVX512) ? real_avx512 : real_avx2};
     parallel_rows(real_row, &job, n * a.ho, threads);
-    return 0;
+    return RBSF_OK;
 }
 
-/* ---- 8-bit stem convolution (AVX-512 VNNI), the opt-in fast conv1 ---------------------------
- * x: NHWC float (N, H, W, C), first rounded to the nearest integer in [0, 255] (ties to even)
- * into a uint8 copy. In NHWC the K * C input bytes under one kernel row are contiguous, so per
- * kernel row the taps go in G4 = ceil(K * C / 4) groups of 4 bytes: weights [K][G4][OCP / 16][16]
- * [4] int8 (zero past K * C), OCP = out channels rounded up to 16; scale and bias [OCP]. One
- * VPDPBUSD adds 4 uint8 x int8 products into each of 16 int32 channel sums, which are exact
- * (and below 2^24 for a 3 x 11 x 11 filter, so their float conversion is exact too).
- * out: NHWC float (N, Ho, Wo, OC) = (float)sum * scale + bias, one multiply then one add. */
-#define VNNI "avx512f,avx512bw,avx512vl,avx512vnni"
-
+/* ---- 8-bit stem convolution, the fast conv1 --------------------------------------------------
+ * x: NHWC float (N, H, W, C), first rounded to the nearest integer in [0, 255] (ties to even).
+ * Weights: int8 [K][K * C][OCP] (taps of one kernel row in (kx, c) order, OCP = out channels
+ * rounded up to 16, zero padded), scale and bias float [OCP]. In NHWC the K * C inputs under
+ * one kernel row are contiguous, so the kernels take taps in groups: VNNI 4 uint8 x int8
+ * products per VPDPBUSD lane, AVX2 2 int16 products per VPMADDWD lane (pixels widened to
+ * int16). Both sums are exact int32 (and below 2^24 for a 3 x 11 x 11 filter, so their float
+ * conversion is exact too), so both kernels give the same floats:
+ * out (NHWC float, N x Ho x Wo x OC) = (float)sum * scale + bias, one multiply then one add. */
 typedef struct {
     const float *src;
-    uint8_t *x;
+    void *x;                 /* uint8 (VNNI) or int16 (AVX2) copy of the pixels */
     int64_t n, h, w, c;
-    const int8_t *wts;
+    const void *wts;         /* the kernel's own layout, see rbsf_conv_int8 */
     const float *scale, *bias;
-    int64_t oc, ocp, k, stride, g4;
+    int64_t oc, ocp, k, stride, groups;  /* groups: taps per kernel row in units of 4 / 2 */
     float *out;
     int64_t ho, wo;
 } int8_args;
-
-int rbsf_int8_supported(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-}
 
 /* One image row of floats to uint8: clamp to [0, 255], round to nearest even. */
 __attribute__((target(VNNI)))
@@ -601,7 +677,7 @@ static void to_uint8_row(const void *job, int64_t row)
     const int8_args *a = (const int8_args *)job;
     const int64_t len = a->w * a->c;
     const float *src = a->src + row * len;
-    uint8_t *dst = a->x + row * len;
+    uint8_t *dst = (uint8_t *)a->x + row * len;
     const __m512 low = _mm512_setzero_ps(), high = _mm512_set1_ps(255.0f);
     for (int64_t i = 0; i < len; i += 16) {
         const __mmask16 m = len - i >= 16 ? 0xffff : (__mmask16)((1u << (len - i)) - 1);
@@ -610,9 +686,32 @@ static void to_uint8_row(const void *job, int64_t row)
     }
 }
 
-/* NP neighbouring output pixels x NV vectors of 16 channels (NP <= 4, NV <= 6). */
+/* The same to int16 (AVX2). */
+__attribute__((target(AVX2)))
+static void to_int16_row(const void *job, int64_t row)
+{
+    const int8_args *a = (const int8_args *)job;
+    const int64_t len = a->w * a->c;
+    const float *src = a->src + row * len;
+    int16_t *dst = (int16_t *)a->x + row * len;
+    const __m256 low = _mm256_setzero_ps(), high = _mm256_set1_ps(255.0f);
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        const __m256i v = _mm256_cvtps_epi32(
+            _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(src + i), low), high));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_packs_epi32(_mm256_castsi256_si128(v),
+                                                               _mm256_extracti128_si256(v, 1)));
+    }
+    for (; i < len; ++i) {
+        const float v = src[i] < 0.0f ? 0.0f : src[i] > 255.0f ? 255.0f : src[i];
+        dst[i] = (int16_t)_mm_cvtss_si32(_mm_set_ss(v));  /* rounds to nearest even */
+    }
+}
+
+/* VNNI: NP neighbouring output pixels x NV vectors of 16 channels (NP <= 4, NV <= 6);
+ * weights [K][G4][OCP / 16][16][4]. */
 __attribute__((target(VNNI), always_inline))
-static inline void int8_tile(const int8_args *a, int64_t b, int64_t oy, int64_t ox, int64_t v0,
+static inline void vnni_tile(const int8_args *a, int64_t b, int64_t oy, int64_t ox, int64_t v0,
                              const int NP, const int NV)
 {
     const int64_t step = a->stride * a->c;
@@ -620,10 +719,10 @@ static inline void int8_tile(const int8_args *a, int64_t b, int64_t oy, int64_t 
     for (int p = 0; p < NP; ++p)
         for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_setzero_si512();
     for (int64_t ky = 0; ky < a->k; ++ky) {
-        const uint8_t *row =
-            a->x + ((b * a->h + oy * a->stride + ky) * a->w + ox * a->stride) * a->c;
-        const int8_t *wr = a->wts + (ky * a->g4 * a->ocp + v0 * 16) * 4;
-        for (int64_t t = 0; t < a->g4; ++t, wr += a->ocp * 4) {
+        const uint8_t *row = (const uint8_t *)a->x
+            + ((b * a->h + oy * a->stride + ky) * a->w + ox * a->stride) * a->c;
+        const int8_t *wr = (const int8_t *)a->wts + (ky * a->groups * a->ocp + v0 * 16) * 4;
+        for (int64_t t = 0; t < a->groups; ++t, wr += a->ocp * 4) {
             __m512i wv[6];
             for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512((const void *)(wr + v * 64));
             for (int p = 0; p < NP; ++p) {
@@ -648,34 +747,222 @@ static inline void int8_tile(const int8_args *a, int64_t b, int64_t oy, int64_t 
 }
 
 __attribute__((target(VNNI)))
-static void int8_row(const void *job, int64_t row)
+static void vnni_row(const void *job, int64_t row)
 {
     const int8_args *a = (const int8_args *)job;
     const int64_t b = row / a->ho, oy = row % a->ho, vectors = a->ocp / 16;
     int64_t ox = 0;
     for (; ox + 4 <= a->wo; ox += 4) {
         int64_t v = 0;
-        for (; v + 6 <= vectors; v += 6) int8_tile(a, b, oy, ox, v, 4, 6);
-        for (; v < vectors; ++v) int8_tile(a, b, oy, ox, v, 4, 1);
+        for (; v + 6 <= vectors; v += 6) vnni_tile(a, b, oy, ox, v, 4, 6);
+        for (; v < vectors; ++v) vnni_tile(a, b, oy, ox, v, 4, 1);
     }
     for (; ox < a->wo; ++ox)
-        for (int64_t v = 0; v < vectors; ++v) int8_tile(a, b, oy, ox, v, 1, 1);
+        for (int64_t v = 0; v < vectors; ++v) vnni_tile(a, b, oy, ox, v, 1, 1);
 }
 
-/* 8-bit convolution (see int8_args) of stride `stride`, no padding; returns 0, -1 when the CPU
- * lacks AVX-512 VNNI, -2 when out of memory. */
+/* AVX2: NP neighbouring output pixels x NV vectors of 8 channels (NP <= 4, NV <= 2);
+ * weights int16 [K][G2][OCP / 8][8][2]. */
+__attribute__((target(AVX2), always_inline))
+static inline void madd_tile(const int8_args *a, int64_t b, int64_t oy, int64_t ox, int64_t v0,
+                             const int NP, const int NV)
+{
+    const int64_t step = a->stride * a->c;
+    __m256i acc[4][2];
+    for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < NV; ++v) acc[p][v] = _mm256_setzero_si256();
+    for (int64_t ky = 0; ky < a->k; ++ky) {
+        const int16_t *row = (const int16_t *)a->x
+            + ((b * a->h + oy * a->stride + ky) * a->w + ox * a->stride) * a->c;
+        const int16_t *wr = (const int16_t *)a->wts + (ky * a->groups * a->ocp + v0 * 8) * 2;
+        for (int64_t t = 0; t < a->groups; ++t, wr += a->ocp * 2) {
+            __m256i wv[2];
+            for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_si256((const __m256i *)(wr + v * 16));
+            for (int p = 0; p < NP; ++p) {
+                int32_t pair;
+                memcpy(&pair, row + p * step + 2 * t, sizeof pair);
+                const __m256i xv = _mm256_set1_epi32(pair);
+                for (int v = 0; v < NV; ++v)
+                    acc[p][v] = _mm256_add_epi32(acc[p][v], _mm256_madd_epi16(xv, wv[v]));
+            }
+        }
+    }
+    for (int v = 0; v < NV; ++v) {
+        const int64_t o = (v0 + v) * 8, count = a->oc - o < 8 ? a->oc - o : 8;
+        const __m256 scale = _mm256_loadu_ps(a->scale + o), bias = _mm256_loadu_ps(a->bias + o);
+        for (int p = 0; p < NP; ++p) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, _mm256_add_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(acc[p][v]), scale), bias));
+            memcpy(a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->oc + o, lanes,
+                   sizeof(float) * count);
+        }
+    }
+}
+
+__attribute__((target(AVX2)))
+static void madd_row(const void *job, int64_t row)
+{
+    const int8_args *a = (const int8_args *)job;
+    const int64_t b = row / a->ho, oy = row % a->ho, vectors = (a->oc + 7) / 8;
+    int64_t ox = 0;
+    for (; ox + 4 <= a->wo; ox += 4) {
+        int64_t v = 0;
+        for (; v + 2 <= vectors; v += 2) madd_tile(a, b, oy, ox, v, 4, 2);
+        for (; v < vectors; ++v) madd_tile(a, b, oy, ox, v, 4, 1);
+    }
+    for (; ox < a->wo; ++ox)
+        for (int64_t v = 0; v < vectors; ++v) madd_tile(a, b, oy, ox, v, 1, 1);
+}
+
+/* 8-bit convolution (see int8_args) of stride `stride`, no padding; weights int8
+ * [K][K * C][OCP]; out as the caller allocated it (N, out_h, out_w, oc). VNNI where the level
+ * allows, else AVX2; the scalar level is RBSF_UNSUPPORTED (the caller has a fallback). */
 int rbsf_conv_int8(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
                    const int8_t *wts, const float *scale, const float *bias, int64_t oc,
-                   int64_t k, int64_t stride, float *out, int threads)
+                   int64_t k, int64_t stride, float *out, int64_t out_h, int64_t out_w, int isa,
+                   int threads)
 {
-    if (!rbsf_int8_supported()) return -1;
-    uint8_t *pixels = (uint8_t *)malloc(n * h * w * c + 4);  /* read in 4-byte groups */
-    if (pixels == NULL) return -2;
-    int8_args a = {x, pixels, n, h, w, c, wts, scale, bias, oc, (oc + 15) / 16 * 16, k, stride,
-                   (k * c + 3) / 4, out, (h - k) / stride + 1, (w - k) / stride + 1};
-    memset(pixels + n * h * w * c, 0, 4);
-    parallel_rows(to_uint8_row, &a, n * h, threads);
-    parallel_rows(int8_row, &a, n * a.ho, threads);
+    const int features = usable_features(&isa);
+    if (features < 0 || !(features & F_AVX2)) return RBSF_UNSUPPORTED;
+    if (x == NULL || wts == NULL || scale == NULL || bias == NULL || out == NULL || n < 1
+        || c < 1 || oc < 1)
+        return RBSF_BAD_ARGUMENT;
+    const int vnni = (features & F_VNNI) != 0;
+    const int64_t per = vnni ? 4 : 2, kc = k * c, ocp = (oc + 15) / 16 * 16;
+    int8_args a = {x, NULL, n, h, w, c, NULL, scale, bias, oc, ocp, k, stride, (kc + per - 1) / per,
+                   out, rbsf_out_size(h, k, stride, 0), rbsf_out_size(w, k, stride, 0)};
+    if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
+    const int64_t elem = vnni ? 1 : 2, lanes = vnni ? 16 : 8, taps = a.groups * per;
+    void *pixels = malloc((size_t)(n * h * w * c + per) * elem);  /* read in groups of `per` */
+    void *packed = malloc((size_t)(k * taps * ocp) * elem);
+    if (pixels == NULL || packed == NULL) {
+        free(pixels);
+        free(packed);
+        return RBSF_NO_MEMORY;
+    }
+    memset((char *)pixels + n * h * w * c * elem, 0, per * elem);
+    /* [K][KC][OCP] -> [K][G][OCP / lanes][lanes][per], zero past K * C */
+    for (int64_t ky = 0; ky < k; ++ky)
+        for (int64_t t = 0; t < taps; ++t)
+            for (int64_t o = 0; o < ocp; ++o) {
+                const int8_t value = t < kc ? wts[(ky * kc + t) * ocp + o] : 0;
+                const int64_t at = (((ky * a.groups + t / per) * (ocp / lanes) + o / lanes)
+                                    * lanes + o % lanes) * per + t % per;
+                if (vnni) ((int8_t *)packed)[at] = value;
+                else ((int16_t *)packed)[at] = value;
+            }
+    a.x = pixels;
+    a.wts = packed;
+    parallel_rows(vnni ? to_uint8_row : to_int16_row, &a, n * h, threads);
+    parallel_rows(vnni ? vnni_row : madd_row, &a, n * a.ho, threads);
     free(pixels);
-    return 0;
+    free(packed);
+    return RBSF_OK;
+}
+
+/* ---- SiamFC's correlation head ---------------------------------------------------------------
+ * z: one exemplar embedding, NHWC float (1, HZ, WZ, C); x: search embeddings (N, HX, WX, C);
+ * out[b][i][j] = scale * sum over (u, v, c) of z[u][v][c] * x[b][i + u][j + v][c], float
+ * (N, HX - HZ + 1, WX - WZ + 1). Per output, each of the HZ rows of the exemplar is one
+ * contiguous dot product of WZ * C floats with the search row under it. */
+typedef struct {
+    const float *z, *x;
+    int64_t hz, wz, c, hx, wx;
+    float scale;
+    float *out;
+    int64_t ho, wo;
+} xcorr_args;
+
+static void xcorr_scalar(const void *job, int64_t row)
+{
+    const xcorr_args *a = (const xcorr_args *)job;
+    const int64_t b = row / a->ho, i = row % a->ho, len = a->wz * a->c;
+    for (int64_t j = 0; j < a->wo; ++j) {
+        float sum = 0.0f;
+        for (int64_t u = 0; u < a->hz; ++u) {
+            const float *zr = a->z + u * len, *xr = a->x + ((b * a->hx + i + u) * a->wx + j) * a->c;
+            for (int64_t t = 0; t < len; ++t) sum += zr[t] * xr[t];
+        }
+        a->out[row * a->wo + j] = sum * a->scale;
+    }
+}
+
+/* NP neighbouring outputs share each exemplar vector (NP <= 4). */
+__attribute__((target(AVX2), always_inline))
+static inline void xcorr_avx2_tile(const xcorr_args *a, int64_t row, int64_t j, const int NP)
+{
+    const int64_t b = row / a->ho, i = row % a->ho, len = a->wz * a->c;
+    __m256 acc[4];
+    float tail[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int p = 0; p < NP; ++p) acc[p] = _mm256_setzero_ps();
+    for (int64_t u = 0; u < a->hz; ++u) {
+        const float *zr = a->z + u * len, *xr = a->x + ((b * a->hx + i + u) * a->wx + j) * a->c;
+        int64_t t = 0;
+        for (; t + 8 <= len; t += 8) {
+            const __m256 zv = _mm256_loadu_ps(zr + t);
+            for (int p = 0; p < NP; ++p)
+                acc[p] = _mm256_fmadd_ps(zv, _mm256_loadu_ps(xr + p * a->c + t), acc[p]);
+        }
+        for (; t < len; ++t)
+            for (int p = 0; p < NP; ++p) tail[p] += zr[t] * xr[p * a->c + t];
+    }
+    for (int p = 0; p < NP; ++p) {
+        float lanes[8], sum = tail[p];
+        _mm256_storeu_ps(lanes, acc[p]);
+        for (int l = 0; l < 8; ++l) sum += lanes[l];
+        a->out[row * a->wo + j + p] = sum * a->scale;
+    }
+}
+
+__attribute__((target(AVX2)))
+static void xcorr_avx2(const void *job, int64_t row)
+{
+    const xcorr_args *a = (const xcorr_args *)job;
+    int64_t j = 0;
+    for (; j + 4 <= a->wo; j += 4) xcorr_avx2_tile(a, row, j, 4);
+    for (; j < a->wo; ++j) xcorr_avx2_tile(a, row, j, 1);
+}
+
+__attribute__((target(AVX512), always_inline))
+static inline void xcorr_avx512_tile(const xcorr_args *a, int64_t row, int64_t j, const int NP)
+{
+    const int64_t b = row / a->ho, i = row % a->ho, len = a->wz * a->c;
+    __m512 acc[4];
+    for (int p = 0; p < NP; ++p) acc[p] = _mm512_setzero_ps();
+    for (int64_t u = 0; u < a->hz; ++u) {
+        const float *zr = a->z + u * len, *xr = a->x + ((b * a->hx + i + u) * a->wx + j) * a->c;
+        for (int64_t t = 0; t < len; t += 16) {
+            const __mmask16 m = len - t >= 16 ? 0xffff : (__mmask16)((1u << (len - t)) - 1);
+            const __m512 zv = _mm512_maskz_loadu_ps(m, zr + t);
+            for (int p = 0; p < NP; ++p)
+                acc[p] = _mm512_fmadd_ps(zv, _mm512_maskz_loadu_ps(m, xr + p * a->c + t), acc[p]);
+        }
+    }
+    for (int p = 0; p < NP; ++p) a->out[row * a->wo + j + p] = _mm512_reduce_add_ps(acc[p]) * a->scale;
+}
+
+__attribute__((target(AVX512)))
+static void xcorr_avx512(const void *job, int64_t row)
+{
+    const xcorr_args *a = (const xcorr_args *)job;
+    int64_t j = 0;
+    for (; j + 4 <= a->wo; j += 4) xcorr_avx512_tile(a, row, j, 4);
+    for (; j < a->wo; ++j) xcorr_avx512_tile(a, row, j, 1);
+}
+
+/* The correlation head (see xcorr_args); out as the caller allocated it (n, out_h, out_w). */
+int rbsf_xcorr(const float *z, int64_t hz, int64_t wz, int64_t c, const float *x, int64_t n,
+               int64_t hx, int64_t wx, float scale, float *out, int64_t out_h, int64_t out_w,
+               int isa, int threads)
+{
+    const int features = usable_features(&isa);
+    if (features < 0) return RBSF_UNSUPPORTED;
+    if (z == NULL || x == NULL || out == NULL || n < 1 || c < 1) return RBSF_BAD_ARGUMENT;
+    xcorr_args a = {z, x, hz, wz, c, hx, wx, scale, out, rbsf_out_size(hx, hz, 1, 0),
+                    rbsf_out_size(wx, wz, 1, 0)};
+    if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
+    parallel_rows((features & F_AVX512) ? xcorr_avx512 : (features & F_AVX2) ? xcorr_avx2
+                  : xcorr_scalar, &a, n * a.ho, threads);
+    return RBSF_OK;
 }

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from rbsf.binary import PAD_VALUE, hard_sign
 from rbsf.deploy import native
+from rbsf.models.siamfc import xcorr
 
 BACKENDS = ("native", "torch")
 INT8_LEVELS = 127
@@ -86,18 +87,23 @@ def real_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride:
 
     ``cache`` keeps the weights in the native layout between calls.
     """
-    backend = backend or default_backend()
+    backend = _checked(backend)
     isa = isa or (native.best_isa() if backend == "native" else None)
     if backend == "native" and isa != "scalar":
         if "real" not in cache:
             cache["real"] = native.real_weight(weight, bias)
         wts, padded_bias = cache["real"]
-        return native.conv_real(x.float().permute(0, 2, 3, 1).contiguous(), wts, padded_bias,
-                                weight.shape[0], stride, isa, threads or native.default_threads())
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        return native.conv_real(native.nhwc(x), wts, padded_bias, weight.shape[0], stride, isa,
+                                threads or native.default_threads())
     y = F.conv2d(x.float().contiguous(memory_format=torch.channels_last), weight, bias, stride)
     return y.permute(0, 2, 3, 1).contiguous()
+
+
+def _checked(backend: Optional[str]) -> str:
+    backend = backend or default_backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    return backend
 
 
 def quantize_weight(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -110,27 +116,38 @@ def quantize_weight(weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def int8_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: int,
-              cache: dict, backend: Optional[str] = None,
-              threads: Optional[int] = None) -> torch.Tensor:
+              cache: dict, backend: Optional[str] = None, threads: Optional[int] = None,
+              isa: Optional[str] = None) -> torch.Tensor:
     """:func:`real_conv` with 8-bit weights and uint8 input (see module doc); NHWC float32 out.
 
     Pixels are rounded to the nearest integer in [0, 255]. ``cache`` keeps the quantized
     weights between calls.
     """
-    backend = backend or default_backend()
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    backend = _checked(backend)
     if "int8" not in cache:
         cache["int8"] = quantize_weight(weight)
     q, scale = cache["int8"]
-    if backend == "native" and native.int8_supported():
+    if backend == "native" and native.int8_supported(isa):
         if "int8_native" not in cache:
             cache["int8_native"] = native.int8_weight(q, scale, bias)
-        return native.conv_int8(x.float().permute(0, 2, 3, 1).contiguous(), *cache["int8_native"],
-                                weight.shape[0], weight.shape[2], stride,
-                                threads or native.default_threads())
+        return native.conv_int8(native.nhwc(x), *cache["int8_native"], weight.shape[0],
+                                weight.shape[2], stride, threads or native.default_threads(),
+                                isa)
     sums = F.conv2d(x.float().round().clamp(0, 255), q, None, stride)
     return (sums.permute(0, 2, 3, 1) * scale + bias).contiguous()
+
+
+def correlate(z: torch.Tensor, x: torch.Tensor, out_scale: float, backend: Optional[str] = None,
+              isa: Optional[str] = None, threads: Optional[int] = None) -> torch.Tensor:
+    """SiamFC's head ``out_scale * xcorr(z, x)`` of one exemplar embedding z (1 x C x h x w)
+    and search embeddings x (N x C x H x W): N x 1 x (H-h+1) x (W-w+1) float32. Natively on
+    NHWC copies of CPU tensors (channels-last ones need none), else PyTorch's grouped conv."""
+    backend = _checked(backend)
+    if backend == "native" and z.device.type == "cpu" and x.device.type == "cpu" \
+            and z.shape[0] == 1:
+        return native.xcorr(native.nhwc(z), native.nhwc(x), out_scale,
+                            threads or native.default_threads(), isa)
+    return xcorr(z, x) * out_scale
 
 
 def pack_weight(negative: torch.Tensor, groups: int, lanes: int) -> torch.Tensor:
@@ -182,7 +199,7 @@ def binary_conv(x: torch.Tensor, layer: BinaryLayer, pre: Sequence[tuple] = (),
     ``pre`` are ops still pending on ``x`` (the previous layer's post ops, see
     :func:`apply_post`); they run before the sign, fused into the bit packing when possible.
     """
-    backend = backend or default_backend()
+    backend = _checked(backend)
     if backend == "native":
         threads = threads or native.default_threads()
         if not _fusable(pre):
@@ -194,9 +211,7 @@ def binary_conv(x: torch.Tensor, layer: BinaryLayer, pre: Sequence[tuple] = (),
                                shift=None if affine is None else affine[2], isa=isa)
         return native.bconv(act, layer.packed_weight(), layer.out_channels, layer.kernel,
                             layer.stride, layer.kreal, layer.scale, layer.shift,
-                            isa or native.best_isa(), threads)
-    if backend != "torch":
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+                            isa, threads)
     signs = hard_sign(apply_post(x, pre).permute(0, 3, 1, 2))
     p = layer.padding
     if p:

@@ -160,7 +160,7 @@ class PackedSiamFC(nn.Module):
         still pending)."""
         if self.conv1_mode == "int8":
             return int8_conv(x, self.conv1_weight, self.conv1_bias, self.conv1_stride,
-                             self._conv1_cache, self.backend, self.threads)
+                             self._conv1_cache, self.backend, self.threads, self.isa)
         return real_conv(x, self.conv1_weight, self.conv1_bias, self.conv1_stride,
                          self._conv1_cache, self.backend, self.isa, self.threads)
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from rbsf.devices import check_device
 from rbsf.discriminator import GENERATOR_LOSSES
-from rbsf.train import PRESETS, STAGES, preset, resolve_sequences, train_chain
+from rbsf.train import PRESETS, STAGES, check_chain, preset, resolve_sequences, train_chain
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGE_KIND
-from tools.cli import ArgumentParser, run_tool
+from tools.cli import (ArgumentParser, non_negative_float, non_negative_int, positive_float,
+                       positive_int, run_tool)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,32 +36,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--subset", default="train", help="GOT-10k subset to train on (default: train)")
     p.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in --out (finished stages are skipped)")
+                   help="continue an interrupted run in --out with the same settings and data "
+                        "(finished stages are skipped; after a NaN stop the learning rates and "
+                        "lambdas may change)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--teacher", metavar="CKPT",
                    help="use this full-precision checkpoint (ours or siamfc-pytorch's "
                         "state dict) as the teacher instead of training one")
-    p.add_argument("--max-steps", type=int,
+    p.add_argument("--max-steps", type=positive_int,
                    help="stop (and save) after this many steps in total; --resume continues")
     o = p.add_argument_group("overrides of the preset (apply to the stages being trained)")
-    o.add_argument("--epochs", type=int, help="epochs per stage")
-    o.add_argument("--pairs-per-epoch", type=int, help="training pairs per epoch")
-    o.add_argument("--batch-size", type=int, help="pairs per mini-batch (per process)")
-    o.add_argument("--lr", type=float, help="initial learning rate (eta1) of the stage")
-    o.add_argument("--lr-end", type=float, help="final learning rate of the exponential schedule")
-    o.add_argument("--c-lr-ratio", type=float, help="learning rate of C (eta2) relative to eta1")
-    o.add_argument("--lambda1", type=float, help="weight of the kernel loss")
-    o.add_argument("--lambda2", type=float, help="weight of the adversarial loss")
-    o.add_argument("--lambda-decay", type=float,
+    o.add_argument("--epochs", type=positive_int, help="epochs per stage")
+    o.add_argument("--pairs-per-epoch", type=positive_int,
+                   help="training pairs per epoch (at least --batch-size per process)")
+    o.add_argument("--batch-size", type=positive_int, help="pairs per mini-batch (per process)")
+    o.add_argument("--lr", type=positive_float, help="initial learning rate (eta1) of the stage")
+    o.add_argument("--lr-end", type=positive_float,
+                   help="final learning rate of the exponential schedule")
+    o.add_argument("--c-lr-ratio", type=non_negative_float,
+                   help="learning rate of C (eta2) relative to eta1")
+    o.add_argument("--lambda1", type=non_negative_float, help="weight of the kernel loss")
+    o.add_argument("--lambda2", type=non_negative_float, help="weight of the adversarial loss")
+    o.add_argument("--lambda-decay", type=positive_float,
                    help="factor applied to lambda1/lambda2 every --lambda-every epochs")
-    o.add_argument("--lambda-every", type=int, help="epochs between lambda decays")
+    o.add_argument("--lambda-every", type=positive_int, help="epochs between lambda decays")
     o.add_argument("--c-mode", choices=("scalar", "matrix"), help="RBConv scale: one scalar C* (paper) or the full matrix C")
-    o.add_argument("--width", type=float, help="channel width multiplier (1.0 = paper AlexNet)")
-    o.add_argument("--workers", type=int, dest="num_workers", help="DataLoader workers")
-    o.add_argument("--seed", type=int, help="random seed")
+    o.add_argument("--width", type=positive_float,
+                   help="channel width multiplier (1.0 = paper AlexNet)")
+    o.add_argument("--workers", type=non_negative_int, dest="num_workers",
+                   help="DataLoader workers")
+    o.add_argument("--seed", type=non_negative_int, help="random seed")
     o.add_argument("--disc-mode", choices=("positions", "pooled"),
                    help="discriminator input: per-position channel vectors or pooled maps")
-    o.add_argument("--disc-lr", type=float, help="learning rate of the discriminators (Adam)")
+    o.add_argument("--disc-lr", type=positive_float,
+                   help="learning rate of the discriminators (Adam)")
     o.add_argument("--gan-loss", choices=GENERATOR_LOSSES,
                    help="student's adversarial term: paper = 1/2||1-D(T)||^2 (saturates once the "
                         "discriminators win), nonsaturating = -log D(T)")
@@ -72,6 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace):
+    """The preset with the options applied, checked (``ConfigError`` names the option)."""
     config = preset(args.preset)
     stages = STAGES if args.stage == "all" else (args.stage,)
     for name in ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
@@ -89,6 +99,7 @@ def build_config(args: argparse.Namespace):
     config.kernel_loss = not args.no_kernel_loss
     config.gan = not args.no_gan
     config.bn_update = not args.no_bn_update
+    config.check(stages, dist.launch_size())
     return config, stages
 
 
@@ -96,7 +107,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     config, stages = build_config(args)
     out = Path(args.out)
+    teacher = Path(args.teacher) if args.teacher else None
     check_device(args.device)
+    check_chain(config, stages, out, teacher, args.resume)
     dist.setup(args.device)
     main_process = dist.is_main()
     started = time.perf_counter()
@@ -105,9 +118,8 @@ def main(argv=None) -> int:
         if main_process:
             print(f"training {', '.join(stages)} ({args.preset} preset) on {len(sequences)} "
                   f"sequences -> {out}/", flush=True)
-        results = train_chain(config, stages, sequences, out, args.device,
-                              Path(args.teacher) if args.teacher else None, args.resume,
-                              args.max_steps)
+        results = train_chain(config, stages, sequences, out, args.device, teacher,
+                              args.resume, args.max_steps)
     finally:
         dist.teardown()
     if main_process:

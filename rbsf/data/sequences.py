@@ -1,13 +1,14 @@
 """Tracking sequences read from GOT-10k, OTB and UAV123 folder layouts."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, List, Optional
+from typing import Callable, Collection, Dict, List, Optional
 
 import numpy as np
 
@@ -62,6 +63,18 @@ class Sequence:
         if not len(self.frames) == len(self.boxes) == len(self.visible):
             raise DatasetError(f"sequence {self.name}: {len(self.frames)} frames but "
                                f"{len(self.boxes)} boxes and {len(self.visible)} visibility flags")
+
+
+def data_fingerprint(sequences: List[Sequence]) -> Dict[str, object]:
+    """What identifies a training set wherever it lies: the number of sequences and frames and
+    a hash of the names, frame counts, boxes and visibility flags, in order."""
+    digest = hashlib.sha256()
+    for seq in sequences:
+        digest.update(seq.name.encode() + b"\0" + len(seq.frames).to_bytes(8, "little"))
+        digest.update(np.ascontiguousarray(seq.boxes, dtype="<f8").tobytes())
+        digest.update(np.ascontiguousarray(seq.visible, dtype=np.uint8).tobytes())
+    return {"sequences": len(sequences), "frames": sum(len(s.frames) for s in sequences),
+            "sha256": digest.hexdigest()[:16]}
 
 
 def _read_boxes(path: Path) -> np.ndarray:

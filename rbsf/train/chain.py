@@ -1,44 +1,130 @@
-"""The stage chain teacher -> xnor -> rbsf, the data it trains on, and teacher loading."""
+"""The stage chain teacher -> xnor -> rbsf, the data it trains on, and teacher loading.
+
+``check_chain`` refuses, before any data is generated or loaded, a chain that cannot run or
+would mix up teachers: an output folder that cannot be written, a stage checkpoint in the way
+without ``resume``, a resume with other settings, a student stage without a finished teacher,
+and a ``teacher_path`` that differs from the teacher the output folder already holds (students
+there were distilled from that one). ``train_chain`` makes the same checks itself.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from rbsf.checkpoint import CheckpointError, load_model, model_payload
-from rbsf.data import Sequence, load_sequences
+import torch
+
+from rbsf.checkpoint import (CheckpointError, load_checkpoint, model_from_checkpoint,
+                             model_payload, unfinished_note)
+from rbsf.data import DatasetError, Sequence, load_sequences
 from rbsf.data.synthetic import write_dataset
-from rbsf.files import save_atomic
+from rbsf.files import check_writable_dir, save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGES, TrainConfig
-from rbsf.train.trainer import Trainer, TrainingError
+from rbsf.train.trainer import Trainer, TrainingError, check_resumable, refuse_existing
 
 
 def resolve_sequences(config: TrainConfig, root: Optional[str], subset: str,
                       out_dir: Path) -> List[Sequence]:
     """Sequences of ``root``; with no root, a synthetic GOT-10k set generated once under
-    ``out_dir/data`` from the shipped photos (reused by later runs and by --resume)."""
-    if root is None:
-        root = str(Path(out_dir) / "data")
-        if not (Path(root) / "train" / "list.txt").exists():
-            if dist.is_main():
-                write_dataset(root, "got10k", config.synthetic_sequences,
-                              config.synthetic_frames, config.seed, subsets=("train",),
-                              workers=max(1, config.num_workers))
-            dist.barrier()
-        subset = "train"
-    return load_sequences(root, subset)
+    ``out_dir/data`` from the shipped photos (written whole or not at all, reused by later runs
+    and by --resume, refused when it is not the set this preset generates)."""
+    if root is not None:
+        return load_sequences(root, subset)
+    data = Path(out_dir) / "data"
+    if not data.exists():
+        if dist.is_main():
+            write_dataset(str(data), "got10k", config.synthetic_sequences,
+                          config.synthetic_frames, config.seed, subsets=("train",),
+                          workers=max(1, config.num_workers))
+        dist.barrier()
+    fix = f"delete {data} to generate it again, or pass another --out"
+    try:
+        sequences = load_sequences(str(data), "train")
+    except DatasetError as exc:
+        raise TrainingError(f"the generated data set {data} is incomplete or damaged ({exc}); "
+                            f"{fix}") from exc
+    frames = sorted({len(s.frames) for s in sequences})
+    if len(sequences) != config.synthetic_sequences or frames != [config.synthetic_frames]:
+        raise TrainingError(f"{data} holds {len(sequences)} sequences of "
+                            f"{'/'.join(map(str, frames))} frames, not the "
+                            f"{config.synthetic_sequences} of {config.synthetic_frames} frames "
+                            f"the {config.preset} preset generates: it is incomplete or was "
+                            f"made for other settings; {fix}")
+    return sequences
+
+
+def _finish_hint(path: Path) -> str:
+    if path.name == "last.pt" and path.parent.name == "teacher":
+        return (f"finish it with tools/train_rbsf.py --stage teacher --out {path.parent.parent} "
+                f"--resume (same preset and options)")
+    return "finish its training with --resume"
 
 
 def load_teacher(path: Path) -> SiamFCNet:
-    """A full-precision teacher from our checkpoint or a siamfc-pytorch state dict."""
+    """A finished full-precision teacher from our checkpoint or a siamfc-pytorch state dict;
+    ``TrainingError`` for anything else (an unfinished training says how far it got)."""
+    path = Path(path)
     try:
-        net = load_model(path)
+        data = load_checkpoint(path)
+        net = model_from_checkpoint(data, str(path))
     except CheckpointError as exc:
         raise TrainingError(str(exc)) from exc
     if net.kind != "fp":
         raise TrainingError(f"{path} holds a {net.kind} model; the teacher must be full precision")
-    return net
+    note = unfinished_note(data)
+    if note:
+        raise TrainingError(f"teacher {path} is an {note}; {_finish_hint(path)}, or pass a "
+                            f"finished teacher")
+    return net.eval()
+
+
+def _same_weights(a: SiamFCNet, b: SiamFCNet) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _check_given_teacher(config: TrainConfig, out_dir: Path, teacher_path: Path) -> SiamFCNet:
+    teacher = load_teacher(teacher_path)
+    if teacher.width != config.width:
+        raise TrainingError(f"teacher {teacher_path} has width {teacher.width}, the preset "
+                            f"asks for {config.width}; pass --width {teacher.width}")
+    held = out_dir / "teacher" / "last.pt"
+    if held.exists():
+        data = load_checkpoint(held)
+        if not _same_weights(model_from_checkpoint(data, str(held)), teacher):
+            origin = (f"copied from {data['source']}" if data.get("source")
+                      else unfinished_note(data) or "trained there")
+            raise TrainingError(f"--out {out_dir} already holds a teacher ({held}, {origin}) "
+                                f"that is not --teacher {teacher_path}; the students in "
+                                f"{out_dir} learn from that one: choose another --out for "
+                                f"students of {teacher_path}, or drop --teacher to use it")
+    return teacher
+
+
+def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
+                teacher_path: Optional[Path] = None, resume: bool = False) -> None:
+    """Refuse (``TrainingError``, ``ConfigError``, ``OutputPathError``) what would fail or mix
+    up teachers, before any work; see the module docstring."""
+    out_dir = Path(out_dir)
+    stages = [s for s in STAGES if s in set(stages)]
+    config.check(stages, dist.launch_size())
+    check_writable_dir(out_dir, "--out")
+    trained = [s for s in stages if not (s == "teacher" and teacher_path is not None)]
+    for stage in trained:
+        path = out_dir / stage / "last.pt"
+        if path.exists():
+            refuse_existing(path, resume)
+            check_resumable(load_checkpoint(path), path, config, stage)
+    students = [s for s in stages if s != "teacher"]
+    if teacher_path is not None:
+        _check_given_teacher(config, out_dir, Path(teacher_path))
+    elif students and "teacher" not in stages:
+        held = out_dir / "teacher" / "last.pt"
+        if not held.exists():
+            raise TrainingError(f"stage {students[0]} needs a teacher and {held} does not exist; "
+                                f"train one first (--stage teacher) or pass --teacher CKPT")
+        load_teacher(held)
 
 
 def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequence],
@@ -49,12 +135,10 @@ def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequ
     checkpoint path of each stage."""
     out_dir = Path(out_dir)
     stages = [s for s in STAGES if s in set(stages)]
+    check_chain(config, stages, out_dir, teacher_path, resume)
     results = {}
     if teacher_path is not None:
         teacher = load_teacher(Path(teacher_path))
-        if teacher.width != config.width:
-            raise TrainingError(f"teacher {teacher_path} has width {teacher.width}, the preset "
-                                f"asks for {config.width}; pass --width {teacher.width}")
         target = out_dir / "teacher" / "last.pt"
         if dist.is_main() and not target.exists():
             save_atomic(model_payload(teacher, stage="teacher", finished=True,

@@ -21,11 +21,34 @@ Tracking settings are not given by the RBCN paper; the choices here (and why) ar
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, Dict, Iterable
+
+from rbsf.errors import RBSFError
 
 STAGES = ("teacher", "xnor", "rbsf")
 STAGE_KIND = {"teacher": "fp", "xnor": "xnor", "rbsf": "rbconv"}
+
+
+class ConfigError(RBSFError, ValueError):
+    """A training setting no run can use; the message names the option to change."""
+
+
+# settings that must be > 0 and >= 0 (the tools' option is the name with dashes)
+POSITIVE = ("batch_size", "width", "lambda_decay", "lambda_every", "disc_lr", "bn_update_lr",
+            "bn_update_batches", "disc_hidden", "log_every", "exemplar_size", "instance_size",
+            "search_size")
+NON_NEGATIVE = ("seed", "num_workers", "lambda1", "lambda2", "c_lr_ratio", "momentum",
+                "weight_decay")
+STAGE_POSITIVE = ("epochs", "pairs_per_epoch", "lr", "lr_end")
+CHOICES = {"c_mode": ("scalar", "matrix"), "disc_mode": ("positions", "pooled"),
+           "gan_loss": ("paper", "nonsaturating")}
+
+
+def option(name: str) -> str:
+    """The command-line option of a setting (``num_workers`` is ``--workers``)."""
+    return "--workers" if name == "num_workers" else "--" + name.replace("_", "-")
 
 
 @dataclass
@@ -82,6 +105,37 @@ class TrainConfig:
 
     def stage(self, name: str) -> StageConfig:
         return self.stages[name]
+
+    def check(self, stages: Iterable[str], world_size: int = 1) -> None:
+        """``ConfigError`` naming the option when a setting of the ``stages`` to train is out of
+        range, or when settings that depend on each other leave an epoch without a mini-batch."""
+        def bad(name: str, value, needed: str, where: str = "") -> ConfigError:
+            return ConfigError(f"{option(name)} must be {needed}, got {value}{where}")
+
+        for name in POSITIVE:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise bad(name, value, "> 0")
+        for name in NON_NEGATIVE:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise bad(name, value, ">= 0")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise bad(name, getattr(self, name), f"one of {', '.join(allowed)}")
+        for stage in stages:
+            schedule = self.stage(stage)
+            for name in STAGE_POSITIVE:
+                value = getattr(schedule, name)
+                if not (math.isfinite(value) and value > 0):
+                    raise bad(name, value, "> 0", f" (stage {stage})")
+            share = schedule.pairs_per_epoch // world_size
+            if share < self.batch_size:
+                per = f" per process ({world_size} processes)" if world_size > 1 else ""
+                raise ConfigError(
+                    f"--pairs-per-epoch {schedule.pairs_per_epoch} gives {share} pairs{per} per "
+                    f"epoch of stage {stage}, fewer than --batch-size {self.batch_size}: no "
+                    f"mini-batch would be trained; raise --pairs-per-epoch or lower --batch-size")
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)

@@ -9,9 +9,15 @@ import torch.distributed as dist
 import torch.nn as nn
 
 
+def launch_size() -> int:
+    """Processes this run was launched with (torchrun's WORLD_SIZE; 1 otherwise), known before
+    ``setup``."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup(device: str) -> None:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); no-op otherwise."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+    if launch_size() > 1 and not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend)
 

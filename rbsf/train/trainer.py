@@ -15,9 +15,11 @@ loss with every other parameter fixed (the "BN update" of the paper). Then lambd
 are decayed on their schedule and the learning rates follow their exponential schedule.
 
 Never lose work: the checkpoint (model, discriminators, optimisers, schedules, lambdas, RNG
-states, position) is written atomically after each epoch and when stopped (Ctrl-C or a step
-budget); resuming continues exactly where the run stopped. A non-finite loss stops the run
-with a clear message and leaves the last good checkpoint untouched.
+states, position, a fingerprint of the training data) is written atomically after each epoch
+and when stopped (Ctrl-C at any moment, or a step budget); resuming continues exactly where the
+run stopped, and only with the same settings and the same data. A non-finite loss stops the run
+with a clear message and keeps the last good checkpoint; resuming it may then lower the
+learning rates and the lambdas (``NAN_RESUMABLE``), which the checkpoint records.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from tqdm import tqdm
 
 from rbsf.binary import RBConv2d, binary_convs, kernel_loss
 from rbsf.checkpoint import FORMAT, load_checkpoint
-from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels
+from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels, data_fingerprint
 from rbsf.discriminator import (build_discriminators, discriminator_loss, feature_vectors,
                                 generator_loss)
 from rbsf.errors import Interrupted, RBSFError
@@ -49,6 +51,9 @@ from rbsf.train.logs import CsvLog, plot_losses
 from rbsf.train.losses import balanced_logistic_loss
 
 RESUMABLE_CHANGES = {"num_workers", "log_every"}
+# what a resume may change after a non-finite loss stopped the run ({stage}: the stage's own)
+NAN_RESUMABLE = ("stages.{stage}.lr", "stages.{stage}.lr_end", "lambda1", "lambda2",
+                 "c_lr_ratio", "disc_lr")
 
 
 class TrainingError(RBSFError, RuntimeError):
@@ -64,6 +69,50 @@ def _flatten(config: dict, prefix: str = "") -> dict:
         else:
             flat[prefix + key] = value
     return flat
+
+
+def refuse_existing(path: Path, resume: bool) -> None:
+    """``TrainingError`` when a stage checkpoint is in the way of a run without ``resume``."""
+    if not resume:
+        raise TrainingError(f"{path} exists; pass --resume to continue it or choose another "
+                            f"--out")
+
+
+def check_resumable(data: dict, path: Path, config: TrainConfig, stage: str) -> Dict[str, list]:
+    """Whether the training checkpoint ``data`` (read from ``path``) can be continued with
+    ``config``; returns the settings it changes ({key: [saved, new]}, only what a NaN stop
+    allows), raises ``TrainingError`` naming what differs otherwise. A finished stage is not
+    continued (resume skips it), so nothing is compared."""
+    if data.get("stage") != stage or "opt_w" not in data:
+        raise TrainingError(f"{path} is not a {stage} training checkpoint; remove it or pick "
+                            f"another --out")
+    if data["finished"]:
+        return {}
+    own = f"stages.{stage}."
+    saved = _flatten(data["train_config"])
+    current = _flatten(config.to_dict())
+    changed = sorted(k for k, v in current.items()
+                     if (not k.startswith("stages.") or k.startswith(own))
+                     and k not in RESUMABLE_CHANGES and saved.get(k) != v)
+    allowed = {k.format(stage=stage) for k in NAN_RESUMABLE} if data.get("stopped_by") else set()
+    refused = [k for k in changed if k not in allowed]
+    if refused:
+        after_nan = (" (after a NaN stop only the learning rates and lambdas may change)"
+                     if allowed else "")
+        raise TrainingError(f"{path} was trained with other settings ({', '.join(refused)})"
+                            f"{after_nan}; resume with the same preset and options, or use "
+                            f"another --out")
+    return {k: [saved.get(k), current[k]] for k in changed if k in allowed}
+
+
+def _describe(fingerprint: dict) -> str:
+    return (f"{fingerprint['sequences']} sequences, {fingerprint['frames']} frames, "
+            f"fingerprint {fingerprint['sha256']}")
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the trainer, which stops at a batch boundary."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Taps(nn.Module):
@@ -143,12 +192,15 @@ class Trainer:
         self.bn_pairs = PairDataset(sequences, pair_cfg,
                                     config.bn_update_batches * config.batch_size,
                                     seed=config.seed + 1)
+        self.data = data_fingerprint(sequences)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.lambda1 = config.lambda1
         self.lambda2 = config.lambda2
         self.epoch = 0
         self.batch = 0
         self.step = 0
+        self.saved_step: Optional[int] = None      # step of the checkpoint on disk, if any
+        self.settings_changes: List[dict] = []
         self._labels: Dict[int, tuple] = {}
 
     # ----------------------------------------------------------------- state
@@ -167,28 +219,28 @@ class Trainer:
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
             "budget": {"pairs_seen": self.step * self.cfg.batch_size * dist.world_size()},
+            "data": self.data, "settings_changes": self.settings_changes,
         }
 
     def save(self, finished: bool = False) -> None:
         if dist.is_main():
             save_atomic(self.state(finished), self.ckpt_path)
         dist.barrier()
+        self.saved_step = self.step
 
     def restore(self, path: Path) -> bool:
         """Load a training checkpoint; returns whether that stage had already finished."""
         data = load_checkpoint(path)
-        if data.get("stage") != self.stage or "opt_w" not in data:
-            raise TrainingError(f"{path} is not a {self.stage} training checkpoint; "
-                                f"remove it or pick another --out")
+        changes = check_resumable(data, path, self.cfg, self.stage)
+        if data["finished"]:
+            return True
         if data["model_config"] != self.model.config():
             raise TrainingError(f"{path} was trained with model {data['model_config']}, this run "
                                 f"asks for {self.model.config()}; use the same preset/options")
-        saved, current = _flatten(data["train_config"]), _flatten(self.cfg.to_dict())
-        changed = sorted(k for k, v in current.items()
-                         if k not in RESUMABLE_CHANGES and saved.get(k) != v)
-        if changed:
-            raise TrainingError(f"{path} was trained with other settings ({', '.join(changed)}); "
-                                f"resume with the same preset and options, or use another --out")
+        if data.get("data", self.data) != self.data:
+            raise TrainingError(f"{path} was trained on other data ({_describe(data['data'])}) "
+                                f"than this run's ({_describe(self.data)}); resume on the same "
+                                f"data set (--data, --subset), or use another --out")
         self.model.load_state_dict(data["model"])
         self.opt_w.load_state_dict(data["opt_w"])
         self.sched_w.load_state_dict(data["sched_w"])
@@ -205,9 +257,34 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
+        self.saved_step = self.step
+        self.settings_changes = list(data.get("settings_changes", []))
+        if changes:
+            self._apply_changed_schedule()
+            self.settings_changes.append({"step": self.step, "changed": changes})
         if dist.is_main():
             self.log.truncate_after(self.step)
-        return bool(data["finished"])
+        return False
+
+    def _apply_changed_schedule(self) -> None:
+        """Learning rates and lambdas at this point of the run as the (changed) settings give
+        them: the exponential schedule and the lambda decay from epoch 0 to ``self.epoch``."""
+        s, cfg = self.schedule, self.cfg
+        gamma = (s.lr_end / s.lr) ** (1.0 / max(1, s.epochs))
+        pairs = [(self.opt_w, self.sched_w, s.lr)]
+        if self.opt_c:
+            pairs.append((self.opt_c, self.sched_c, s.lr * cfg.c_lr_ratio))
+        for optimizer, scheduler, base in pairs:
+            scheduler.gamma = gamma
+            scheduler.base_lrs = [base] * len(optimizer.param_groups)
+            for group in optimizer.param_groups:
+                group["initial_lr"] = base
+                group["lr"] = base * gamma ** self.epoch
+        if self.discs is not None:
+            for group in self.opt_d.param_groups:
+                group["lr"] = cfg.disc_lr
+        decays = cfg.lambda_decay ** (self.epoch // cfg.lambda_every)
+        self.lambda1, self.lambda2 = cfg.lambda1 * decays, cfg.lambda2 * decays
 
     # ----------------------------------------------------------------- losses
     def labels(self, size: int) -> tuple:
@@ -251,14 +328,28 @@ class Trainer:
 
     def _check_finite(self, values: Dict[str, float], context: Dict[str, float]) -> None:
         """Stop before a non-finite loss or gradient reaches the weights (binary layers would
-        otherwise hide a NaN: sign(NaN) is a valid -1)."""
+        otherwise hide a NaN: sign(NaN) is a valid -1). The checkpoint on disk, if any, is
+        marked as stopped by it, so that a resume may lower the learning rates and lambdas."""
         for name, value in values.items():
-            if not math.isfinite(value):
-                raise TrainingError(
-                    f"{self.stage}: {name} became {value} at epoch {self.epoch + 1}, step "
-                    f"{self.step + 1} ({', '.join(f'{k}={v:.4g}' for k, v in context.items())});"
-                    f" the last good checkpoint is kept at {self.ckpt_path}. Lower --lr or the "
-                    f"lambdas, or check the data and the teacher, then rerun with --resume")
+            if math.isfinite(value):
+                continue
+            where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+            if self.saved_step is None:
+                kept = ("no checkpoint of this stage was saved yet (nothing is lost); lower --lr "
+                        "or the lambdas (or check the data and the teacher) and rerun with "
+                        "--resume: this stage starts again with the new values")
+            else:
+                if dist.is_main():
+                    data = load_checkpoint(self.ckpt_path)
+                    data["stopped_by"] = f"{name} became {value} at {where}"
+                    save_atomic(data, self.ckpt_path)
+                kept = (f"the last good checkpoint (step {self.saved_step}) is kept in "
+                        f"{self.ckpt_path}; lower --lr or the lambdas (or check the data and "
+                        f"the teacher) and rerun with --resume: it continues from there with "
+                        f"the new values")
+            context_text = ", ".join(f"{k}={v:.4g}" for k, v in context.items())
+            raise TrainingError(f"{self.stage}: {name} became {value} at {where} "
+                                f"({context_text}); {kept}")
 
     def adversarial(self, z: torch.Tensor, x: torch.Tensor, taps) -> tuple:
         """Discriminator ascent steps (l = L..1), then the student's adversarial loss."""
@@ -324,23 +415,35 @@ class Trainer:
     # ----------------------------------------------------------------- loop
     def _loader(self, dataset: PairDataset, start_batch: int) -> DataLoader:
         per_rank = list(range(dist.rank(), len(dataset), dist.world_size()))
-        usable = len(per_rank) // self.cfg.batch_size * self.cfg.batch_size
+        usable = self._batches(dataset) * self.cfg.batch_size
         indices = per_rank[start_batch * self.cfg.batch_size:usable]
         return DataLoader(Subset(dataset, indices), batch_size=self.cfg.batch_size,
                           shuffle=False, num_workers=self.cfg.num_workers, drop_last=True,
-                          persistent_workers=False)
+                          persistent_workers=False,
+                          worker_init_fn=_ignore_ctrl_c if self.cfg.num_workers else None)
+
+    def _batches(self, dataset: PairDataset) -> int:
+        """Mini-batches per epoch, the same on every rank (the smallest rank's share)."""
+        return len(dataset) // dist.world_size() // self.cfg.batch_size
 
     def batches_per_epoch(self) -> int:
-        return len(range(dist.rank(), len(self.pairs), dist.world_size())) // self.cfg.batch_size
+        return self._batches(self.pairs)
 
     def run(self, resume: bool = False) -> Path:
-        """Train the stage (or continue it with ``resume``); returns the checkpoint path."""
+        """Train the stage (or continue it with ``resume``); returns the checkpoint path.
+
+        Ctrl-C is honoured in every window: during a batch the run stops at the batch's end,
+        during the BN update, the save or the plot it stops once the checkpoint is written;
+        either way ``Interrupted`` says how to continue (the stage may have finished)."""
         if self.ckpt_path.exists():
-            if not resume:
-                raise TrainingError(f"{self.ckpt_path} exists; pass --resume to continue it or "
-                                    f"choose another --out")
+            refuse_existing(self.ckpt_path, resume)
             if self.restore(self.ckpt_path):
                 return self.ckpt_path
+        elif dist.is_main() and self.log.path.exists():
+            self.log.truncate_after(0)        # rows of an earlier try that saved nothing
+        if self.max_steps is not None and self.step >= self.max_steps:
+            raise Interrupted(f"{self.stage}: the step budget is spent before this stage "
+                              f"(step {self.step}); continue with --resume")
         self._started = time.perf_counter()
         with self._catch_ctrl_c():
             while self.epoch < self.schedule.epochs:
@@ -357,10 +460,16 @@ class Trainer:
                     self.lambda2 *= self.cfg.lambda_decay
                 if not dist.replicas_identical(self.model):
                     raise TrainingError("distributed replicas diverged; check the launch")
-                self.save(finished=self.epoch >= self.schedule.epochs)
+                finished = self.epoch >= self.schedule.epochs
+                self.save(finished=finished)
                 if dist.is_main():
                     plot_losses(self.log.path, self.dir / "loss.png",
                                 f"{MODEL_NAMES[self.kind]} ({self.stage} stage): training losses")
+                if dist.any_rank(self._stop_requested):
+                    state = ("finished, the next stage not started" if finished
+                             else f"stopped after epoch {self.epoch}, step {self.step}")
+                    raise Interrupted(f"{self.stage}: {state}; checkpoint saved to "
+                                      f"{self.ckpt_path}; continue with --resume")
         return self.ckpt_path
 
     def _run_epoch(self) -> None:

@@ -221,3 +221,11 @@ def test_chain_refuses_a_mismatched_teacher_in_the_library_too(tmp_path, got10k_
     with pytest.raises(TrainingError, match="already holds a teacher"):
         train_chain(preset("smoke"), ["xnor"], load_sequences(str(got10k_root)), tmp_path,
                     teacher_path=other)
+
+
+@pytest.mark.parametrize("width", [0.01, 0.31, 0.7])
+def test_every_width_the_tool_accepts_builds_a_working_net(width):
+    for kind in ("fp", "rbconv"):
+        net = SiamFCNet(kind, width=width).eval()
+        with torch.no_grad():
+            assert net(torch.zeros(1, 3, 127, 127), torch.zeros(1, 3, 255, 255)).shape[-1] == 17

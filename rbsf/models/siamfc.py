@@ -56,8 +56,8 @@ class AlexNetV1(nn.Module):
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
         self.kind = kind
-        for name, (cin, cout, k, s, g, has_bn, has_pool) in self.SPEC.items():
-            cin = 3 if name == "conv1" else _scaled(cin, width, g)
+        cin = 3                  # each layer takes the channels the one before gives
+        for name, (_, cout, k, s, g, has_bn, has_pool) in self.SPEC.items():
             cout = _scaled(cout, width, g)
             layer_kind = "fp" if name == "conv1" else kind
             modules = [("0", make_conv(layer_kind, cin, cout, k, s, 0, g, bias=True, c_mode=c_mode))]
@@ -68,7 +68,8 @@ class AlexNetV1(nn.Module):
                 position = len(modules) if kind == "fp" else 1
                 modules.insert(position, ("3", nn.MaxPool2d(3, 2)))
             setattr(self, name, nn.Sequential(OrderedDict(modules)))
-        self.out_channels = _scaled(256, width, 2)
+            cin = cout
+        self.out_channels = cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.SPEC:

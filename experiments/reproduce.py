@@ -44,7 +44,7 @@ from rbsf.eval.pair_scores import held_out_pairs, pair_scores
 from rbsf.eval.plots import precision_plot, success_plot
 from rbsf.eval.report import build_summary, write_report
 from rbsf.eval.runner import make_jobs, run_jobs
-from rbsf.files import atomic_open, save_atomic
+from rbsf.files import atomic_open, check_outputs, check_writable, check_writable_dir, save_atomic
 from rbsf.train import TrainConfig, preset, train_chain
 from rbsf.train.chain import load_teacher
 from trackers.registry import TrackerFactory, entry, name_of_stage
@@ -126,6 +126,11 @@ DATA_PLANS = {"gpu": GPU_DATA}   # other presets use FULL_DATA (QUICK_DATA with 
 QUICK_DATA = DataPlan(train_sequences=2, train_frames=16, test_sequences=1, test_frames=8,
                       frame_size=(240, 180), test_pairs=8)
 QUICK_BATCHES = 2   # --quick: every stage trains one epoch of two mini-batches
+
+
+def _write_json(path: Path, data: object) -> None:
+    with atomic_open(path) as handle:
+        json.dump(data, handle, indent=2)
 
 
 # ---------------------------------------------------------------------------------- data
@@ -212,7 +217,7 @@ def train_run(config: TrainConfig, run: RunSpec, sequences, run_dir: Path, devic
     finally:
         run_dir.mkdir(parents=True, exist_ok=True)
         spent += time.perf_counter() - started
-        timing.write_text(json.dumps({"seconds": spent}))
+        _write_json(timing, {"seconds": spent})
     data = load_checkpoint(paths[run.stage])
     return TrainedRun(str(paths[run.stage]), int(data["budget"]["pairs_seen"]), int(data["step"]),
                       config.batch_size, spent)
@@ -274,8 +279,7 @@ def score_pairs_seed(test_root: Path, trained: Dict[str, TrainedRun], pairs: int
     nets = {run_id: load_model(run.checkpoint) for run_id, run in trained.items()}
     scores = pair_scores(nets, dataset, device, teacher=nets["teacher"],
                          workers=min(8, os.cpu_count() or 1) if device != "cpu" else 0)
-    with atomic_open(path) as handle:
-        json.dump(scores, handle, indent=2)
+    _write_json(path, scores)
     return scores
 
 
@@ -439,14 +443,19 @@ def mean_curves(seed_summaries: List[Dict[str, object]], curve: str) -> Dict[str
                                for s in seed_summaries], axis=0) for run in RUNS}
 
 
+def output_files(out: Path) -> List[Path]:
+    """What ``write_outputs`` writes: summary.json, results.md and the two plots."""
+    return [Path(out) / name for name in ("summary.json", "results.md", "success_plot.png",
+                                          "precision_plot.png")]
+
+
 def write_outputs(summary: Dict[str, object], seed_summaries: List[Dict[str, object]],
                   out: Path) -> List[Path]:
     """``summary.json``, ``results.md`` and the seed-averaged plots in ``out``."""
-    out = Path(out)
-    paths = [out / "summary.json", out / "results.md", out / "success_plot.png",
-             out / "precision_plot.png"]
-    paths[0].write_text(json.dumps(summary, indent=2))
-    paths[1].write_text(markdown(summary))
+    paths = output_files(out)
+    _write_json(paths[0], summary)
+    with atomic_open(paths[1]) as handle:
+        handle.write(markdown(summary))
     models = summary["models"]
     success_plot(mean_curves(seed_summaries, "success_curve"),
                  {RUN_BY_ID[k].name: m["success_auc"]["mean"] for k, m in models.items()},
@@ -481,6 +490,20 @@ def compact_payload(net, **extra) -> Dict[str, object]:
     return payload
 
 
+def shipped_files(weights_dir: Path) -> List[Path]:
+    """What ``ship_weights`` writes: one checkpoint per shipped run, then weights.json."""
+    names = [entry(name_of_stage(RUN_BY_ID[run_id].stage)).weights_file for run_id in SHIPPED_RUNS]
+    return [Path(weights_dir) / name for name in names + ["weights.json"]]
+
+
+def check_shipping(weights_dir: Path, teacher: Optional[Path] = None) -> None:
+    """Before any work: every file ``ship_weights`` writes can be written and none of them is
+    the ``teacher`` the run reads."""
+    check_writable_dir(weights_dir, "--weights-dir")
+    for path in shipped_files(weights_dir):
+        check_outputs({"--weights-dir file": path}, {"--teacher file": teacher})
+
+
 def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, object]:
     """Copy seed 0's teacher / XNOR / full RB-SF into ``weights_dir`` as compact checkpoints
     and write the facts (data, budget, scores) to ``weights_dir/weights.json``."""
@@ -489,14 +512,14 @@ def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, obj
              "pairs_scale": summary["pairs_scale"], "device": summary["device"],
              "seed": summary["seeds"][0], "evaluation": TABLE_LABEL, "data": summary["data"],
              "models": {}}
-    for run_id in SHIPPED_RUNS:
-        file_name = entry(name_of_stage(RUN_BY_ID[run_id].stage)).weights_file
+    *checkpoints, facts_file = shipped_files(weights_dir)
+    for run_id, path in zip(SHIPPED_RUNS, checkpoints):
         model = summary["models"][run_id]
         source = model["checkpoints"][0]
         net = load_model(source)
         save_atomic(compact_payload(net, stage=RUN_BY_ID[run_id].stage, finished=True,
-                                    source=source), weights_dir / file_name)
-        facts["models"][file_name] = {
+                                    source=source), path)
+        facts["models"][path.name] = {
             "name": model["name"], "kind": net.kind, "model_config": net.config(),
             "source_checkpoint": source,
             "budget": ({"given": source} if model["budget"].get("given") else
@@ -506,7 +529,7 @@ def ship_weights(summary: Dict[str, object], weights_dir: Path) -> Dict[str, obj
                         "minutes": round(model["budget"]["minutes"]["values"][0], 2)}),
             "scores": {key: model[key]["values"][0]
                        for key in [k for _, k in METRICS] + [k for _, k, _ in PAIR_METRICS]}}
-    (weights_dir / "weights.json").write_text(json.dumps(facts, indent=2))
+    _write_json(facts_file, facts)
     return facts
 
 
@@ -526,8 +549,7 @@ def _check_plan(out: Path, plan: Dict[str, object], resume: bool) -> None:
                                  f"resume with the same --preset/--quick or choose another --out")
     elif out.is_dir() and any(out.iterdir()):
         raise ReproduceError(f"{out} is not empty and holds no reproduction; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps(plan, indent=2))
+    _write_json(plan_file, plan)
 
 
 def scale_budget(config: TrainConfig, pairs_scale: float) -> None:
@@ -561,6 +583,9 @@ def reproduce(out: Path, seeds: int = 1, quick: bool = False, preset_name: Optio
     scale_budget(base, pairs_scale)
     data_plan = QUICK_DATA if quick else DATA_PLANS.get(preset_name, FULL_DATA)
     out = Path(out)
+    check_writable_dir(out, "--out")
+    for path in output_files(out):
+        check_writable(path, "--out file")
     if teacher is not None:
         width = load_teacher(Path(teacher)).width
         if width != base.width:

@@ -3,19 +3,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from helpers import assert_clear_error
+from helpers import assert_clear_error, run_in_process
 
 from rbsf.checkpoint import model_payload
 from rbsf.data.synthetic import write_dataset
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from tools import eval as eval_tool
-from tools.cli import run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,10 +40,8 @@ def _cli(base, *args):
 def _eval(capsys):
     """The tool in this process (no interpreter start-up), same outputs."""
     def call(base, *args):
-        code = run_tool(eval_tool.main, ["--result-dir", str(base / "res"),
-                                         "--report-dir", str(base / "rep"), *args])
-        out, err = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+        return run_in_process(eval_tool.main, ["--result-dir", base / "res",
+                                               "--report-dir", base / "rep", *args], capsys)
     return call
 
 
@@ -162,3 +158,101 @@ def test_packed_tracker_gives_the_boxes_of_its_source_model(setup, _eval, tmp_pa
         packed_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF packed" / f"{seq}.txt",
                                   delimiter=",")
         assert np.allclose(float_boxes, packed_boxes, atol=1e-3)
+
+
+def test_no_tracker_named_is_a_clear_error_and_writes_nothing(setup, tmp_path, _eval):
+    """``--trackers ""`` used to write a malformed summary, then end in StopIteration."""
+    _, root, weights = setup
+    for text in ("", " , "):
+        assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root),
+                                 "--trackers", text, "--weights-dir", str(weights)),
+                           "no tracker named")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_of_another_kind_of_model_are_refused(setup, tmp_path, _eval):
+    """Results are filed under the model's kind: an RB-SF model in siamfc.pt is not SiamFC."""
+    _, root, weights = setup
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "siamfc.pt").write_bytes((weights / "rbsf.pt").read_bytes())
+    assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+                             "siamfc", "--weights-dir", str(wrong)),
+                       "holds a RB-SF model", "use tracker 'rbsf'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wrong"]
+
+
+@pytest.mark.parametrize("where, message", [
+    ("result-dir is a file", "is a file, not a folder"),
+    ("report-dir is a file", "is a file, not a folder"),
+    ("summary.json is a folder", "report file"),
+    ("result file is a folder", "result file")])
+def test_unwritable_outputs_are_refused_before_tracking(setup, tmp_path, capsys, where, message):
+    """They used to end in a traceback, for the report after all the tracking."""
+    _, root, weights = setup
+    (tmp_path / "file").write_text("mine")
+    result_dir, report_dir = tmp_path / "res", tmp_path / "rep"
+    if where == "result-dir is a file":
+        result_dir = tmp_path / "file"
+    elif where == "report-dir is a file":
+        report_dir = tmp_path / "file"
+    elif where == "summary.json is a folder":
+        (report_dir / "custom" / "summary.json").mkdir(parents=True)
+    else:
+        (result_dir / "custom" / "RB-SF" / "Biker.txt").mkdir(parents=True)
+    proc = run_in_process(eval_tool.main, ["--dataset", "custom", "--root", root, "--trackers",
+                                           "rbsf", "--weights-dir", weights, "--result-dir",
+                                           result_dir, "--report-dir", report_dir], capsys)
+    assert_clear_error(proc, message)
+    assert (tmp_path / "file").read_text() == "mine"
+    assert not [p for p in tmp_path.glob("res/**/*.txt") if p.is_file()]  # nothing tracked
+
+
+def test_unfinished_checkpoints_are_named_in_the_warnings_and_the_report(setup, tmp_path, _eval):
+    _, root, weights = setup
+    run = tmp_path / "run"
+    for stage, kind in (("teacher", "fp"), ("rbsf", "rbconv")):
+        save_atomic(model_payload(SiamFCNet(kind, width=0.25), stage=stage, finished=False,
+                                  epoch=2, step=40, train_config={"stages": {stage: {"epochs": 5}}}),
+                    run / stage / "last.pt")
+    save_atomic(model_payload(SiamFCNet("xnor", width=0.25), stage="xnor", finished=True),
+                run / "xnor" / "last.pt")
+    proc = _eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+                 "siamfc,xnor,rbsf", "--weights-dir", str(run), "--sequences", "Biker")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert "SiamFC" in warnings[0] and "unfinished teacher training: epoch 2 of 5" in warnings[0]
+    assert "RB-SF" in warnings[1] and "unfinished rbsf training: epoch 2 of 5" in warnings[1]
+    summary = json.loads((tmp_path / "rep" / "custom" / "summary.json").read_text())
+    assert summary["unfinished"] == {"SiamFC": "unfinished teacher training: epoch 2 of 5, step 40",
+                                     "RB-SF": "unfinished rbsf training: epoch 2 of 5, step 40"}
+    text = (tmp_path / "rep" / "custom" / "summary.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| dataset"))
+    assert header == "| dataset | metric | SiamFC (unfinished) | XNOR-SF | RB-SF (unfinished) |"
+    assert "unfinished rbsf training: epoch 2 of 5, step 40" in text
+    assert header in proc.stdout
+
+
+def test_ctrl_c_keeps_finished_sequences_and_a_rerun_continues(setup, tmp_path, _eval,
+                                                               monkeypatch):
+    _, root, weights = setup
+    from rbsf.eval import runner
+    calls = []
+    track = runner.track_sequence
+
+    def interrupted_on_the_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return track(*args)
+    monkeypatch.setattr(runner, "track_sequence", interrupted_on_the_second)
+    args = ("--dataset", "custom", "--root", str(root), "--trackers", "rbsf", "--weights-dir",
+            str(weights))
+    proc = _eval(tmp_path, *args)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("interrupted")
+    assert len(list((tmp_path / "res" / "custom" / "RB-SF").glob("*.txt"))) == 1
+    assert not (tmp_path / "rep").exists()
+    rerun = _eval(tmp_path, *args)
+    assert rerun.returncode == 0 and "1 finished sequence result(s)" in rerun.stdout

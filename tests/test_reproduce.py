@@ -179,6 +179,33 @@ def test_bad_input_is_one_clear_line(cli, tmp_path):
                            REPO / "data" / "weights" / "siamfc.pt"), "width")
 
 
+def test_unwritable_outputs_are_refused_before_any_work(cli, tmp_path):
+    """They used to end in a traceback; --ship-weights's only after the whole run."""
+    (tmp_path / "file").write_text("mine")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "file"), "--out", "is a file")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "file" / "run"), "--out",
+                       "is a file, not a folder")
+    assert_clear_error(cli("--quick", "--out", tmp_path / "run", "--ship-weights",
+                           "--weights-dir", tmp_path / "file"), "--weights-dir", "is a file")
+    weights = tmp_path / "weights"
+    (weights / "siamfc.pt").mkdir(parents=True)
+    assert_clear_error(cli("--quick", "--out", tmp_path / "run", "--ship-weights",
+                           "--weights-dir", weights), "siamfc.pt is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "weights"]
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_shipping_onto_the_given_teacher_is_refused(cli, tmp_path):
+    """--ship-weights writes siamfc.pt into --weights-dir: never over the --teacher it reads."""
+    weights = tmp_path / "weights"
+    save_atomic(model_payload(SiamFCNet("fp", width=preset("smoke").width)), weights / "siamfc.pt")
+    before = (weights / "siamfc.pt").read_bytes()
+    assert_clear_error(cli("--quick", "--out", tmp_path / "run", "--teacher", weights / "siamfc.pt",
+                           "--ship-weights", "--weights-dir", weights), "is the --teacher")
+    assert (weights / "siamfc.pt").read_bytes() == before
+    assert not (tmp_path / "run").exists()
+
+
 def test_pairs_scale_keeps_whole_batches_and_epochs():
     config = preset("gpu")
     scale_budget(config, 0.3)

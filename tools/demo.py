@@ -128,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
         tracker = build_tracker(args.tracker, args.weights)
         note = unfinished(args.weights)
         if note:
-            print(f"warning: {args.weights} is an {note} checkpoint, not a finished model",
-                  file=sys.stderr)
+            print(f"warning: {args.weights} is not a finished model ({note})", file=sys.stderr)
         video_out = VideoOutput(args.output, source.fps)
         box_out = BoxOutput(boxes)
         window = Window(f"RB-SF demo: {tracker.name}") if display else None

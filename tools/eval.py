@@ -20,10 +20,12 @@ from tqdm import tqdm
 from rbsf.devices import check_device
 from rbsf.eval.datasets import BENCHMARKS, resolve_root, select_sequences
 from rbsf.eval.loading import load_benchmark
-from rbsf.eval.report import build_summary, markdown_table, submission_archives, write_report
+from rbsf.eval.report import (build_summary, markdown_table, report_files, submission_archives,
+                              write_report)
 from rbsf.eval.runner import make_jobs, run_jobs
+from rbsf.files import check_writable
 from tools.cli import ArgumentParser, positive_int, run_tool
-from trackers.registry import SHIPPED_WEIGHTS, TRACKERS, factories, parse_names
+from trackers.registry import SHIPPED_WEIGHTS, TRACKERS, factories, parse_names, unfinished
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -70,12 +72,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
     trackers = factories(keys, args.weights_dir, args.device)
+    notes = {name: note for name, factory in trackers.items()
+             if (note := unfinished(factory.weights))}
     if missing:
         print(f"warning: {len(missing)} sequence(s) missing, evaluating the {len(names)} present "
               f"(--allow-partial)", file=sys.stderr)
+    for name, note in notes.items():
+        print(f"warning: {name} runs {trackers[name].weights}, not a finished model ({note}); "
+              f"the report marks it (unfinished)", file=sys.stderr)
     sequences = load_benchmark(benchmark, root, subset, names)
     result_dir = args.result_dir / benchmark.name
+    report_dir = args.report_dir / benchmark.name
     got10k = benchmark.layout == "got10k"
+    submission = got10k and subset == "test"
+    for path in report_files(report_dir, list(trackers), submission):
+        check_writable(path, "report file")
     jobs = make_jobs(trackers, sequences, result_dir, got10k)
     skipped = len(trackers) * len(sequences) - len(jobs)
     if skipped:
@@ -83,15 +94,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tqdm(total=len(jobs), desc=f"tracking {benchmark.name}", unit="seq") as bar:
         run_jobs(jobs, args.workers, progress=lambda seq: bar.update(1),
                  spawn=args.device != "cpu")
-    report_dir = args.report_dir / benchmark.name
     names = list(trackers)
-    if got10k and subset == "test":
+    if submission:
         for archive in submission_archives(result_dir, names, [s.name for s in sequences],
                                            report_dir):
             print(f"submission archive: {archive} (upload it to the GOT-10k evaluation server)")
         return 0
     summary = build_summary(benchmark.name, benchmark.protocol, sequences, result_dir, names,
-                            missing, subset)
+                            missing, subset, notes)
     for path in write_report(summary, report_dir):
         print(f"wrote {path}")
     print(markdown_table(summary))

@@ -53,8 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                               f"was exported from")
     note = unfinished_note(data)
     if note:
-        print(f"warning: {args.checkpoint} is an {note} checkpoint, not a finished model; the "
-              f"packed file does not record that", file=sys.stderr)
+        print(f"warning: {args.checkpoint} is not a finished model ({note}); the packed file "
+              f"does not record that", file=sys.stderr)
     try:
         packed = pack_model(net)
     except ValueError as exc:

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from experiments.reproduce import RUN_BY_ID, markdown_table, reproduce, ship_weights
+from experiments.reproduce import (RUN_BY_ID, check_shipping, markdown_table, reproduce,
+                                  ship_weights)
 from rbsf.devices import check_device
 from rbsf.train import PRESETS
 from tools.cli import ArgumentParser, positive_float, positive_int, run_tool
@@ -73,6 +74,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     check_device(args.device)
+    if args.ship_weights:
+        check_shipping(args.weights_dir, args.teacher)
     summary = reproduce(args.out, args.seeds, args.quick, args.preset, args.device, args.resume,
                         args.workers, args.photos, args.pairs_scale, args.teacher)
     print(markdown_table(summary))

@@ -3,15 +3,17 @@
 ``summary.json`` holds, per tracker, the dataset scores (GOT-10k: AO, SR0.5, SR0.75; OTB /
 UAV123 / custom: success AUC, precision at 20 px, SR0.5), fps, the curves and per-sequence
 values. ``summary.md`` puts the trackers side by side in the paper's Table 5 layout (rows:
-dataset / metric, columns: trackers). GOT-10k test has no public ground truth: its report is the
-toolkit's submission archive per tracker.
+dataset / metric, columns: trackers). A tracker whose weights are an unfinished training
+checkpoint is marked ``(unfinished)`` in the table and the plots, and ``summary.json`` says how
+far its training got. GOT-10k test has no public ground truth: its report is the toolkit's
+submission archive per tracker.
 """
 from __future__ import annotations
 
 import json
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -21,6 +23,7 @@ from rbsf.eval.plots import precision_plot, success_plot
 from rbsf.eval.runner import EvalError, result_paths
 from rbsf.files import atomic_open
 
+REPORT_FILES = ("summary.json", "summary.md", "success_plot.png", "precision_plot.png")
 OTB_ROWS = (("success", "success_auc"), ("precision", "precision_20"), ("SR0.5", "sr_50"),
             ("fps", "fps"))
 GOT_ROWS = (("AO", "ao"), ("SR0.5", "sr_50"), ("SR0.75", "sr_75"), ("fps", "fps"))
@@ -81,12 +84,15 @@ def score_got10k(result_dir: Path, tracker: str, sequences: Sequence) -> Dict[st
 
 def build_summary(dataset: str, protocol: str, sequences: Sequence, result_dir: Path,
                   trackers: Sequence[str], missing: Sequence[str] = (),
-                  subset: Optional[str] = None) -> Dict[str, object]:
-    """Scores of every tracker, plus what was evaluated (and what was missing)."""
+                  subset: Optional[str] = None,
+                  unfinished: Optional[Mapping[str, str]] = None) -> Dict[str, object]:
+    """Scores of every tracker, plus what was evaluated (and what was missing);
+    ``unfinished`` maps a tracker run from an unfinished training checkpoint to how far that
+    training got."""
     score = score_got10k if protocol == "got10k" else score_otb
     return {"dataset": dataset, "protocol": protocol, "subset": subset,
             "sequences": [s.name for s in sequences], "partial": bool(missing),
-            "missing": list(missing),
+            "missing": list(missing), "unfinished": dict(unfinished or {}),
             "trackers": {name: _jsonable(score(result_dir, name, sequences)) for name in trackers}}
 
 
@@ -100,11 +106,16 @@ def _jsonable(value):
     return value
 
 
+def tracker_label(summary: Dict[str, object], name: str) -> str:
+    """A tracker's column or legend label: its name, marked when its training is unfinished."""
+    return f"{name} (unfinished)" if name in summary.get("unfinished", {}) else name
+
+
 def markdown_table(summary: Dict[str, object]) -> str:
     """The trackers side by side: rows dataset / metric, columns trackers (paper's Table 5)."""
     names = list(summary["trackers"])
     rows = GOT_ROWS if summary["protocol"] == "got10k" else OTB_ROWS
-    lines = ["| dataset | metric | " + " | ".join(names) + " |",
+    lines = ["| dataset | metric | " + " | ".join(tracker_label(summary, n) for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
     for label, key in rows:
         cells = [f"{summary['trackers'][n][key]:.3f}" if key != "fps"
@@ -123,6 +134,8 @@ def markdown(summary: Dict[str, object]) -> str:
         text.append(f"**Partial evaluation** (--allow-partial): {len(missing)} sequence(s) of the "
                     f"benchmark were missing and are not in these numbers: "
                     f"{', '.join(missing[:30])}{' ...' if len(missing) > 30 else ''}")
+    for name, note in summary.get("unfinished", {}).items():
+        text.append(f"**{name} is not a finished model** ({note}).")
     if summary["protocol"] == "otb":
         text.append("success = AUC of the 21-threshold success plot; precision = share of frames "
                     "with centre error <= 20 px; fps = mean per-sequence speed.")
@@ -137,14 +150,19 @@ def _write_text_atomic(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def report_files(out_dir: Path, trackers: Sequence[str], submission: bool = False) -> List[Path]:
+    """The files ``write_report`` writes into ``out_dir``, or with ``submission`` those of
+    ``submission_archives`` (one zip per tracker)."""
+    names = [f"{name}.zip" for name in trackers] if submission else REPORT_FILES
+    return [Path(out_dir) / name for name in names]
+
+
 def write_report(summary: Dict[str, object], out_dir: Path) -> List[Path]:
     """Write summary.json, summary.md, success_plot.png, precision_plot.png into ``out_dir``."""
-    out_dir = Path(out_dir)
-    trackers = summary["trackers"]
+    trackers = {tracker_label(summary, n): t for n, t in summary["trackers"].items()}
     got10k = summary["protocol"] == "got10k"
     score_key = "ao" if got10k else "success_auc"
-    paths = [out_dir / "summary.json", out_dir / "summary.md", out_dir / "success_plot.png",
-             out_dir / "precision_plot.png"]
+    paths = report_files(out_dir, list(trackers))
     _write_text_atomic(paths[0], json.dumps(summary, indent=2))
     _write_text_atomic(paths[1], markdown(summary))
     success_plot({n: np.array(t["success_curve"]) for n, t in trackers.items()},
@@ -160,10 +178,8 @@ def submission_archives(result_dir: Path, trackers: Sequence[str], seq_names: Se
                         out_dir: Path) -> List[Path]:
     """GOT-10k test: one zip per tracker holding ``<seq>/<seq>_001.txt`` and ``<seq>_time.txt``
     of the given sequences (the layout of the toolkit's archive and the evaluation server)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     archives = []
-    for name in trackers:
-        path = out_dir / f"{name}.zip"
+    for name, path in zip(trackers, report_files(out_dir, trackers, submission=True)):
         with atomic_open(path, "wb") as handle, \
                 zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
             for seq in seq_names:

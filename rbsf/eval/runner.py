@@ -7,7 +7,8 @@ Layouts (``result_dir`` is the dataset's own folder, e.g. ``results/OTB100``):
 * GOT-10k: ``<tracker>/<seq>/<seq>_001.txt`` and ``<tracker>/<seq>/<seq>_time.txt``.
 
 Every file is written to a temporary name and renamed, times first, so a box file exists only
-for a finished sequence; a rerun skips those.
+for a finished sequence; a rerun skips those. ``make_jobs`` checks that every result file it
+plans can be written, so a bad result folder is reported before any tracking.
 
 Trackers come as *factories*: picklable, hashable callables that return a tracker object (the
 got10k ``Tracker`` interface: ``init(image, box)``, ``update(image) -> box``), keyed by the name
@@ -30,7 +31,7 @@ import torch
 from PIL import Image
 
 from rbsf.errors import RBSFError
-from rbsf.files import atomic_open
+from rbsf.files import atomic_open, check_writable
 
 
 class EvalError(RBSFError, RuntimeError):
@@ -152,12 +153,15 @@ def run_jobs(jobs: List[Job], workers: int = 1,
 def make_jobs(trackers: Mapping[str, TrackerFactory], sequences, result_dir: Path,
               got10k: bool) -> List[Job]:
     """Jobs for every (tracker, sequence) pair without a finished result; ``trackers`` maps
-    the name results are filed under to the tracker's factory."""
+    the name results are filed under to the tracker's factory. ``OutputPathError`` when a
+    result file cannot be written."""
     jobs = []
     for name, factory in trackers.items():
         for seq in sequences:
             if is_finished(result_dir, name, seq.name, got10k):
                 continue
+            for path in result_paths(result_dir, name, seq.name, got10k):
+                check_writable(path, "result file")
             jobs.append(Job(name, factory, seq.name, tuple(str(f) for f in seq.frames),
                             tuple(float(v) for v in np.asarray(seq.boxes)[0]),
                             str(result_dir), got10k))

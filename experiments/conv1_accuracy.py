@@ -10,13 +10,15 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Dict, Iterator, Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from rbsf.crops import box_center, crop_and_resize, exemplar_crop_size
+from rbsf.data.sequences import load_sequences
 from rbsf.deploy.engine import apply_post
-from rbsf.deploy.packed import PackedSiamFC
-from rbsf.eval.metrics import iou, otb_sequence
+from rbsf.deploy.packed import CONV1_MODES, PackedSiamFC
+from rbsf.eval.metrics import iou, otb_overall, otb_sequence
 from rbsf.models.siamfc import xcorr
 from trackers.siamfc import SiamFCTracker
 
@@ -93,3 +95,53 @@ def compare_tracking(net: PackedSiamFC, frames: Sequence[np.ndarray],
     return {"boxes_iou": float(iou(boxes["fp32"][1:], boxes["int8"][1:]).mean()),
             **{f"auc_{mode}": otb_sequence(b, groundtruth)["success_auc"]
                for mode, b in boxes.items()}}
+
+
+def heldout_comparison(emulated, packed: PackedSiamFC, root: str,
+                       modes: Sequence[str] = CONV1_MODES) -> Dict[str, Dict[str, float]]:
+    """Track every sequence under ``root`` with the float-emulated binary network and with the
+    packed model in each conv1 mode. Per tracker: OTB success AUC and precision@20 (curves
+    averaged over sequences), and for the packed modes how many sequences give boxes identical
+    to the float-emulated tracker's and the mean IoU between the two trackers' boxes."""
+    sequences = load_sequences(root)
+    trackers = {"float-emulated": emulated}
+    trackers.update({f"packed-{mode}": packed for mode in modes})
+    boxes: Dict[str, list] = {name: [] for name in trackers}
+    scores: Dict[str, list] = {name: [] for name in trackers}
+    for seq in sequences:
+        frames = [cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB) for path in seq.frames]
+        for name, net in trackers.items():
+            mode = name[len("packed-"):] if name.startswith("packed-") else packed.conv1_mode
+            with conv1_mode(packed, mode):
+                boxes[name].append(track(net, frames, seq.boxes[0]))
+            scores[name].append(otb_sequence(boxes[name][-1], seq.boxes))
+    result = {}
+    for name in trackers:
+        overall = otb_overall(scores[name], [])
+        result[name] = {"success_auc": overall["success_auc"],
+                        "precision_20": overall["precision_20"], "sequences": len(sequences)}
+        if name != "float-emulated":
+            pairs = list(zip(boxes[name], boxes["float-emulated"]))
+            result[name]["identical_sequences"] = sum(np.array_equal(a, b) for a, b in pairs)
+            result[name]["iou_with_emulated"] = float(np.mean(
+                [iou(a[1:], b[1:]).mean() for a, b in pairs]))
+    return result
+
+
+def main(argv=None) -> None:
+    """``python -m experiments.conv1_accuracy --root DIR``: the held-out comparison as JSON."""
+    import argparse
+    import json
+    from rbsf.checkpoint import load_model
+    from rbsf.deploy.packed import pack_model
+    parser = argparse.ArgumentParser(description=heldout_comparison.__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="dataset root of held-out sequences")
+    parser.add_argument("--weights", default="data/weights/rbsf.pt",
+                        help="binary checkpoint (float-emulated); packed from it")
+    args = parser.parse_args(argv)
+    emulated = load_model(args.weights)
+    print(json.dumps(heldout_comparison(emulated, pack_model(emulated), args.root), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -373,6 +373,7 @@ typedef struct {
     const float *scale, *shift;
     float *out;
     int64_t ho, wo, og, ob;
+    const int64_t *offsets;  /* word offset of tap (ky, kx, w) from its window's corner */
 } conv_args;
 
 static inline void finish(const conv_args *a, const int64_t *acc, int64_t g, int64_t blk,
@@ -413,44 +414,65 @@ static void conv_scalar(const conv_args *a, int64_t b, int64_t oy)
     }
 }
 
-__attribute__((target(AVX2)))
-static inline __m256i popcnt256(__m256i v)
+/* Byte-wise popcounts of a 256-bit vector (nibble table). */
+__attribute__((target(AVX2), always_inline))
+static inline __m256i popcnt_bytes(__m256i v, __m256i table, __m256i low)
 {
-    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i low = _mm256_set1_epi8(0x0f);
     const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(v, low));
     const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
-    return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
+    return _mm256_add_epi8(lo, hi);
+}
+
+/* AVX2 tile: one block of 8 output channels (two vectors of 4 words) x NP neighbouring pixels.
+ * Popcounts add up byte-wise (at most 8 a tap), folded into 64-bit sums every 31 taps. */
+__attribute__((target(AVX2), always_inline))
+static inline void tile_avx2(const conv_args *a, int64_t b, int64_t oy, int64_t ox, int64_t g,
+                             int64_t blk, const int NP)
+{
+    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw, step = a->stride * pix;
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    __m256i sum[2][2], bytes[2][2];
+    for (int p = 0; p < NP; ++p) sum[p][0] = sum[p][1] = zero;
+    const uint64_t *wt = a->wts + (g * a->ob + blk) * kkw * LANES;
+    const uint64_t *base = ROW_OF(a, b, oy, ox, 0) + g * a->cw;
+    for (int64_t j0 = 0; j0 < kkw; j0 += 31) {
+        const int64_t end = j0 + 31 < kkw ? j0 + 31 : kkw;
+        for (int p = 0; p < NP; ++p) bytes[p][0] = bytes[p][1] = zero;
+        for (int64_t j = j0; j < end; ++j) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wt + j * LANES));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wt + j * LANES + 4));
+            for (int p = 0; p < NP; ++p) {
+                const __m256i v = _mm256_set1_epi64x((long long)base[a->offsets[j] + p * step]);
+                bytes[p][0] = _mm256_add_epi8(bytes[p][0],
+                                              popcnt_bytes(_mm256_xor_si256(v, w0), table, low));
+                bytes[p][1] = _mm256_add_epi8(bytes[p][1],
+                                              popcnt_bytes(_mm256_xor_si256(v, w1), table, low));
+            }
+        }
+        for (int p = 0; p < NP; ++p)
+            for (int h = 0; h < 2; ++h)
+                sum[p][h] = _mm256_add_epi64(sum[p][h], _mm256_sad_epu8(bytes[p][h], zero));
+    }
+    for (int p = 0; p < NP; ++p) {
+        int64_t acc[LANES];
+        _mm256_storeu_si256((__m256i *)acc, sum[p][0]);
+        _mm256_storeu_si256((__m256i *)(acc + 4), sum[p][1]);
+        finish(a, acc, g, blk, a->out + ((b * a->ho + oy) * a->wo + ox + p) * a->out_channels);
+    }
 }
 
 __attribute__((target(AVX2)))
 static void conv_avx2(const conv_args *a, int64_t b, int64_t oy)
 {
-    const int64_t pix = a->groups * a->cw, kkw = a->k * a->k * a->cw;
-    for (int64_t ox = 0; ox < a->wo; ++ox) {
-        float *dst = a->out + ((b * a->ho + oy) * a->wo + ox) * a->out_channels;
+    int64_t ox = 0;
+    for (; ox + 2 <= a->wo; ox += 2)
         for (int64_t g = 0; g < a->groups; ++g)
-            for (int64_t blk = 0; blk < a->ob; ++blk) {
-                __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-                const uint64_t *wt = a->wts + (g * a->ob + blk) * kkw * LANES;
-                for (int64_t ky = 0; ky < a->k; ++ky) {
-                    const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
-                    for (int64_t kx = 0; kx < a->k; ++kx)
-                        for (int64_t w = 0; w < a->cw; ++w, wt += LANES) {
-                            const __m256i v = _mm256_set1_epi64x((long long)row[kx * pix + w]);
-                            const __m256i w0 = _mm256_loadu_si256((const __m256i *)wt);
-                            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wt + 4));
-                            acc0 = _mm256_add_epi64(acc0, popcnt256(_mm256_xor_si256(v, w0)));
-                            acc1 = _mm256_add_epi64(acc1, popcnt256(_mm256_xor_si256(v, w1)));
-                        }
-                }
-                int64_t acc[LANES];
-                _mm256_storeu_si256((__m256i *)acc, acc0);
-                _mm256_storeu_si256((__m256i *)(acc + 4), acc1);
-                finish(a, acc, g, blk, dst);
-            }
-    }
+            for (int64_t blk = 0; blk < a->ob; ++blk) tile_avx2(a, b, oy, ox, g, blk, 2);
+    for (; ox < a->wo; ++ox)
+        for (int64_t g = 0; g < a->groups; ++g)
+            for (int64_t blk = 0; blk < a->ob; ++blk) tile_avx2(a, b, oy, ox, g, blk, 1);
 }
 
 /* AVX-512 tile: NB blocks of 8 output channels x NP neighbouring output pixels; every weight
@@ -465,22 +487,17 @@ static inline void tile_avx512(const conv_args *a, int64_t b, int64_t oy, int64_
     for (int p = 0; p < NP; ++p)
         for (int q = 0; q < NB; ++q) acc[p][q] = _mm512_setzero_si512();
     const uint64_t *wt0 = a->wts + (g * a->ob + blk0) * kkw * LANES;
-    int64_t j = 0;
-    for (int64_t ky = 0; ky < a->k; ++ky) {
-        const uint64_t *row = ROW_OF(a, b, oy, ox, ky) + g * a->cw;
-        for (int64_t kx = 0; kx < a->k; ++kx)
-            for (int64_t w = 0; w < a->cw; ++w, ++j) {
-                __m512i v[4];
-                for (int p = 0; p < NP; ++p)
-                    v[p] = _mm512_set1_epi64((long long)row[kx * pix + w + p * step]);
-                for (int q = 0; q < NB; ++q) {
-                    const __m512i wv =
-                        _mm512_loadu_si512((const void *)(wt0 + (q * kkw + j) * LANES));
-                    for (int p = 0; p < NP; ++p)
-                        acc[p][q] = _mm512_add_epi64(
-                            acc[p][q], _mm512_popcnt_epi64(_mm512_xor_si512(v[p], wv)));
-                }
-            }
+    const uint64_t *base = ROW_OF(a, b, oy, ox, 0) + g * a->cw;
+    for (int64_t j = 0; j < kkw; ++j) {  /* one flat loop over (ky, kx, word) */
+        const uint64_t *at = base + a->offsets[j];
+        __m512i v[4];
+        for (int p = 0; p < NP; ++p) v[p] = _mm512_set1_epi64((long long)at[p * step]);
+        for (int q = 0; q < NB; ++q) {
+            const __m512i wv = _mm512_loadu_si512((const void *)(wt0 + (q * kkw + j) * LANES));
+            for (int p = 0; p < NP; ++p)
+                acc[p][q] = _mm512_add_epi64(acc[p][q],
+                                             _mm512_popcnt_epi64(_mm512_xor_si512(v[p], wv)));
+        }
     }
     const __m512i kreal = _mm512_set1_epi64(a->kreal);
     for (int q = 0; q < NB; ++q) {
@@ -544,12 +561,19 @@ int rbsf_bconv(const uint64_t *act, int64_t n, int64_t hp, int64_t wp, int64_t g
         return RBSF_BAD_ARGUMENT;
     conv_args a = {act, n, hp, wp, groups, cw, wts, out_channels, k, stride, kreal, scale, shift,
                    out, rbsf_out_size(hp, k, stride, 0), rbsf_out_size(wp, k, stride, 0),
-                   out_channels / groups, 0};
+                   out_channels / groups, 0, NULL};
     if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
     a.ob = (a.og + LANES - 1) / LANES;
+    int64_t *offsets = malloc(sizeof(int64_t) * k * k * cw);
+    if (offsets == NULL) return RBSF_NO_MEMORY;
+    for (int64_t ky = 0, j = 0; ky < k; ++ky)
+        for (int64_t kx = 0; kx < k; ++kx)
+            for (int64_t w = 0; w < cw; ++w) offsets[j++] = (ky * wp + kx) * groups * cw + w;
+    a.offsets = offsets;
     conv_job job = {&a, (features & F_AVX512) && (features & F_VPOPCNT) ? conv_avx512
                         : (features & F_AVX2) ? conv_avx2 : conv_scalar};
     parallel_rows(conv_row, &job, n * a.ho, threads);
+    free(offsets);
     return RBSF_OK;
 }
 
@@ -611,8 +635,11 @@ static void NAME(const real_args *a, int64_t b, int64_t oy)                     
         for (; v + TILE_V <= vectors; v += TILE_V) NAME##_tile(a, b, oy, ox, v, TILE_P, TILE_V); \
         for (; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, TILE_P, 1);                     \
     }                                                                                         \
-    for (; ox < a->wo; ++ox)                                                                  \
-        for (int64_t v = 0; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, 1, 1);             \
+    for (; ox < a->wo; ++ox) { /* row tail: one pixel, still TILE_V independent sums */       \
+        int64_t v = 0;                                                                        \
+        for (; v + TILE_V <= vectors; v += TILE_V) NAME##_tile(a, b, oy, ox, v, 1, TILE_V);  \
+        for (; v < vectors; ++v) NAME##_tile(a, b, oy, ox, v, 1, 1);                          \
+    }                                                                                         \
 }
 
 REAL_KERNEL(real_avx2, AVX2, __m256, 8, 2, 4, _mm256_loadu_ps, _mm256_set1_ps,
@@ -757,8 +784,11 @@ static void vnni_row(const void *job, int64_t row)
         for (; v + 6 <= vectors; v += 6) vnni_tile(a, b, oy, ox, v, 4, 6);
         for (; v < vectors; ++v) vnni_tile(a, b, oy, ox, v, 4, 1);
     }
-    for (; ox < a->wo; ++ox)
-        for (int64_t v = 0; v < vectors; ++v) vnni_tile(a, b, oy, ox, v, 1, 1);
+    for (; ox < a->wo; ++ox) {  /* row tail: one pixel, still 6 independent sums */
+        int64_t v = 0;
+        for (; v + 6 <= vectors; v += 6) vnni_tile(a, b, oy, ox, v, 1, 6);
+        for (; v < vectors; ++v) vnni_tile(a, b, oy, ox, v, 1, 1);
+    }
 }
 
 /* AVX2: NP neighbouring output pixels x NV vectors of 8 channels (NP <= 4, NV <= 2);
@@ -811,8 +841,11 @@ static void madd_row(const void *job, int64_t row)
         for (; v + 2 <= vectors; v += 2) madd_tile(a, b, oy, ox, v, 4, 2);
         for (; v < vectors; ++v) madd_tile(a, b, oy, ox, v, 4, 1);
     }
-    for (; ox < a->wo; ++ox)
-        for (int64_t v = 0; v < vectors; ++v) madd_tile(a, b, oy, ox, v, 1, 1);
+    for (; ox < a->wo; ++ox) {
+        int64_t v = 0;
+        for (; v + 2 <= vectors; v += 2) madd_tile(a, b, oy, ox, v, 1, 2);
+        for (; v < vectors; ++v) madd_tile(a, b, oy, ox, v, 1, 1);
+    }
 }
 
 /* 8-bit convolution (see int8_args) of stride `stride`, no padding; weights int8

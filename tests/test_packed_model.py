@@ -155,3 +155,13 @@ def test_export_tool(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "kind xnor or rbconv" in done.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("mode", ["fp32", "int8"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uint8_and_float_images_give_the_same_embedding(mode, backend):
+    packed = pack_model(_binary_net("rbconv", seed=4))
+    packed.conv1_mode, packed.backend = mode, backend
+    pixels = torch.randint(0, 256, (2, 87, 87, 3), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(2)).permute(0, 3, 1, 2)
+    assert torch.equal(packed.backbone(pixels), packed.backbone(pixels.float()))

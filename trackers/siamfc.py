@@ -108,9 +108,13 @@ class SiamFCTracker(Tracker):
         return x.shape[-1] - z.shape[-1] + 1
 
     def _embed(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Backbone of the crops: float32 converted by numpy, N x 3 x H x W in channels-last
-        memory (a multithreaded PyTorch copy stalls while another process holds a core)."""
-        batch = torch.from_numpy(np.stack(crops).astype(np.float32)).to(self.device)
+        """Backbone of the crops: N x 3 x H x W in channels-last memory, float32 converted by
+        numpy (a multithreaded PyTorch copy stalls while another process holds a core), or
+        the uint8 pixels themselves for the packed engine (the same embedding, no copy)."""
+        batch = np.stack(crops)
+        if not isinstance(self.net, PackedSiamFC):
+            batch = batch.astype(np.float32)
+        batch = torch.from_numpy(batch).to(self.device)
         return self.net.backbone(batch.permute(0, 3, 1, 2))
 
     @torch.no_grad()

@@ -678,7 +678,8 @@ int rbsf_conv_real(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, c
 }
 
 /* ---- 8-bit stem convolution, the fast conv1 --------------------------------------------------
- * x: NHWC float (N, H, W, C), first rounded to the nearest integer in [0, 255] (ties to even).
+ * x: NHWC float (N, H, W, C), first rounded to the nearest integer in [0, 255] (ties to even),
+ * or NHWC uint8 pixels as they are (x_is_uint8).
  * Weights: int8 [K][K * C][OCP] (taps of one kernel row in (kx, c) order, OCP = out channels
  * rounded up to 16, zero padded), scale and bias float [OCP]. In NHWC the K * C inputs under
  * one kernel row are contiguous, so the kernels take taps in groups: VNNI 4 uint8 x int8
@@ -851,7 +852,7 @@ static void madd_row(const void *job, int64_t row)
 /* 8-bit convolution (see int8_args) of stride `stride`, no padding; weights int8
  * [K][K * C][OCP]; out as the caller allocated it (N, out_h, out_w, oc). VNNI where the level
  * allows, else AVX2; the scalar level is RBSF_UNSUPPORTED (the caller has a fallback). */
-int rbsf_conv_int8(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
+int rbsf_conv_int8(const void *x, int x_is_uint8, int64_t n, int64_t h, int64_t w, int64_t c,
                    const int8_t *wts, const float *scale, const float *bias, int64_t oc,
                    int64_t k, int64_t stride, float *out, int64_t out_h, int64_t out_w, int isa,
                    int threads)
@@ -863,7 +864,7 @@ int rbsf_conv_int8(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
         return RBSF_BAD_ARGUMENT;
     const int vnni = (features & F_VNNI) != 0;
     const int64_t per = vnni ? 4 : 2, kc = k * c, ocp = (oc + 15) / 16 * 16;
-    int8_args a = {x, NULL, n, h, w, c, NULL, scale, bias, oc, ocp, k, stride, (kc + per - 1) / per,
+    int8_args a = {(const float *)x, NULL, n, h, w, c, NULL, scale, bias, oc, ocp, k, stride, (kc + per - 1) / per,
                    out, rbsf_out_size(h, k, stride, 0), rbsf_out_size(w, k, stride, 0)};
     if (a.ho < 1 || a.wo < 1 || a.ho != out_h || a.wo != out_w) return RBSF_BAD_ARGUMENT;
     const int64_t elem = vnni ? 1 : 2, lanes = vnni ? 16 : 8, taps = a.groups * per;
@@ -887,7 +888,13 @@ int rbsf_conv_int8(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
             }
     a.x = pixels;
     a.wts = packed;
-    parallel_rows(vnni ? to_uint8_row : to_int16_row, &a, n * h, threads);
+    if (x_is_uint8 && vnni) {
+        memcpy(pixels, x, (size_t)(n * h * w * c));
+    } else if (x_is_uint8) {
+        for (int64_t i = 0; i < n * h * w * c; ++i) ((int16_t *)pixels)[i] = ((const uint8_t *)x)[i];
+    } else {
+        parallel_rows(vnni ? to_uint8_row : to_int16_row, &a, n * h, threads);
+    }
     parallel_rows(vnni ? vnni_row : madd_row, &a, n * a.ho, threads);
     free(pixels);
     free(packed);

@@ -120,7 +120,7 @@ def int8_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride:
               isa: Optional[str] = None) -> torch.Tensor:
     """:func:`real_conv` with 8-bit weights and uint8 input (see module doc); NHWC float32 out.
 
-    Pixels are rounded to the nearest integer in [0, 255]. ``cache`` keeps the quantized
+    Images are uint8, or float pixels rounded to the nearest integer in [0, 255]. ``cache`` keeps the quantized
     weights between calls.
     """
     backend = _checked(backend)
@@ -130,7 +130,8 @@ def int8_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride:
     if backend == "native" and native.int8_supported(isa):
         if "int8_native" not in cache:
             cache["int8_native"] = native.int8_weight(q, scale, bias)
-        return native.conv_int8(native.nhwc(x), *cache["int8_native"], weight.shape[0],
+        pixels = x.permute(0, 2, 3, 1).contiguous() if x.dtype == torch.uint8 else native.nhwc(x)
+        return native.conv_int8(pixels, *cache["int8_native"], weight.shape[0],
                                 weight.shape[2], stride, threads or native.default_threads(),
                                 isa)
     sums = F.conv2d(x.float().round().clamp(0, 255), q, None, stride)

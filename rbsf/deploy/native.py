@@ -44,7 +44,7 @@ def _signatures(lib: ctypes.CDLL) -> None:
                                + [_PTR, _PTR, _PTR, _I64, _I64, _INT, _INT])
     lib.rbsf_conv_real.argtypes = ([_PTR] + [_I64] * 4 + [_PTR, _PTR] + [_I64] * 3
                                    + [_PTR, _I64, _I64, _INT, _INT])
-    lib.rbsf_conv_int8.argtypes = ([_PTR] + [_I64] * 4 + [_PTR] * 3 + [_I64] * 3
+    lib.rbsf_conv_int8.argtypes = ([_PTR, _INT] + [_I64] * 4 + [_PTR] * 3 + [_I64] * 3
                                    + [_PTR, _I64, _I64, _INT, _INT])
     lib.rbsf_xcorr.argtypes = ([_PTR] + [_I64] * 3 + [_PTR] + [_I64] * 3
                                + [ctypes.c_float, _PTR, _I64, _I64, _INT, _INT])
@@ -215,8 +215,9 @@ def real_weight(weight: torch.Tensor, bias: torch.Tensor) -> tuple:
     return wts.contiguous(), padded
 
 
-def _image(x: torch.Tensor, channels: int, kernel: int, stride: int) -> tuple:
-    _tensor(x, "images", torch.float32, ndim=4)
+def _image(x: torch.Tensor, channels: int, kernel: int, stride: int,
+           dtype: torch.dtype = torch.float32) -> tuple:
+    _tensor(x, "images", dtype, ndim=4)
     n, h, w, c = x.shape
     _positive(batch=n, kernel=kernel, stride=stride)
     if c != channels:
@@ -264,19 +265,20 @@ def int8_weight(weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -
 def conv_int8(x: torch.Tensor, wts: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
               out_channels: int, kernel: int, stride: int, threads: int,
               isa: Optional[str] = None) -> torch.Tensor:
-    """8-bit convolution (no padding) of a contiguous float32 NHWC tensor of 0-255 pixels
-    (rounded to the nearest integer first) with weights, scale and bias from
+    """8-bit convolution (no padding) of a contiguous NHWC tensor of 0-255 pixels, uint8 or
+    float32 (rounded to the nearest integer in [0, 255] first), with weights, scale and bias from
     :func:`int8_weight`: ``float(integer sum) * scale + bias``, NHWC float32 out."""
     _tensor(wts, "8-bit weights", torch.int8, ndim=3)
     k, kc, ocp = wts.shape
     if k != kernel or kc % k or ocp < out_channels or ocp % 16:
         raise EngineError(f"8-bit weights of shape {tuple(wts.shape)} do not fit a {kernel}x"
                           f"{kernel} kernel with {out_channels} outputs")
-    n, h, w, c, ho, wo = _image(x, kc // k, kernel, stride)
+    uint8 = x.dtype == torch.uint8
+    n, h, w, c, ho, wo = _image(x, kc // k, kernel, stride, torch.uint8 if uint8 else torch.float32)
     _tensor(scale, "scale", torch.float32, numel=ocp)
     _tensor(bias, "bias", torch.float32, numel=ocp)
     out = torch.empty((n, ho, wo, out_channels), dtype=torch.float32)
-    status = library().rbsf_conv_int8(x.data_ptr(), n, h, w, c, wts.data_ptr(),
+    status = library().rbsf_conv_int8(x.data_ptr(), int(uint8), n, h, w, c, wts.data_ptr(),
                                       scale.data_ptr(), bias.data_ptr(), out_channels, kernel,
                                       stride, out.data_ptr(), ho, wo, _isa(isa), threads)
     _check(status, isa, "the 8-bit conv1")

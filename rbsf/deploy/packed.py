@@ -176,7 +176,7 @@ class PackedSiamFC(nn.Module):
     @torch.no_grad()
     def backbone(self, x: torch.Tensor) -> torch.Tensor:
         """Embedding (N x C x H x W, channels-last memory) of raw 0-255 RGB images
-        (N x 3 x H x W)."""
+        (N x 3 x H x W, float or uint8: the same embedding)."""
         for _, y, pending in self.stages(x):
             pass
         return apply_post(y, pending).permute(0, 3, 1, 2)

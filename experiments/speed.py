@@ -205,9 +205,11 @@ def engine_info(net: PackedSiamFC) -> Dict[str, object]:
     from rbsf.deploy import native
     from rbsf.deploy.engine import default_backend
     backend = net.backend or default_backend()
-    return {"backend": backend,
-            "isa": (net.isa or native.best_isa()) if backend == "native" else None,
-            "isas_available": native.supported_isas(), "int8_native": native.int8_supported()}
+    isa = (net.isa or native.best_isa()) if backend == "native" else None
+    int8 = ("PyTorch" if not (isa and native.int8_supported(isa)) else
+            "AVX-512 VNNI" if native.ISAS[isa] >= native.ISAS["vnni"] else "AVX2")
+    return {"backend": backend, "isa": isa, "isas_available": native.supported_isas(),
+            "int8_kernel": int8}
 
 
 def format_report(report: Dict[str, object]) -> str:
@@ -216,7 +218,7 @@ def format_report(report: Dict[str, object]) -> str:
     lines = [f"{report['frames']} frames, best of {report['rounds']} interleaved rounds, "
              f"{report['threads']} threads; packed engine: {engine['backend']}"
              f"{' / ' + engine['isa'] if engine['isa'] else ''}"
-             + (f"; int8 conv1: {'AVX-512 VNNI' if engine['int8_native'] else 'PyTorch'}"
+             + (f"; int8 conv1: {engine['int8_kernel']}"
                 if "packed-int8" in report["tracker_fps"] else ""), "",
              f"{'model':<26}{'tracker fps':>12}{'vs fp':>8}{'file MB':>10}"
              + (f"{'peak MiB':>10}{'growth MiB':>12}" if "peak_memory" in report else "")]

@@ -8,8 +8,9 @@
 Reports, measured in one run side by side: full-tracker fps (3 scales, x16 upsampling, the
 same frames for every model), backbone milliseconds per 255x255 search image per layer,
 model file sizes and peak memory of a process tracking with each model. The packed model runs
-once per ``--conv1`` mode: fp32 (exact, row "binary, packed") and int8 (8-bit conv1, row
-"packed, int8 conv1").
+once per ``--conv1`` mode: int8 (8-bit conv1, row "packed, int8 conv1", the fastest measured
+mode and so the first) and fp32 (exact conv1, row "binary, packed"). The full comparison with
+onnxruntime and OpenVINO is ``benchmarks/peers.py``.
 """
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every model")
     parser.add_argument("--width", type=float, default=1.0,
                         help="channel width of the random models (ignored with --weights)")
-    parser.add_argument("--conv1", default=",".join(CONV1_MODES), metavar="MODES",
+    parser.add_argument("--conv1", default="int8,fp32", metavar="MODES",
                         help=f"comma-separated conv1 modes of the packed model, from "
-                             f"{', '.join(CONV1_MODES)}")
+                             f"{', '.join(CONV1_MODES)}; the first is the headline engine "
+                             f"(int8: the fastest measured, see BENCHMARKS.md)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory runs (each starts a fresh process)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -84,7 +84,10 @@ def unfinished_note(data: Dict[str, Any]) -> Optional[str]:
         return None
     stage = data.get("stage", "?")
     epochs = data.get("train_config", {}).get("stages", {}).get(stage, {}).get("epochs", "?")
-    return (f"unfinished {stage} training: epoch {data.get('epoch', '?')} of {epochs}, step "
+    epoch = data.get("epoch", "?")       # epochs done; a stop inside one is in the next
+    if isinstance(epoch, int) and data.get("batch"):
+        epoch += 1
+    return (f"unfinished {stage} training: epoch {epoch} of {epochs}, step "
             f"{data.get('step', '?')}")
 
 

@@ -92,11 +92,12 @@ def test_a_given_teacher_never_silently_replaced(train, tmp_path, got10k_root):
 
 def test_unfinished_teacher_is_refused_with_how_far_it_got(train, tmp_path, got10k_root):
     out = tmp_path / "run"
-    unfinished = teacher_payload(0, finished=False, epoch=1, step=5,
+    # stopped at step 5, the first of epoch 2 (the checkpoint counts the epochs done)
+    unfinished = teacher_payload(0, finished=False, epoch=1, batch=1, step=5,
                                  train_config=preset("smoke").to_dict())
     save_atomic(unfinished, out / "teacher" / "last.pt")
     result = train("--out", out, "--stage", "xnor", "--data", got10k_root)
-    assert_clear_error(result, "unfinished teacher training: epoch 1 of 3, step 5",
+    assert_clear_error(result, "unfinished teacher training: epoch 2 of 3, step 5",
                        "--stage teacher", "--resume")
     given = tmp_path / "elsewhere" / "teacher" / "last.pt"
     save_atomic(unfinished, given)

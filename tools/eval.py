@@ -6,7 +6,9 @@
 
 Results go to <result-dir>/<dataset>/<tracker>/ in the got10k toolkit's layout (a rerun skips
 finished sequences); reports to <report-dir>/<dataset>/: summary.json, summary.md (Table 5
-layout), success_plot.png, precision_plot.png. Nothing is ever downloaded.
+layout), success_plot.png, precision_plot.png. Nothing is ever downloaded. Every result and
+report file is checked writable before tracking starts; a tracker whose weights are an
+unfinished training checkpoint gets a warning line and is marked (unfinished) in the report.
 """
 from __future__ import annotations
 

@@ -148,10 +148,10 @@ def test_nan_before_the_first_checkpoint_says_so_and_rerun_keeps_one_log(
 def test_nan_after_a_checkpoint_names_it_and_resume_with_a_lower_lr_works(
         train, tmp_path, got10k_root, monkeypatch):
     out = tmp_path / "run"
-    result, args = run_to_nan(train, out, got10k_root, monkeypatch, 3)
+    result, args = run_to_nan(train, out, got10k_root, monkeypatch, 4)
     ckpt = out / "teacher" / "last.pt"
-    assert_clear_error(result, "became nan at epoch 2, step 3",
-                       f"last good checkpoint (step 2) is kept in {ckpt}", "--resume")
+    assert_clear_error(result, "became nan at epoch 2, step 4",
+                       f"last checkpoint before it (step 2) is kept in {ckpt}", "--resume")
     assert load_checkpoint(ckpt)["step"] == 2
     assert_clear_error(train(*args, "--resume", "--lr", "0.01", "--seed", "1"), "seed")
     assert train(*args, "--resume", "--lr", "0.01").returncode == 0
@@ -164,6 +164,15 @@ def test_nan_after_a_checkpoint_names_it_and_resume_with_a_lower_lr_works(
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     gamma = (preset("smoke").stage("teacher").lr_end / 0.01) ** (1 / 2)
     assert float(rows[2]["lr"]) == pytest.approx(0.01 * gamma, rel=1e-5)   # new schedule, epoch 2
+
+
+def test_nan_at_the_first_step_after_a_checkpoint_says_no_lr_can_help(
+        train, tmp_path, got10k_root, monkeypatch):
+    out = tmp_path / "run"
+    result, args = run_to_nan(train, out, got10k_root, monkeypatch, 3)
+    assert_clear_error(result, "became nan at epoch 2, step 3", "checkpoint of step 2",
+                       "whatever the learning rate", "another --out")
+    assert_clear_error(train(*args, "--resume", "--lr", "0.01"), "other settings")
 
 
 def test_resume_on_other_data_is_refused(train, tmp_path, got10k_root, other_root):

@@ -328,25 +328,31 @@ class Trainer:
 
     def _check_finite(self, values: Dict[str, float], context: Dict[str, float]) -> None:
         """Stop before a non-finite loss or gradient reaches the weights (binary layers would
-        otherwise hide a NaN: sign(NaN) is a valid -1). The checkpoint on disk, if any, is
-        marked as stopped by it, so that a resume may lower the learning rates and lambdas."""
+        otherwise hide a NaN: sign(NaN) is a valid -1). When steps ran since the checkpoint on
+        disk, it is marked as stopped by it, so that a resume may lower the learning rates and
+        lambdas; when the checkpoint's own next step gives it, no learning rate can help."""
         for name, value in values.items():
             if math.isfinite(value):
                 continue
             where = f"epoch {self.epoch + 1}, step {self.step + 1}"
+            advice = "lower --lr or the lambdas (or check the data and the teacher)"
             if self.saved_step is None:
-                kept = ("no checkpoint of this stage was saved yet (nothing is lost); lower --lr "
-                        "or the lambdas (or check the data and the teacher) and rerun with "
-                        "--resume: this stage starts again with the new values")
+                kept = (f"no checkpoint of this stage was saved yet (nothing is lost); {advice} "
+                        f"and rerun with --resume: this stage starts again with the new values")
+            elif self.saved_step == self.step:
+                largest = max(float(p.detach().abs().max()) for p in self.model.parameters())
+                kept = (f"the checkpoint of step {self.saved_step} in {self.ckpt_path} gives it "
+                        f"at its very next step, whatever the learning rate: the run diverged "
+                        f"before that save (largest weight {largest:.3g}); train this stage "
+                        f"again with a lower --lr into another --out")
             else:
                 if dist.is_main():
                     data = load_checkpoint(self.ckpt_path)
                     data["stopped_by"] = f"{name} became {value} at {where}"
                     save_atomic(data, self.ckpt_path)
-                kept = (f"the last good checkpoint (step {self.saved_step}) is kept in "
-                        f"{self.ckpt_path}; lower --lr or the lambdas (or check the data and "
-                        f"the teacher) and rerun with --resume: it continues from there with "
-                        f"the new values")
+                kept = (f"the last checkpoint before it (step {self.saved_step}) is kept in "
+                        f"{self.ckpt_path}; {advice} and rerun with --resume: it continues "
+                        f"from there with the new values")
             context_text = ", ".join(f"{k}={v:.4g}" for k, v in context.items())
             raise TrainingError(f"{self.stage}: {name} became {value} at {where} "
                                 f"({context_text}); {kept}")

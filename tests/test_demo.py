@@ -205,14 +205,17 @@ def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
     assert not (root / "never.mp4").exists()
 
 
-def test_no_arguments_runs_the_sample_clip(tmp_path):
-    sample, weights = ROOT / "data" / "sample" / "clip.mp4", ROOT / "data" / "weights" / "rbsf.pt"
-    if not (sample.is_file() and weights.is_file()):
-        pytest.skip("needs the shipped sample clip and data/weights/rbsf.pt")
-    result = demo("--max-frames", 5, cwd=tmp_path)
+def test_no_arguments_tracks_the_real_sample_clip(tmp_path):
+    """The main job: the shipped real clip (a red bow tie), the shipped weights, and boxes that
+    follow the ground truth made by colour segmentation."""
+    result = demo("--max-frames", 40, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    out = tmp_path / "runs" / "demo" / "clip_rbsf.mp4"
-    assert count_frames(out) == 5 and len(read_boxes(out.with_suffix(".txt"))) == 5
+    out = tmp_path / "runs" / "demo" / "carphone_bowtie_rbsf.mp4"
+    boxes = read_boxes(out.with_suffix(".txt"))
+    assert count_frames(out) == 40 and len(boxes) == 40
+    truth = np.loadtxt(ROOT / "data" / "heldout" / "carphone_bowtie_groundtruth.txt",
+                       delimiter=",")[:40]
+    assert np.median(np.hypot(*(centres(boxes) - centres(truth)).T)) < 10
     assert str(out.resolve()) in result.stdout
 
 

@@ -1,6 +1,6 @@
 """Track one target in a video file or a webcam stream and save what the tracker did.
 
-    python tools/demo.py                                  # the shipped sample clip
+    python tools/demo.py                                  # the shipped real sample clip
     python tools/demo.py --video clip.mp4 --init-box 120,80,40,60
     python tools/demo.py --webcam 0 --realtime            # draw the box with the mouse
 
@@ -24,8 +24,8 @@ from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
 from trackers.registry import TRACKERS, build_tracker, find_weights, unfinished
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_VIDEO = ROOT / "data" / "sample" / "clip.mp4"
-SAMPLE_GROUNDTRUTH = ROOT / "data" / "sample" / "clip_groundtruth.txt"
+SAMPLE_VIDEO = ROOT / "data" / "heldout" / "carphone_bowtie.mp4"
+SAMPLE_GROUNDTRUTH = ROOT / "data" / "heldout" / "carphone_bowtie_groundtruth.txt"
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -36,7 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                "far are complete (exit code 130 after Ctrl-C). Bad input: one error line, exit code 2.")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--video", type=Path, metavar="PATH", help="video file to track in (default: the sample "
-                        "clip data/sample/clip.mp4 with its first ground-truth box)")
+                        "clip data/heldout/carphone_bowtie.mp4, a real video of a red bow tie, with its "
+                        "first ground-truth box)")
     source.add_argument("--webcam", type=int, metavar="INDEX",
                         help=f"camera index to track from (0..{CAMERA_INDICES[-1]})")
     parser.add_argument("--init-box", metavar="X,Y,W,H",

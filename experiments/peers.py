@@ -327,9 +327,19 @@ def run(fp_weights: Path, packed_weights: Path, root: Path, sequence: Optional[s
     torch.set_num_threads(threads)
     seq_name, frames, gt = read_frames(root, sequence, frame_count)
     files = peer_files(fp_weights, cache, videos)
-    nets = {name: build_net(name, fp_weights, packed_weights, files, threads) for name in names}
+    nets, unavailable = {}, {}
+    for name in names:
+        try:
+            nets[name] = build_net(name, fp_weights, packed_weights, files, threads)
+            if isinstance(nets[name], OpenVinoBackbone):  # compile now: a cap may refuse it
+                nets[name].backbone(torch.zeros(1, 3, 127, 127))
+        except RuntimeError as exc:  # e.g. OpenVINO bf16 under an AVX2 cap
+            nets.pop(name, None)
+            unavailable[name] = str(exc).strip().splitlines()[-1]
+    names = list(nets)
     report: Dict[str, object] = {"sequence": seq_name, "frames": len(frames), "rounds": rounds,
-                                 "threads": threads, "engines": engine_facts(nets)}
+                                 "threads": threads, "engines": engine_facts(nets),
+                                 "unavailable": unavailable}
     results = measure(nets, frames, gt, rounds, progress)
     for name, res in results.items():
         if BASELINE in results:
@@ -372,6 +382,8 @@ def format_markdown(report: Dict[str, object]) -> str:
                      f"{res.get('fps_vs_ov_int8', float('nan')):.2f}x | "
                      f"{res.get('backbone_vs_ov_int8', float('nan')):.2f}x | "
                      f"{res['mean_iou']:.3f} | {res['success_auc']:.3f} |")
+    lines += [f"| {label(name)} | could not run: {why} |||||||"
+              for name, why in report.get("unavailable", {}).items()]
     lines += ["", "| model file | bytes |", "|---|---|"]
     lines += [f"| {name} | {size:,} |" for name, size in report["file_bytes"].items()]
     if "peak_memory" in report:

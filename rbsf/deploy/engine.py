@@ -8,8 +8,9 @@ where the dot product of +-1 values is an integer. ``scale`` / ``shift`` fold th
 (C* or XNOR's alpha), the conv bias and a batch norm directly after the conv. Backends:
 
 * ``native``: signs packed along channels into 64-bit words, XOR + popcount in C
-  (``bitconv.c``) with the instruction set picked at run time (``avx512`` / ``avx2`` /
-  ``scalar``), multithreaded (a small pthread pool sharing output rows);
+  (``bitconv.c``) with the instruction set picked at run time and capped by ``RBSF_MAX_ISA``
+  (AVX-512 VPOPCNTQ from level ``vnni`` up, AVX2 nibble-table popcounts, scalar; see
+  ``native.ISAS``), multithreaded (a small pthread pool sharing output rows);
 * ``torch``: the same integer dot products as a float convolution of +-1 tensors, used when the
   native library was not compiled.
 
@@ -20,8 +21,11 @@ keeps going when another process holds a core; PyTorch's statically split kernel
 
 :func:`int8_conv` is the opt-in fast variant of that convolution: weights rounded to 8 bits
 per output channel (symmetric), the raw 0-255 pixels taken as uint8 (exact for the tracker's
-uint8 crops), integer sums (AVX-512 VNNI natively; elsewhere a float convolution of the same
-integers, exact too, so both give the same floats), then ``sum * scale + bias``.
+uint8 crops), integer sums (natively AVX-512 VNNI or AVX2 VPMADDWD; elsewhere a float
+convolution of the same integers, exact too, so all give the same floats), then
+``sum * scale + bias``.
+
+:func:`correlate` is SiamFC's head (``out_scale * xcorr``), natively on NHWC embeddings.
 """
 from __future__ import annotations
 

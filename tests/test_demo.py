@@ -206,11 +206,11 @@ def test_bad_input_is_one_line_and_exit_2(work, case, args, message):
 
 
 def test_no_arguments_tracks_the_real_sample_clip(tmp_path):
-    """The main job: the shipped real clip (a red bow tie), the shipped weights, and boxes that
-    follow the ground truth made by colour segmentation."""
+    """The main job: the shipped real clip (a red bow tie), the shipped packed weights with the
+    8-bit conv1, and boxes that follow the ground truth made by colour segmentation."""
     result = demo("--max-frames", 40, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    out = tmp_path / "runs" / "demo" / "carphone_bowtie_rbsf.mp4"
+    out = tmp_path / "runs" / "demo" / "carphone_bowtie_packed-int8.mp4"
     boxes = read_boxes(out.with_suffix(".txt"))
     assert count_frames(out) == 40 and len(boxes) == 40
     truth = np.loadtxt(ROOT / "data" / "heldout" / "carphone_bowtie_groundtruth.txt",

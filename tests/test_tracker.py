@@ -11,10 +11,11 @@ from PIL import Image
 from rbsf.checkpoint import model_payload
 from rbsf.crops import box_center
 from rbsf.data.synthetic import write_dataset
+from rbsf.deploy import save_packed
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from trackers import SiamFCTracker
-from trackers.registry import TrackerError, TrackerFactory, build_tracker
+from trackers.registry import TrackerError, TrackerFactory, build_tracker, name_for_weights
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 
@@ -111,6 +112,14 @@ def test_registry_names_trackers_by_kind(tmp_path, tracker_name, kind, name):
     tracker = build_tracker(tracker_name, path)
     assert tracker.name == name and tracker.is_deterministic
     assert TrackerFactory(tracker_name, str(path), report_name="mine")().name == "mine"
+
+
+def test_registry_names_the_tracker_of_a_weights_file(tmp_path):
+    for kind, name in (("fp", "siamfc"), ("xnor", "xnor"), ("rbconv", "rbsf")):
+        save_atomic(model_payload(SiamFCNet(kind, width=0.25)), tmp_path / f"{kind}.pt")
+        assert name_for_weights(tmp_path / f"{kind}.pt") == name
+    save_packed(SiamFCNet("rbconv", width=0.25).eval(), tmp_path / "m.packed")
+    assert name_for_weights(tmp_path / "m.packed") == "packed"
 
 
 @pytest.mark.parametrize("tracker_name", ["siamfc", "xnor", "packed"])

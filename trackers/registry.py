@@ -113,6 +113,14 @@ def load_net(name: str, weights: Union[str, Path]):
     return net
 
 
+def name_for_weights(weights: Union[str, Path]) -> str:
+    """The tracker that runs the model in ``weights`` (its exact mode for a packed model)."""
+    net = load_model(weights)
+    packed = isinstance(net, PackedSiamFC)
+    return next(n for n, e in TRACKERS.items()
+                if e.kind == net.kind and e.packed == packed and e.conv1_mode == "fp32")
+
+
 def unfinished(weights: Union[str, Path]) -> Optional[str]:
     """How far training got (``"unfinished rbsf training: epoch 2 of 10, step 40"``) when
     ``weights`` is a training checkpoint whose run has not finished; None otherwise."""

@@ -5,6 +5,7 @@ an identity one (the first box forever) and a noisy one (ground truth plus noise
 ExperimentOTB / ExperimentUAV123 / ExperimentGOT10k then score those very files.
 """
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from rbsf.data.synthetic import write_dataset
 from rbsf.eval.datasets import BENCHMARKS, otb_version_names, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.report import build_summary, submission_archives, write_report
-from rbsf.eval.runner import write_result
+from rbsf.eval.runner import EvalError, write_result
 
 FAKE = ("Perfect", "Identity", "Noisy")
 
@@ -118,3 +119,15 @@ def test_got10k_test_submission_archive(tmp_path):
     assert members == {f"{s}/{s}_{suffix}.txt" for s in names for suffix in ("001", "time")}
     np.testing.assert_allclose(np.loadtxt(first.splitlines(), delimiter=",")[0],
                                sequences[0].boxes[0], atol=1e-3)
+
+
+def test_custom_folder_without_ground_truth_is_not_left_out_silently(tmp_path):
+    root = Path(write_dataset(str(tmp_path / "otb"), "otb", 2, 5, seed=1, frame_size=(96, 72)))
+    unannotated = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    for gt in unannotated.glob("groundtruth*.txt"):
+        gt.unlink()
+    with pytest.raises(EvalError, match=f"1 of 2 custom sequences are missing.*{unannotated.name}"
+                                        ".*no groundtruth_rect.txt"):
+        select_sequences(BENCHMARKS["custom"], root, None)
+    present, missing = select_sequences(BENCHMARKS["custom"], root, None, allow_partial=True)
+    assert missing == [unannotated.name] and len(present) == 1

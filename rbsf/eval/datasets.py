@@ -99,9 +99,9 @@ def expected_and_present(benchmark: Benchmark, root: Path, subset: Optional[str]
     elif benchmark.otb_version is not None:
         expected = otb_version_names(benchmark.otb_version)
         present = [n for n in expected if _otb_present(root, n)]
-    else:
-        expected = sorted(p.name for p in root.iterdir() if _otb_present(root, p.name))
-        present = list(expected)
+    else:  # custom: every folder with frames is expected, so one without ground truth shows
+        expected = sorted(p.name for p in root.iterdir() if (p / "img").is_dir())
+        present = [n for n in expected if _otb_present(root, n)]
     return expected, present
 
 
@@ -126,7 +126,9 @@ def select_sequences(benchmark: Benchmark, root: Path, subset: Optional[str],
         shown = ", ".join(missing[:20]) + (f" ... ({len(missing)} in all)" if len(missing) > 20 else "")
         raise EvalError(f"{len(missing)} of {len(expected)} {benchmark.name} sequences are missing "
                         f"under {root}: {shown}. Copy them there (nothing is downloaded), "
-                        f"restrict with --sequences, or pass --allow-partial")
+                        f"restrict with --sequences, or pass --allow-partial"
+                        + (" (a custom root's sequence is missing when its img/ folder has no "
+                           "groundtruth_rect.txt beside it)" if benchmark.name == "custom" else ""))
     if not present:
         raise EvalError(f"none of the {benchmark.name} sequences is present under {root}")
     return present, missing

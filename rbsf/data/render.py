@@ -37,11 +37,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from rbsf.data.synthetic import (RenderedFrame, _blend, _hide, _motion_blur, _Occlusion, _Sprite,
-                                 _Walk, _write_sequence)
 from rbsf.data.heldout import read_bgr
 from rbsf.data.sources import shrink
 from rbsf.data.stamps import StampInfo, read_stamp
+from rbsf.data.synthetic import (Occlusion, RenderedFrame, Sprite, Walk, blend, hide, motion_blur,
+                                 write_sequence)
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_dir
 
@@ -78,10 +78,10 @@ class Matte:
     category: str
     name: str
 
-    def sprite(self, gain: Optional[np.ndarray] = None) -> _Sprite:
+    def sprite(self, gain: Optional[np.ndarray] = None) -> Sprite:
         tex = self.rgb.astype(np.float32) if gain is None else \
             np.clip(self.rgb.astype(np.float32) * gain, 0, 255)
-        return _Sprite(tex, self.alpha)
+        return Sprite(tex, self.alpha)
 
 
 @dataclass
@@ -128,7 +128,7 @@ def load_library(stamp_root: Path, infos: Sequence[StampInfo],
     return Library(mattes, np.array(weights), backgrounds)
 
 
-def _distractors(rng: np.random.Generator, library: Library, target: int) -> List[_Sprite]:
+def _distractors(rng: np.random.Generator, library: Library, target: int) -> List[Sprite]:
     """Up to two look-alikes: other stamps of the target's category, else the target recoloured."""
     count = int(rng.choice([0, 1, 1, 2]))
     same = [k for k in library.by_category[library.mattes[target].category] if k != target]
@@ -146,20 +146,20 @@ class _Motion:
 
     def __init__(self, rng: np.random.Generator, W: int, H: int, scale_step: float,
                  spin: float):
-        self.x = _Walk(rng, rng.uniform(0.25, 0.75) * W, 0.1 * W, 0.9 * W, step=0.005 * W)
-        self.y = _Walk(rng, rng.uniform(0.25, 0.75) * H, 0.1 * H, 0.9 * H, step=0.005 * H)
-        self.scale = _Walk(rng, 0.0, -0.5, 0.5, step=scale_step)
-        self.aspect = _Walk(rng, 0.0, -0.25, 0.25, step=0.005)
-        self.angle = _Walk(rng, 0.0, -30.0, 30.0, step=spin)
+        self.x = Walk(rng, rng.uniform(0.25, 0.75) * W, 0.1 * W, 0.9 * W, step=0.005 * W)
+        self.y = Walk(rng, rng.uniform(0.25, 0.75) * H, 0.1 * H, 0.9 * H, step=0.005 * H)
+        self.scale = Walk(rng, 0.0, -0.5, 0.5, step=scale_step)
+        self.aspect = Walk(rng, 0.0, -0.25, 0.25, step=0.005)
+        self.angle = Walk(rng, 0.0, -30.0, 30.0, step=spin)
 
-    def matrix(self, sprite: _Sprite, base_scale: float, zoom: float) -> Tuple[np.ndarray, float, float]:
+    def matrix(self, sprite: Sprite, base_scale: float, zoom: float) -> Tuple[np.ndarray, float, float]:
         cx, cy = self.x.next(), self.y.next()
         m = sprite.matrix(cx, cy, base_scale * zoom * math.exp(self.scale.next()),
                           math.exp(self.aspect.next()), self.angle.next())
         return m, cx, cy
 
 
-def _base_scale(rng: np.random.Generator, sprite: _Sprite, H: int) -> float:
+def _base_scale(rng: np.random.Generator, sprite: Sprite, H: int) -> float:
     h, w = sprite.mask.shape
     return rng.uniform(0.12, 0.4) * H / max(h, w)
 
@@ -181,9 +181,9 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
     cover = max(W / bw, H / bh) * rng.uniform(1.2, 2.0)
     mx, my = W / (2 * cover), H / (2 * cover)
     pan = rng.uniform(0.2, 1.8)
-    cam_x = _Walk(rng, bw / 2, mx, bw - mx, step=0.5 * pan / cover)
-    cam_y = _Walk(rng, bh / 2, my, bh - my, step=0.5 * pan / cover)
-    zoom = _Walk(rng, 1.0, 0.85, 1.3, step=0.003 * rng.uniform(0.0, 1.5))
+    cam_x = Walk(rng, bw / 2, mx, bw - mx, step=0.5 * pan / cover)
+    cam_y = Walk(rng, bh / 2, my, bh - my, step=0.5 * pan / cover)
+    zoom = Walk(rng, 1.0, 0.85, 1.3, step=0.003 * rng.uniform(0.0, 1.5))
 
     events = []
     for _ in range(int(rng.choice([0, 1, 1, 2]))):
@@ -191,11 +191,11 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
         if num_frames > duration + 2:
             start = int(rng.integers(1, num_frames - duration))
             occluder = library.mattes[int(rng.integers(len(library.mattes)))].sprite()
-            events.append(_Occlusion(rng, occluder, start, duration, bool(rng.random() < 0.3)))
+            events.append(Occlusion(rng, occluder, start, duration, bool(rng.random() < 0.3)))
 
     light_angle = rng.uniform(0, 2 * np.pi)
     shadow = (math.cos(light_angle), math.sin(light_angle), rng.uniform(0.0, 0.5))
-    light = _Walk(rng, 1.0, 0.55, 1.3, step=0.012 * rng.uniform(0.2, 1.5))
+    light = Walk(rng, 1.0, 0.55, 1.3, step=0.012 * rng.uniform(0.2, 1.5))
     tint = rng.uniform(0.9, 1.1, 3).astype(np.float32)
     noise_sigma = rng.uniform(0.5, 6.0)
     blur_start = int(rng.integers(0, num_frames)) if rng.random() < 0.6 else -1
@@ -208,10 +208,10 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
                                 borderMode=cv2.BORDER_REFLECT)
         z = s / cover
         for sprite, scale, walk in others:
-            _blend(canvas, sprite.render(walk.matrix(sprite, scale, z)[0], (W, H)), shadow)
+            blend(canvas, sprite.render(walk.matrix(sprite, scale, z)[0], (W, H)), shadow)
         m, cx, cy = motion.matrix(target, base, z)
         layer = target.render(m, (W, H))
-        _blend(canvas, layer, shadow)
+        blend(canvas, layer, shadow)
         full_area = target.projected_area(m)
         ys, xs = np.nonzero(layer.alpha > 0.5)
         seen = layer.alpha.copy()
@@ -223,11 +223,11 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
             size = (1.4 if event.full else 0.7) * math.sqrt(full_area / max(1.0, oh * ow))
             om = event.sprite.matrix(cx + offset[0], cy + offset[1], size, 1.0, 0.0)
             occluding = event.sprite.render(om, (W, H))
-            _blend(canvas, occluding, shadow)
-            _hide(seen, layer, occluding)
+            blend(canvas, occluding, shadow)
+            hide(seen, layer, occluding)
         canvas *= light.next() * tint
         if 0 <= blur_start <= t < blur_start + 6:
-            canvas = _motion_blur(canvas, blur_len, blur_angle)
+            canvas = motion_blur(canvas, blur_len, blur_angle)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
         if len(xs):
             box = np.array([xs.min() + layer.x0, ys.min() + layer.y0,
@@ -340,7 +340,7 @@ def _write_track(folder: Path, frames: Sequence[np.ndarray], start: int,
     records = (RenderedFrame(image=frames[start + k], box=np.round(b, 1), visible=1.0,
                              cut_by_image=False, target_layer=None, target_alpha=None)
                for k, b in enumerate(boxes))
-    _write_sequence(folder, records, "got10k", quality)
+    write_sequence(folder, records, "got10k", quality)
     h, w = frames[0].shape[:2]
     (folder / "meta_info.ini").write_text(
         _meta("video patch", "real camera and object motion", f"{video} frames {start + 1}-"
@@ -373,7 +373,7 @@ def _set_library(library: Library) -> None:
 def _stamp_job(job: _StampJob) -> None:
     rng = np.random.default_rng([job.seed, 1, job.index])
     frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size)
-    _write_sequence(job.folder, frames, job.layout, job.quality)
+    write_sequence(job.folder, frames, job.layout, job.quality)
     if job.layout == "got10k":
         (job.folder / "meta_info.ini").write_text(
             _meta("matted object", "rendered motion", "rbsf.data.render", job.frame_size,

@@ -123,7 +123,7 @@ def load_photos(paths: Seq[Path]) -> List[np.ndarray]:
     return images
 
 
-class _Walk:
+class Walk:
     """Smooth bounded random walk: damped velocity driven by Gaussian noise, reflected at bounds."""
 
     def __init__(self, rng: np.random.Generator, value: float, low: float, high: float,
@@ -180,7 +180,7 @@ def _textured_patch(rng: np.random.Generator, photo: np.ndarray, h: int, w: int)
     return np.ascontiguousarray(best)
 
 
-class _Sprite:
+class Sprite:
     """A textured, masked patch placed in the frame by centre, scale, aspect and rotation."""
 
     def __init__(self, texture: np.ndarray, mask: np.ndarray):
@@ -253,7 +253,7 @@ class _Layer:
         return full
 
 
-def _blend(canvas: np.ndarray, layer: _Layer, shadow: Tuple[float, float, float]) -> None:
+def blend(canvas: np.ndarray, layer: _Layer, shadow: Tuple[float, float, float]) -> None:
     """Draw a layer over ``canvas``, after its soft drop shadow (direction x, y and strength)."""
     if layer.alpha.size == 0:
         return
@@ -271,7 +271,7 @@ def _blend(canvas: np.ndarray, layer: _Layer, shadow: Tuple[float, float, float]
     region += layer.tex * a
 
 
-def _hide(seen: np.ndarray, target: _Layer, occluder: _Layer) -> None:
+def hide(seen: np.ndarray, target: _Layer, occluder: _Layer) -> None:
     """Multiply the target's visibility map ``seen`` by the transparency of ``occluder``."""
     ty, tx = target.region
     oy, ox = occluder.region
@@ -282,7 +282,8 @@ def _hide(seen: np.ndarray, target: _Layer, occluder: _Layer) -> None:
             1.0 - occluder.alpha[y0 - oy.start:y1 - oy.start, x0 - ox.start:x1 - ox.start]
 
 
-def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
+def motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
+    """``image`` blurred along a line of ``length`` pixels at ``angle`` degrees."""
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D(((length - 1) / 2.0, (length - 1) / 2.0), angle, 1.0)
@@ -290,10 +291,10 @@ def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
 
 
-class _Occlusion:
+class Occlusion:
     """An occluder sweeping across the target over ``duration`` frames from ``start``."""
 
-    def __init__(self, rng: np.random.Generator, sprite: _Sprite, start: int, duration: int,
+    def __init__(self, rng: np.random.Generator, sprite: Sprite, start: int, duration: int,
                  full: bool):
         self.sprite, self.start, self.duration, self.full = sprite, start, duration, full
         angle = rng.uniform(0, 2 * np.pi)
@@ -335,7 +336,7 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
     src_aspect = math.exp(rng.uniform(math.log(0.4), math.log(2.5)))
     tex = _textured_patch(rng, target_photo, max(8, int(src_side / math.sqrt(src_aspect))),
                           max(8, int(src_side * math.sqrt(src_aspect))))
-    target = _Sprite(tex, _shape_mask(rng, *tex.shape[:2]))
+    target = Sprite(tex, _shape_mask(rng, *tex.shape[:2]))
     th, tw = tex.shape[:2]
     side_frac = rng.uniform(0.12, 0.38)                # initial target size relative to frame height
     base_scale = side_frac * H / max(th, tw)
@@ -344,16 +345,16 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
     bh, bw = background.shape[:2]
     cover_scale = max(W / bw, H / bh) * 1.35
     margin_x, margin_y = W / (2 * cover_scale), H / (2 * cover_scale)
-    cam_x = _Walk(rng, bw / 2, margin_x, bw - margin_x, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
-    cam_y = _Walk(rng, bh / 2, margin_y, bh - margin_y, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
-    zoom = _Walk(rng, 1.0, 1.0, 1.3, step=0.002 * rng.uniform(0.0, 1.5))
+    cam_x = Walk(rng, bw / 2, margin_x, bw - margin_x, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
+    cam_y = Walk(rng, bh / 2, margin_y, bh - margin_y, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
+    zoom = Walk(rng, 1.0, 1.0, 1.3, step=0.002 * rng.uniform(0.0, 1.5))
 
-    def walks(scale_step: float) -> List[_Walk]:
-        return [_Walk(rng, rng.uniform(0.3, 0.7) * W, 0.12 * W, 0.88 * W, step=0.004 * W),
-                _Walk(rng, rng.uniform(0.3, 0.7) * H, 0.12 * H, 0.88 * H, step=0.004 * H),
-                _Walk(rng, 0.0, -0.45, 0.45, step=scale_step),
-                _Walk(rng, 0.0, -0.2, 0.2, step=0.004),
-                _Walk(rng, 0.0, -25.0, 25.0, step=rng.choice([0.0, 0.3, 0.8]))]
+    def walks(scale_step: float) -> List[Walk]:
+        return [Walk(rng, rng.uniform(0.3, 0.7) * W, 0.12 * W, 0.88 * W, step=0.004 * W),
+                Walk(rng, rng.uniform(0.3, 0.7) * H, 0.12 * H, 0.88 * H, step=0.004 * H),
+                Walk(rng, 0.0, -0.45, 0.45, step=scale_step),
+                Walk(rng, 0.0, -0.2, 0.2, step=0.004),
+                Walk(rng, 0.0, -25.0, 25.0, step=rng.choice([0.0, 0.3, 0.8]))]
 
     target_walk = walks(0.006)
 
@@ -361,7 +362,7 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
     distractors = []
     for _ in range(int(rng.choice([0, 1, 1, 2]))):
         gain = rng.uniform(0.8, 1.2, 3).astype(np.float32)
-        sprite = _Sprite(np.clip(tex * gain, 0, 255), target.mask)
+        sprite = Sprite(np.clip(tex * gain, 0, 255), target.mask)
         distractors.append((sprite, rng.uniform(0.8, 1.2) * base_scale, walks(0.004)))
 
     # occlusion events, partial and full
@@ -374,11 +375,11 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         start = int(rng.integers(1, num_frames - duration))
         occ_tex = _textured_patch(rng, occluder_photo, int(rng.uniform(40, 120)), int(rng.uniform(40, 120)))
         mask = np.ones(occ_tex.shape[:2], np.float32) if full else _shape_mask(rng, *occ_tex.shape[:2])
-        events.append(_Occlusion(rng, _Sprite(occ_tex, mask), start, duration, full))
+        events.append(Occlusion(rng, Sprite(occ_tex, mask), start, duration, full))
 
     light_angle = rng.uniform(0, 2 * np.pi)
     shadow = (math.cos(light_angle), math.sin(light_angle), rng.uniform(0.0, 0.5))
-    light = _Walk(rng, 1.0, 0.65, 1.25, step=0.01 * rng.uniform(0.2, 1.5))
+    light = Walk(rng, 1.0, 0.65, 1.25, step=0.01 * rng.uniform(0.2, 1.5))
     ramp_strength = rng.uniform(0.0, 0.4)
     ramp = np.linspace(1.0 - ramp_strength / 2, 1.0 + ramp_strength / 2, W, dtype=np.float32)[None, :, None]
     noise_sigma = rng.uniform(1.0, 5.0)
@@ -395,13 +396,13 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         for sprite, scale, (wx, wy, ws, wa, wr) in distractors:
             m = sprite.matrix(wx.next(), wy.next(), scale * z * math.exp(ws.next()),
                               math.exp(wa.next()), wr.next())
-            _blend(canvas, sprite.render(m, (W, H)), shadow)
+            blend(canvas, sprite.render(m, (W, H)), shadow)
 
         cx, cy = target_walk[0].next(), target_walk[1].next()
         scale = base_scale * z * math.exp(target_walk[2].next())
         m = target.matrix(cx, cy, scale, math.exp(target_walk[3].next()), target_walk[4].next())
         layer = target.render(m, (W, H))
-        _blend(canvas, layer, shadow)
+        blend(canvas, layer, shadow)
         full_area = target.projected_area(m)
         ys, xs = np.nonzero(layer.alpha > 0.5)
 
@@ -417,12 +418,12 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
             sx, sy = cover * tbw / ow, cover * tbh / oh
             om = event.sprite.matrix(cx + off[0], cy + off[1], math.sqrt(sx * sy), sx / sy, 0.0)
             occluder = event.sprite.render(om, (W, H))
-            _blend(canvas, occluder, shadow)
-            _hide(seen, layer, occluder)
+            blend(canvas, occluder, shadow)
+            hide(seen, layer, occluder)
 
         canvas *= light.next() * ramp
         if blur_start >= 0 and blur_start <= t < blur_start + 8:
-            canvas = _motion_blur(canvas, blur_len, blur_angle)
+            canvas = motion_blur(canvas, blur_len, blur_angle)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
         image = np.clip(canvas, 0, 255).astype(np.uint8)
 
@@ -464,8 +465,8 @@ def _fill_missing(boxes: Seq[np.ndarray]) -> List[np.ndarray]:
     return filled
 
 
-def _write_sequence(folder: Path, frames: Iterator[RenderedFrame], layout: str, quality: int,
-                    first_only: bool = False) -> List[RenderedFrame]:
+def write_sequence(folder: Path, frames: Iterator[RenderedFrame], layout: str, quality: int,
+                   first_only: bool = False) -> List[RenderedFrame]:
     """Write the frames and labels of one sequence into ``folder``; returns the frame records."""
     img_dir = folder / "img" if layout == "otb" else folder
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -550,7 +551,7 @@ def _write_job(job: _SequenceJob) -> None:
     """Render one sequence and write its frames, labels and per-sequence files."""
     frames = render_sequence(sequence_rng(job.seed, job.subset_index, job.index), _WORKER_PHOTOS,
                              job.num_frames, job.frame_size)
-    records = _write_sequence(job.folder, frames, job.layout, job.quality, job.first_only)
+    records = write_sequence(job.folder, frames, job.layout, job.quality, job.first_only)
     if job.layout == "got10k":
         (job.folder / "meta_info.ini").write_text(_meta_info(job.frame_size, job.num_frames))
     elif job.layout == "uav123":

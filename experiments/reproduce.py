@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,14 +149,10 @@ def split_photos(photo_dir: Optional[str], test_count: int, seed: int) -> Tuple[
 
 
 def _write_once(root: Path, write: Callable[[Path], None]) -> Path:
-    """Write a data set into ``root`` through a temporary folder, unless it is already there."""
-    if root.is_dir():
-        return root
-    tmp = root.with_name(root.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    write(tmp)
-    tmp.rename(root)
+    """Write a data set into ``root`` unless it is already there (``write_dataset`` writes a
+    data set whole or not at all, so a folder that exists is complete)."""
+    if not root.is_dir():
+        write(root)
     return root
 
 

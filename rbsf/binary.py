@@ -1,12 +1,17 @@
 """Binarized convolutions: sign estimators, RBConv2d, XNORConv2d and one factory by kind.
 
-The three kinds of convolution differ only in two pluggable pieces:
+The four kinds of convolution differ only in two pluggable pieces (``PIECES``):
 
 * the *input quantizer* applied to the activations (identity for ``fp``, a sign with the
   clipped straight-through gradient for ``xnor``, a sign with the piecewise-polynomial
-  gradient of RBCN / Bi-Real Net for ``rbconv``);
+  gradient of RBCN / Bi-Real Net's ApproxSign for ``rbconv`` and ``bireal``);
 * the *weight quantizer* applied to the latent weights ``W`` (identity, ``alpha * sign(W)``
-  with ``alpha`` the per-filter mean ``|W|``, or ``sign(W) * C`` with the learnable matrix ``C``).
+  with ``alpha`` the per-filter mean ``|W|`` for ``xnor``, the same forward with Bi-Real Net's
+  magnitude-aware gradient for ``bireal``, or ``sign(W) * C`` with the learnable matrix ``C``
+  for ``rbconv``).
+
+Bi-Real Net's third piece, a real-valued shortcut around every binary convolution, belongs to
+the network, not to the layer (``rbsf.models.backbones``).
 
 Padding of binarized inputs: zero padding after the sign would introduce a third value (0) that
 a 1-bit engine cannot represent. Binary layers therefore pad their *binarized* input with +1
@@ -22,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-KINDS = ("fp", "xnor", "rbconv")
+KINDS = ("fp", "xnor", "rbconv", "bireal")
 C_MODES = ("scalar", "matrix")
 PAD_VALUE = 1.0
 IntPair = Union[int, Tuple[int, int]]
@@ -95,6 +100,19 @@ class XnorWeight(nn.Module):
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return scaling_alpha(weight) * sign_ste(weight)
+
+
+class BiRealWeight(nn.Module):
+    """Weight quantizer of Bi-Real Net: ``alpha * sign(W)`` with the magnitude-aware gradient.
+
+    The forward pass equals XNOR's (alpha = mean |W| of each output filter); the backward pass
+    treats alpha as a constant, so dL/dW = dL/dW_b * alpha * 1{|W| <= 1} (Bi-Real Net, Sec. 3.3):
+    the gradient of each weight is scaled by the magnitude of its filter, with no term through
+    alpha itself.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return scaling_alpha(weight).detach() * sign_ste(weight)
 
 
 def scaling_alpha(weight: torch.Tensor) -> torch.Tensor:
@@ -204,10 +222,16 @@ def _pair(value: IntPair) -> Tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+# kind -> (input quantizer, weight quantizer) of a plain QuantConv2d (xnor and rbconv have
+# their own subclasses, which add C, its kernel loss and its initialisation for rbconv)
+PIECES = {"bireal": (SignApprox, BiRealWeight)}
+
+
 def make_conv(kind: str, in_channels: int, out_channels: int, kernel_size: IntPair,
               stride: IntPair = 1, padding: IntPair = 0, groups: int = 1, bias: bool = False,
               c_mode: str = "scalar") -> nn.Conv2d:
-    """Build a convolution of kind ``"fp"``, ``"xnor"`` or ``"rbconv"`` with one signature."""
+    """Build a convolution of kind ``"fp"``, ``"xnor"``, ``"rbconv"`` or ``"bireal"`` with one
+    signature."""
     if kind == "fp":
         return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                          groups=groups, bias=bias)
@@ -216,6 +240,10 @@ def make_conv(kind: str, in_channels: int, out_channels: int, kernel_size: IntPa
     if kind == "rbconv":
         return RBConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias,
                         c_mode=c_mode)
+    if kind in PIECES:
+        input_quantizer, weight_quantizer = PIECES[kind]
+        return QuantConv2d(in_channels, out_channels, kernel_size, stride, padding, groups, bias,
+                           input_quantizer=input_quantizer(), weight_quantizer=weight_quantizer())
     raise ValueError(f"unknown conv kind {kind!r}; expected one of {KINDS}")
 
 

@@ -6,6 +6,10 @@ the signed BN output (``act`` is an identity for binary kinds, ReLU for ``fp``).
 changes resolution or width, the shortcut is average-pool + real 1x1 conv + BN, as in Bi-Real
 Net. The stem convolution and the classifier stay real-valued.
 
+Feature taps (the distillation's "feature maps at layer l"): the signed output ``BN(conv(x))``
+of every unit, before its activation and its shortcut, the same quantity in the full-precision
+teacher and in a binary student (the teacher's ReLU and the student's identity come after it).
+
 Stage widths: ResNet18 takes four stage widths (e.g. ``(32, 32, 64, 128)``), its stem having
 the first width; Wide-ResNet takes four numbers ``(stem, stage1, stage2, stage3)``.
 """
@@ -36,14 +40,20 @@ class ConvUnit(nn.Module):
         self.act = nn.ReLU(inplace=False) if kind == "fp" else nn.Identity()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(
-                nn.AvgPool2d(stride) if stride != 1 else nn.Identity(),
+                nn.AvgPool2d(stride, ceil_mode=True, count_include_pad=False)
+                if stride != 1 else nn.Identity(),
                 nn.Conv2d(cin, cout, 1, bias=False),
                 nn.BatchNorm2d(cout))
         else:
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x))) + self.shortcut(x)
+        return self.forward_tap(x)[0]
+
+    def forward_tap(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The unit's output and its tap ``BN(conv(x))``."""
+        tap = self.bn(self.conv(x))
+        return self.act(tap) + self.shortcut(x), tap
 
 
 class Classifier(nn.Module):
@@ -69,30 +79,39 @@ class Classifier(nn.Module):
         return self.forward_taps(x)[0]
 
     def forward_taps(self, x: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        """Logits plus the output of every unit (each holds one binarized conv)."""
+        """Logits plus the tap of every unit (each holds one binarized conv; see module doc)."""
         x = self.stem(x)
         taps = {}
         for i, unit in enumerate(self.units):
-            x = unit(x)
-            taps[f"unit{i}"] = x
+            x, taps[f"unit{i}"] = unit.forward_tap(x)
         return self.fc(torch.flatten(self.pool(x), 1)), taps
 
+    def tap_channels(self) -> Dict[str, int]:
+        """Channels of every tap, by tap name."""
+        return {f"unit{i}": unit.bn.num_features for i, unit in enumerate(self.units)}
 
-def _stem(kind: str, width: int, imagenet: bool) -> nn.Sequential:
+    def config(self) -> Dict[str, object]:
+        """Arguments of ``build_backbone`` that rebuild this network (stored in checkpoints)."""
+        return dict(self.build_args)
+
+
+def _stem(kind: str, width: int, imagenet: bool, in_channels: int) -> nn.Sequential:
     act = nn.ReLU(inplace=True) if kind == "fp" else nn.Identity()
     if imagenet:
-        return nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
-                             act, nn.MaxPool2d(3, 2, 1))
-    return nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), act)
+        return nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+                             nn.BatchNorm2d(width), act, nn.MaxPool2d(3, 2, 1))
+    return nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+                         nn.BatchNorm2d(width), act)
 
 
 def build_backbone(name: str, kind: str = "fp", stages: Optional[Sequence[int]] = None,
                    num_classes: int = 10, imagenet: Optional[bool] = None,
-                   c_mode: str = "scalar") -> Classifier:
+                   c_mode: str = "scalar", in_channels: int = 3) -> Classifier:
     """Build ``resnet18``, ``wrn22`` or ``wrn40`` with convolutions of ``kind``.
 
     ``imagenet`` picks the 7x7/stride-2 stem for 224 inputs; by default it is used for
-    ResNet18 with 1000 classes, the CIFAR 3x3 stem otherwise.
+    ResNet18 with 1000 classes, the CIFAR 3x3 stem otherwise. ``in_channels`` is 3 for colour
+    images, 1 for MNIST.
     """
     if name not in DEFAULT_STAGES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(DEFAULT_STAGES)}")
@@ -109,5 +128,9 @@ def build_backbone(name: str, kind: str = "fp", stages: Optional[Sequence[int]] 
         n_units = 2 * (WRN_DEPTH[name] - 4) // 6
         plan = [(w, n_units, 1 if i == 0 else 2) for i, w in enumerate(widths[1:])]
         stem_width = widths[0]
-    return Classifier(kind, _stem(kind, stem_width, imagenet), stem_width, plan, num_classes,
-                      c_mode)
+    net = Classifier(kind, _stem(kind, stem_width, imagenet, in_channels), stem_width, plan,
+                     num_classes, c_mode)
+    net.build_args = {"name": name, "kind": kind, "stages": list(widths),
+                      "num_classes": num_classes, "imagenet": imagenet, "c_mode": c_mode,
+                      "in_channels": in_channels}
+    return net

@@ -2,7 +2,8 @@
 from rbsf.errors import Interrupted
 from rbsf.train.chain import check_chain, load_teacher, resolve_sequences, train_chain
 from rbsf.train.config import PRESETS, STAGES, TrainConfig, preset
-from rbsf.train.trainer import Trainer, TrainingError
+from rbsf.train.tracking import Trainer
+from rbsf.train.trainer import CoreTrainer, TrainingError
 
-__all__ = ["PRESETS", "STAGES", "TrainConfig", "preset", "Trainer", "TrainingError",
+__all__ = ["PRESETS", "STAGES", "TrainConfig", "preset", "CoreTrainer", "Trainer", "TrainingError",
            "Interrupted", "check_chain", "train_chain", "load_teacher", "resolve_sequences"]

@@ -9,9 +9,10 @@ there were distilled from that one). ``train_chain`` makes the same checks itsel
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional
 
 import torch
+import torch.nn as nn
 
 from rbsf.checkpoint import (CheckpointError, load_checkpoint, model_from_checkpoint,
                              model_payload, unfinished_note)
@@ -21,7 +22,8 @@ from rbsf.files import check_writable_dir, save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.train import distributed as dist
 from rbsf.train.config import STAGES, TrainConfig
-from rbsf.train.trainer import Trainer, TrainingError, check_resumable, refuse_existing
+from rbsf.train.tracking import Trainer
+from rbsf.train.trainer import TrainingError, check_resumable, refuse_existing
 
 
 def resolve_sequences(config: TrainConfig, root: Optional[str], subset: str,
@@ -61,25 +63,29 @@ def _finish_hint(path: Path) -> str:
     return "finish its training with --resume"
 
 
-def load_teacher(path: Path) -> SiamFCNet:
-    """A finished full-precision teacher from our checkpoint or a siamfc-pytorch state dict;
-    ``TrainingError`` for anything else (an unfinished training says how far it got)."""
+def load_teacher(path: Path, build: Callable[[dict, str], nn.Module] = model_from_checkpoint,
+                 finish_hint: Callable[[Path], str] = _finish_hint) -> nn.Module:
+    """A finished full-precision teacher that ``build`` makes from the checkpoint data (by
+    default a SiamFC from our checkpoint or a siamfc-pytorch state dict); ``TrainingError``
+    for anything else (an unfinished training says how far it got and ``finish_hint`` how to
+    finish it)."""
     path = Path(path)
     try:
         data = load_checkpoint(path)
-        net = model_from_checkpoint(data, str(path))
+        net = build(data, str(path))
     except CheckpointError as exc:
         raise TrainingError(str(exc)) from exc
     if net.kind != "fp":
         raise TrainingError(f"{path} holds a {net.kind} model; the teacher must be full precision")
     note = unfinished_note(data)
     if note:
-        raise TrainingError(f"teacher {path} is an {note}; {_finish_hint(path)}, or pass a "
+        raise TrainingError(f"teacher {path} is an {note}; {finish_hint(path)}, or pass a "
                             f"finished teacher")
     return net.eval()
 
 
-def _same_weights(a: SiamFCNet, b: SiamFCNet) -> bool:
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Whether two models hold exactly the same state."""
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
@@ -92,7 +98,7 @@ def _check_given_teacher(config: TrainConfig, out_dir: Path, teacher_path: Path)
     held = out_dir / "teacher" / "last.pt"
     if held.exists():
         data = load_checkpoint(held)
-        if not _same_weights(model_from_checkpoint(data, str(held)), teacher):
+        if not same_weights(model_from_checkpoint(data, str(held)), teacher):
             origin = (f"copied from {data['source']}" if data.get("source")
                       else unfinished_note(data) or "trained there")
             raise TrainingError(f"--out {out_dir} already holds a teacher ({held}, {origin}) "

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable
+from typing import Any, ClassVar, Dict, Iterable, Tuple
 
 from rbsf.errors import RBSFError
 
@@ -35,52 +35,57 @@ class ConfigError(RBSFError, ValueError):
     """A training setting no run can use; the message names the option to change."""
 
 
-# settings that must be > 0 and >= 0 (the tools' option is the name with dashes)
-POSITIVE = ("batch_size", "width", "lambda_decay", "lambda_every", "disc_lr", "bn_update_lr",
-            "bn_update_batches", "disc_hidden", "log_every", "exemplar_size", "instance_size",
-            "search_size")
-NON_NEGATIVE = ("seed", "num_workers", "lambda1", "lambda2", "c_lr_ratio", "momentum",
-                "weight_decay")
-STAGE_POSITIVE = ("epochs", "pairs_per_epoch", "lr", "lr_end")
-CHOICES = {"c_mode": ("scalar", "matrix"), "disc_mode": ("positions", "pooled"),
-           "gan_loss": ("paper", "nonsaturating")}
-
-
 def option(name: str) -> str:
     """The command-line option of a setting (``num_workers`` is ``--workers``)."""
     return "--workers" if name == "num_workers" else "--" + name.replace("_", "-")
 
 
+def _bad(name: str, value, needed: str, where: str = "") -> ConfigError:
+    return ConfigError(f"{option(name)} must be {needed}, got {value}{where}")
+
+
 @dataclass
-class StageConfig:
-    """Schedule of one stage."""
+class Schedule:
+    """Schedule of one stage: epochs and the exponential learning-rate decay lr -> lr_end."""
 
     epochs: int = 50
-    pairs_per_epoch: int = 9335
     lr: float = 1e-2
     lr_end: float = 1e-5
 
 
 @dataclass
-class TrainConfig:
-    """Everything one training run needs; presets below fill it for smoke / cpu / paper."""
+class StageConfig(Schedule):
+    """Schedule of one tracking stage, with the pairs it samples per epoch."""
+
+    pairs_per_epoch: int = 9335
+
+
+@dataclass
+class CoreConfig:
+    """The settings the shared trainer core reads (``rbsf.train.trainer``): optimisation,
+    Algorithm 1's lambdas, kernel loss, GAN and BN update. Each task's config adds its own."""
+
+    # settings that must be > 0 and >= 0 (the tools' option is the name with dashes), and
+    # the per-stage ones that must be > 0
+    POSITIVE: ClassVar[Tuple[str, ...]] = (
+        "batch_size", "lambda_decay", "lambda_every", "disc_lr", "bn_update_lr",
+        "bn_update_batches", "disc_hidden", "log_every")
+    NON_NEGATIVE: ClassVar[Tuple[str, ...]] = (
+        "seed", "num_workers", "lambda1", "lambda2", "c_lr_ratio", "momentum", "weight_decay")
+    STAGE_POSITIVE: ClassVar[Tuple[str, ...]] = ("epochs", "lr", "lr_end")
+    CHOICES: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        "c_mode": ("scalar", "matrix"), "disc_mode": ("positions", "pooled"),
+        "gan_loss": ("paper", "nonsaturating")}
+    SCHEDULE: ClassVar[type] = Schedule
 
     preset: str = "paper"
     seed: int = 0
-    width: float = 1.0
-    exemplar_size: int = 127
-    instance_size: int = 255
-    search_size: int = 239
     batch_size: int = 8
     num_workers: int = 0
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    stages: Dict[str, StageConfig] = field(default_factory=lambda: {
-        "teacher": StageConfig(50, 9335, 1e-2, 1e-5),
-        "xnor": StageConfig(50, 9335, 1e-3, 1e-5),
-        "rbsf": StageConfig(50, 9335, 1e-3, 1e-5),
-    })
-    # RB-SF specifics
+    stages: Dict[str, Schedule] = field(default_factory=dict)
+    # RBCN specifics
     c_mode: str = "scalar"
     c_lr_ratio: float = 0.1
     lambda1: float = 0.01
@@ -98,37 +103,72 @@ class TrainConfig:
     disc_normalize: bool = True
     disc_lr: float = 1e-4
     gan_loss: str = "paper"
-    # bookkeeping
-    synthetic_sequences: int = 40
-    synthetic_frames: int = 60
     log_every: int = 1
 
-    def stage(self, name: str) -> StageConfig:
+    def stage(self, name: str) -> Schedule:
         return self.stages[name]
 
     def check(self, stages: Iterable[str], world_size: int = 1) -> None:
         """``ConfigError`` naming the option when a setting of the ``stages`` to train is out of
-        range, or when settings that depend on each other leave an epoch without a mini-batch."""
-        def bad(name: str, value, needed: str, where: str = "") -> ConfigError:
-            return ConfigError(f"{option(name)} must be {needed}, got {value}{where}")
-
-        for name in POSITIVE:
+        range."""
+        for name in self.POSITIVE:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise bad(name, value, "> 0")
-        for name in NON_NEGATIVE:
+                raise _bad(name, value, "> 0")
+        for name in self.NON_NEGATIVE:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise bad(name, value, ">= 0")
-        for name, allowed in CHOICES.items():
+                raise _bad(name, value, ">= 0")
+        for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise bad(name, getattr(self, name), f"one of {', '.join(allowed)}")
+                raise _bad(name, getattr(self, name), f"one of {', '.join(allowed)}")
         for stage in stages:
             schedule = self.stage(stage)
-            for name in STAGE_POSITIVE:
+            for name in self.STAGE_POSITIVE:
                 value = getattr(schedule, name)
                 if not (math.isfinite(value) and value > 0):
-                    raise bad(name, value, "> 0", f" (stage {stage})")
+                    raise _bad(name, value, "> 0", f" (stage {stage})")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]):
+        data = dict(data)
+        data["stages"] = {k: cls.SCHEDULE(**v) for k, v in data["stages"].items()}
+        return cls(**data)
+
+
+@dataclass
+class TrainConfig(CoreConfig):
+    """Everything one tracking training run needs; presets below fill it for smoke / cpu /
+    paper."""
+
+    POSITIVE: ClassVar[Tuple[str, ...]] = CoreConfig.POSITIVE + (
+        "width", "exemplar_size", "instance_size", "search_size")
+    STAGE_POSITIVE: ClassVar[Tuple[str, ...]] = ("epochs", "pairs_per_epoch", "lr", "lr_end")
+    SCHEDULE: ClassVar[type] = StageConfig
+
+    width: float = 1.0
+    exemplar_size: int = 127
+    instance_size: int = 255
+    search_size: int = 239
+    stages: Dict[str, StageConfig] = field(default_factory=lambda: {
+        "teacher": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-2, lr_end=1e-5),
+        "xnor": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-3, lr_end=1e-5),
+        "rbsf": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-3, lr_end=1e-5),
+    })
+    # bookkeeping
+    synthetic_sequences: int = 40
+    synthetic_frames: int = 60
+
+    def check(self, stages: Iterable[str], world_size: int = 1) -> None:
+        """As ``CoreConfig.check``, and ``ConfigError`` when settings that depend on each other
+        leave an epoch without a mini-batch."""
+        stages = list(stages)
+        super().check(stages, world_size)
+        for stage in stages:
+            schedule = self.stage(stage)
             share = schedule.pairs_per_epoch // world_size
             if share < self.batch_size:
                 per = f" per process ({world_size} processes)" if world_size > 1 else ""
@@ -136,15 +176,6 @@ class TrainConfig:
                     f"--pairs-per-epoch {schedule.pairs_per_epoch} gives {share} pairs{per} per "
                     f"epoch of stage {stage}, fewer than --batch-size {self.batch_size}: no "
                     f"mini-batch would be trained; raise --pairs-per-epoch or lower --batch-size")
-
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        data["stages"] = {k: StageConfig(**v) for k, v in data["stages"].items()}
-        return cls(**data)
 
 
 def preset(name: str) -> TrainConfig:
@@ -156,27 +187,127 @@ def preset(name: str) -> TrainConfig:
     if name == "cpu":
         return TrainConfig(
             preset="cpu", num_workers=0, bn_update_batches=10, lambda_every=4,
-            stages={"teacher": StageConfig(10, 320, 1e-2, 1e-3),
-                    "xnor": StageConfig(4, 320, 1e-2, 1e-3),
-                    "rbsf": StageConfig(4, 320, 1e-2, 1e-3)},
+            stages={"teacher": StageConfig(epochs=10, pairs_per_epoch=320, lr=1e-2, lr_end=1e-3),
+                    "xnor": StageConfig(epochs=4, pairs_per_epoch=320, lr=1e-2, lr_end=1e-3),
+                    "rbsf": StageConfig(epochs=4, pairs_per_epoch=320, lr=1e-2, lr_end=1e-3)},
             synthetic_sequences=24, synthetic_frames=60)
     if name == "gpu":
         return TrainConfig(
             preset="gpu", num_workers=12, bn_update_batches=20, lambda_every=2,
-            stages={"teacher": StageConfig(20, 3200, 1e-2, 1e-5),
-                    "xnor": StageConfig(8, 2000, 1e-2, 1e-4),
-                    "rbsf": StageConfig(8, 2000, 1e-2, 1e-4)},
+            stages={"teacher": StageConfig(epochs=20, pairs_per_epoch=3200, lr=1e-2, lr_end=1e-5),
+                    "xnor": StageConfig(epochs=8, pairs_per_epoch=2000, lr=1e-2, lr_end=1e-4),
+                    "rbsf": StageConfig(epochs=8, pairs_per_epoch=2000, lr=1e-2, lr_end=1e-4)},
             synthetic_sequences=96, synthetic_frames=80)
     if name == "smoke":
         return TrainConfig(
             preset="smoke", width=0.25, exemplar_size=127, instance_size=215, search_size=199,
             batch_size=4, num_workers=0, bn_update_batches=2, lambda_every=1, disc_samples=64,
             disc_hidden=32,
-            stages={"teacher": StageConfig(3, 16, 5e-2, 1e-2),
-                    "xnor": StageConfig(2, 16, 1e-3, 5e-4),
-                    "rbsf": StageConfig(2, 16, 1e-3, 5e-4)},
+            stages={"teacher": StageConfig(epochs=3, pairs_per_epoch=16, lr=5e-2, lr_end=1e-2),
+                    "xnor": StageConfig(epochs=2, pairs_per_epoch=16, lr=1e-3, lr_end=5e-4),
+                    "rbsf": StageConfig(epochs=2, pairs_per_epoch=16, lr=1e-3, lr_end=5e-4)},
             synthetic_sequences=4, synthetic_frames=20)
     raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
 
 
 PRESETS = ("smoke", "cpu", "gpu", "paper")
+
+
+# ---------------------------------------------------------------------------- classification
+CLS_STAGES = ("fp", "xnor", "bireal", "rbcn")
+CLS_STAGE_KIND = {"fp": "fp", "xnor": "xnor", "bireal": "bireal", "rbcn": "rbconv"}
+CLS_DATASETS = ("mnist", "cifar10", "cifar100", "imagenet")
+CLS_ARCHS = ("resnet18", "wrn22", "wrn40")
+
+
+@dataclass
+class ClsConfig(CoreConfig):
+    """Everything one classification training run needs (``cls_preset`` fills it).
+
+    Stages are the methods: ``fp`` (the teacher), ``xnor``, ``bireal`` and ``rbcn`` (RBConv +
+    kernel loss + GAN + BN update; the ablation switches turn each off). ``widths`` are the
+    backbone's four stage widths (``--stages``). An epoch is one pass over the training images
+    (``train_samples`` of them when > 0: a seeded subset, for quick runs)."""
+
+    POSITIVE: ClassVar[Tuple[str, ...]] = CoreConfig.POSITIVE + ("eval_batch",)
+    NON_NEGATIVE: ClassVar[Tuple[str, ...]] = CoreConfig.NON_NEGATIVE + (
+        "train_samples", "test_samples", "eval_train_samples", "crop_padding", "image_size")
+    CHOICES: ClassVar[Dict[str, Tuple[str, ...]]] = {
+        **CoreConfig.CHOICES, "dataset": CLS_DATASETS, "arch": CLS_ARCHS}
+
+    dataset: str = "mnist"
+    arch: str = "resnet18"
+    widths: Tuple[int, ...] = (32, 32, 64, 128)
+    train_samples: int = 0
+    test_samples: int = 0
+    eval_train_samples: int = 1000
+    eval_batch: int = 256
+    crop_padding: int = 0
+    flip: bool = False
+    image_size: int = 0
+    stages: Dict[str, Schedule] = field(default_factory=dict)
+
+    def check(self, stages: Iterable[str], world_size: int = 1) -> None:
+        super().check(stages, world_size)
+        if len(self.widths) != 4 or min(self.widths) <= 0:
+            raise ConfigError(f"--stages must be 4 positive widths, got "
+                              f"{'-'.join(map(str, self.widths))}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["widths"] = list(self.widths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ClsConfig":
+        config = super().from_dict(data)
+        config.widths = tuple(config.widths)
+        return config
+
+
+def cls_preset(name: str, dataset: str = "mnist") -> ClsConfig:
+    """The named classification preset for ``dataset``.
+
+    * ``paper``: the RBCN recipes. CIFAR (and MNIST): 200 epochs, batch 128, SGD momentum 0.9,
+      weight decay 5e-4, lambda1 = lambda2 = 0.01 decayed x0.9 every 60 epochs, random crop
+      after 4-pixel padding and horizontal flip (no flip for digits). ImageNet: 70 epochs,
+      batch 256, weight decay 1e-4, lambdas 0.1 decayed every 20 epochs, 224 crops of images
+      resized to 256. The paper gives no learning rates: the teacher runs 0.1 -> 1e-4 and the
+      students, which start from it, 0.01 -> 1e-5 (exponential, as in tracking).
+    * ``cpu``: the shipped MNIST digits on two CPU cores: ResNet18 of widths 16-16-32-64 (the
+      tools' --stages overrides it), 6 teacher epochs and 4 per student (minutes each).
+    * ``smoke``: seconds; tiny widths, 256 training and 128 test images, one epoch.
+    """
+    imagenet = dataset == "imagenet"
+    digits = dataset == "mnist"
+    augment = dict(crop_padding=0 if imagenet else (2 if digits else 4), flip=not digits,
+                   image_size=224 if imagenet else 0)
+    if name == "paper":
+        teacher, student = ((Schedule(70, 0.1, 1e-4), Schedule(70, 0.01, 1e-5)) if imagenet
+                            else (Schedule(200, 0.1, 1e-4), Schedule(200, 0.01, 1e-5)))
+        return ClsConfig(
+            preset="paper", dataset=dataset, num_workers=8, batch_size=256 if imagenet else 128,
+            weight_decay=1e-4 if imagenet else 5e-4, lambda1=0.1 if imagenet else 0.01,
+            lambda2=0.1 if imagenet else 0.01, lambda_every=20 if imagenet else 60,
+            bn_update_batches=200, widths=(64, 128, 256, 512) if imagenet else (32, 32, 64, 128),
+            stages=_cls_stages(teacher, student), **augment)
+    if name == "cpu":
+        return ClsConfig(
+            preset="cpu", dataset=dataset, batch_size=64, lambda_every=2, bn_update_batches=10,
+            widths=(16, 16, 32, 64), eval_train_samples=1000,
+            stages=_cls_stages(Schedule(6, 0.05, 5e-3), Schedule(4, 0.01, 1e-3)), **augment)
+    if name == "smoke":
+        return ClsConfig(
+            preset="smoke", dataset=dataset, batch_size=32, lambda_every=1, bn_update_batches=2,
+            disc_samples=64, disc_hidden=32, widths=(8, 8, 16, 16), train_samples=256,
+            test_samples=128, eval_train_samples=128, eval_batch=128,
+            stages=_cls_stages(Schedule(1, 0.05, 0.01), Schedule(1, 0.01, 0.005)), **augment)
+    raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(CLS_PRESETS)}")
+
+
+def _cls_stages(teacher: Schedule, student: Schedule) -> Dict[str, Schedule]:
+    return {stage: dataclasses.replace(teacher if stage == "fp" else student)
+            for stage in CLS_STAGES}
+
+
+CLS_PRESETS = ("smoke", "cpu", "paper")

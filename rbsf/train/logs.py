@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import matplotlib
 
@@ -12,23 +12,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rbsf.files import atomic_open  # noqa: E402
 
+# the tracking trainer's columns (rbsf.train.tracking); other tasks name their own
 COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "lr", "lambda1", "lambda2",
            "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5",
            "elapsed_s"]
 
 
 class CsvLog:
-    """Append-only CSV log that can be cut back to a resumed step."""
+    """Append-only CSV log with the given columns that can be cut back to a resumed step."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, columns: Sequence[str] = COLUMNS):
         self.path = Path(path)
+        self.columns = list(columns)
 
     def truncate_after(self, step: int) -> None:
         """Drop rows with step > ``step`` (left behind by a run that stopped after its save)."""
         rows = [r for r in self.read() if int(r["step"]) <= step]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
+            writer = csv.DictWriter(handle, self.columns)
             writer.writeheader()
             writer.writerows(rows)
 
@@ -36,10 +38,10 @@ class CsvLog:
         new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
+            writer = csv.DictWriter(handle, self.columns)
             if new:
                 writer.writeheader()
-            writer.writerow({k: _fmt(row.get(k, "")) for k in COLUMNS})
+            writer.writerow({k: _fmt(row.get(k, "")) for k in self.columns})
 
     def read(self) -> List[Dict[str, str]]:
         if not self.path.exists():

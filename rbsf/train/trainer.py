@@ -1,6 +1,14 @@
-"""One trainer for the three stages: teacher (fp), xnor and rbsf (Algorithm 1 of RBCN).
+"""The trainer core shared by every task (tracking, classification): Algorithm 1 of RBCN.
 
-Per mini-batch of the ``rbsf`` stage (Algorithm 1):
+``CoreTrainer`` trains one stage of one conv kind; what is specific to a task (its model, its
+data, its loss, its logged statistics and its evaluation) is a ``Task`` handed to it
+(``rbsf.train.tracking.TrackingTask``: SiamFC pairs and the balanced logistic loss;
+``rbsf.train.classification.ClassificationTask``: images and cross-entropy). A stage of kind
+``fp`` is a teacher; every other kind starts from the teacher's weights; kind ``rbconv`` adds
+the kernel loss, the discriminators on the teacher's and the student's taps and the BN update
+(each of which a setting switches off, the paper's ablation).
+
+Per mini-batch of an ``rbconv`` stage (Algorithm 1):
 
 1. forward the binary student (conv with sign(W) (.) C*) and, without gradients, the frozen
    teacher, both returning the feature maps of every binarized layer;
@@ -29,26 +37,23 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from rbsf.binary import RBConv2d, binary_convs, kernel_loss
 from rbsf.checkpoint import FORMAT, load_checkpoint
-from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels, data_fingerprint
 from rbsf.discriminator import (build_discriminators, discriminator_loss, feature_vectors,
                                 generator_loss)
 from rbsf.errors import Interrupted, RBSFError
 from rbsf.files import save_atomic
-from rbsf.models.siamfc import MODEL_NAMES, TAP_LAYERS, SiamFCNet
 from rbsf.train import distributed as dist
-from rbsf.train.config import STAGE_KIND, TrainConfig
+from rbsf.train.config import CoreConfig
 from rbsf.train.logs import CsvLog, plot_losses
-from rbsf.train.losses import balanced_logistic_loss
 
 RESUMABLE_CHANGES = {"num_workers", "log_every"}
 # what a resume may change after a non-finite loss stopped the run ({stage}: the stage's own)
@@ -58,6 +63,42 @@ NAN_RESUMABLE = ("stages.{stage}.lr", "stages.{stage}.lr_end", "lambda1", "lambd
 
 class TrainingError(RBSFError, RuntimeError):
     """A run cannot go on (non-finite loss, incompatible checkpoint); the message says why."""
+
+
+class Task(Protocol):
+    """What a task gives the core. Its model's ``forward(*inputs)`` returns the output and its
+    ``forward_taps(*inputs)`` the output and ``{tap name: map or tuple of maps}``; its data sets
+    have ``set_epoch(epoch)`` and give the same items for the same (epoch, index) whatever the
+    workers, which makes a resumed run bit-exact."""
+
+    train_set: Dataset          # one epoch of training items
+    bn_set: Dataset             # the items of one BN update
+    fingerprint: dict           # identifies the training data wherever it lies
+    data_hint: str              # the options that choose the data (for messages)
+    budget_name: str            # what a training item is, for the checkpoint's budget
+    log_columns: List[str]
+
+    def build_model(self, kind: str) -> nn.Module: ...
+
+    def init_student(self, model: nn.Module, teacher: nn.Module) -> None: ...
+
+    def tap_channels(self, model: nn.Module) -> Dict[str, int]: ...
+
+    def split(self, batch, device: str) -> Tuple[tuple, object]: ...
+
+    def loss(self, output: torch.Tensor, targets) -> torch.Tensor: ...
+
+    def grad_norms(self, model: nn.Module) -> Dict[str, float]: ...
+
+    def output_stats(self, output: torch.Tensor, targets) -> Dict[str, float]: ...
+
+    def describe(self, fingerprint: dict) -> str: ...
+
+    def title(self, kind: str, stage: str) -> str: ...
+
+    def end_epoch(self, model: nn.Module, epoch: int) -> Optional[dict]: ...
+
+    def write_history(self, history: List[dict], folder: Path, title: str) -> None: ...
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -78,7 +119,7 @@ def refuse_existing(path: Path, resume: bool) -> None:
                             f"--out")
 
 
-def check_resumable(data: dict, path: Path, config: TrainConfig, stage: str) -> Dict[str, list]:
+def check_resumable(data: dict, path: Path, config: CoreConfig, stage: str) -> Dict[str, list]:
     """Whether the training checkpoint ``data`` (read from ``path``) can be continued with
     ``config``; returns the settings it changes ({key: [saved, new]}, only what a NaN stop
     allows), raises ``TrainingError`` naming what differs otherwise. A finished stage is not
@@ -105,43 +146,46 @@ def check_resumable(data: dict, path: Path, config: TrainConfig, stage: str) -> 
     return {k: [saved.get(k), current[k]] for k in changed if k in allowed}
 
 
-def _describe(fingerprint: dict) -> str:
-    return (f"{fingerprint['sequences']} sequences, {fingerprint['frames']} frames, "
-            f"fingerprint {fingerprint['sha256']}")
-
-
 def _ignore_ctrl_c(worker_id: int) -> None:
     """DataLoader workers leave Ctrl-C to the trainer, which stops at a batch boundary."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-class _Taps(nn.Module):
-    """Adapter so DDP wraps the call that returns the response *and* the feature taps."""
+def _maps(tap) -> Sequence[torch.Tensor]:
+    """The feature maps of one tap: a tuple of maps (SiamFC: exemplar, search) or one map."""
+    return tap if isinstance(tap, (tuple, list)) else (tap,)
 
-    def __init__(self, net: SiamFCNet):
+
+class _Taps(nn.Module):
+    """Adapter so DDP wraps the call that returns the output *and* the feature taps."""
+
+    def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, z: torch.Tensor, x: torch.Tensor):
-        return self.net.forward_taps(z, x)
+    def forward(self, *inputs: torch.Tensor):
+        return self.net.forward_taps(*inputs)
 
 
-class Trainer:
-    """Trains one stage into ``out_dir/<stage>/`` (last.pt, log.csv, loss.png).
+class CoreTrainer:
+    """Trains one stage of ``kind`` on ``task`` into ``out_dir/<stage>/`` (last.pt, log.csv,
+    loss.png, and what the task writes per epoch).
 
-    ``log.csv`` has one row per step: the losses, lr, lambdas, response std, per-layer gradient
-    norms and ``elapsed_s``, the wall seconds since this process started the stage."""
+    ``log.csv`` has one row per step: the losses, lr, lambdas, the task's statistics (the
+    tracking task's response std and per-layer gradient norms, ...) and ``elapsed_s``, the wall
+    seconds since this process started the stage."""
 
-    def __init__(self, config: TrainConfig, stage: str, sequences: List[Sequence],
-                 out_dir: Path, device: str = "cpu", teacher: Optional[SiamFCNet] = None,
+    def __init__(self, task: Task, config: CoreConfig, stage: str, kind: str, out_dir: Path,
+                 device: str = "cpu", teacher: Optional[nn.Module] = None,
                  max_steps: Optional[int] = None, show_progress: bool = True):
+        self.task = task
         self.cfg = config
         self.stage = stage
-        self.kind = STAGE_KIND[stage]
+        self.kind = kind
         self.schedule = config.stage(stage)
         self.dir = Path(out_dir) / stage
         self.ckpt_path = self.dir / "last.pt"
-        self.log = CsvLog(self.dir / "log.csv")
+        self.log = CsvLog(self.dir / "log.csv", task.log_columns)
         self.device = dist.local_device(device)
         self.max_steps = max_steps
         self.show_progress = show_progress and dist.is_main()
@@ -152,13 +196,13 @@ class Trainer:
         # slow micro-code path (XNOR / RB-SF steps ran 10-40x slower). Flush them to zero.
         torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)
-        self.model = SiamFCNet(self.kind, config.c_mode, config.width).to(self.device)
+        self.model = task.build_model(kind).to(self.device)
         self.teacher = None
-        if stage != "teacher":
+        if kind != "fp":
             if teacher is None:
                 raise TrainingError(f"stage {stage} needs a trained teacher")
-            self.model.load_teacher_state(teacher.state_dict())
-            if stage == "rbsf":
+            task.init_student(self.model, teacher)
+            if kind == "rbconv":
                 self.teacher = teacher.to(self.device).eval()
                 for p in self.teacher.parameters():
                     p.requires_grad_(False)
@@ -178,21 +222,13 @@ class Trainer:
                         if self.opt_c else None)
 
         self.discs = None
-        if stage == "rbsf" and config.gan:
-            channels = {name: getattr(self.model.backbone, name)[0].out_channels
-                        for name in TAP_LAYERS}
-            self.discs = build_discriminators(channels, config.disc_hidden).to(self.device)
+        if kind == "rbconv" and config.gan:
+            self.discs = build_discriminators(task.tap_channels(self.model),
+                                              config.disc_hidden).to(self.device)
             self.opt_d = torch.optim.Adam(self.discs.parameters(), lr=config.disc_lr,
                                           betas=(0.5, 0.999))
 
-        pair_cfg = PairConfig(exemplar_size=config.exemplar_size,
-                              instance_size=config.instance_size,
-                              search_size=config.search_size)
-        self.pairs = PairDataset(sequences, pair_cfg, s.pairs_per_epoch, seed=config.seed)
-        self.bn_pairs = PairDataset(sequences, pair_cfg,
-                                    config.bn_update_batches * config.batch_size,
-                                    seed=config.seed + 1)
-        self.data = data_fingerprint(sequences)
+        self.data = task.fingerprint
         self.generator = torch.Generator().manual_seed(config.seed)
         self.lambda1 = config.lambda1
         self.lambda2 = config.lambda2
@@ -201,12 +237,12 @@ class Trainer:
         self.step = 0
         self.saved_step: Optional[int] = None      # step of the checkpoint on disk, if any
         self.settings_changes: List[dict] = []
-        self._labels: Dict[int, tuple] = {}
+        self.history: List[dict] = []              # the task's record of each epoch, if any
 
     # ----------------------------------------------------------------- state
     def state(self, finished: bool) -> dict:
         """Everything needed to continue the run exactly, plus the model in load_model's format."""
-        return {
+        state = {
             "format": FORMAT, "model_config": self.model.config(), "model": self.model.state_dict(),
             "stage": self.stage, "finished": finished, "train_config": self.cfg.to_dict(),
             "epoch": self.epoch, "batch": self.batch, "step": self.step,
@@ -218,9 +254,13 @@ class Trainer:
             "opt_d": self.opt_d.state_dict() if self.discs is not None else None,
             "rng": {"generator": self.generator.get_state(), "torch": torch.get_rng_state(),
                     "numpy": np.random.get_state(), "python": random.getstate()},
-            "budget": {"pairs_seen": self.step * self.cfg.batch_size * dist.world_size()},
+            "budget": {self.task.budget_name: self.step * self.cfg.batch_size
+                       * dist.world_size()},
             "data": self.data, "settings_changes": self.settings_changes,
         }
+        if self.history:
+            state["history"] = self.history
+        return state
 
     def save(self, finished: bool = False) -> None:
         if dist.is_main():
@@ -238,9 +278,10 @@ class Trainer:
             raise TrainingError(f"{path} was trained with model {data['model_config']}, this run "
                                 f"asks for {self.model.config()}; use the same preset/options")
         if data.get("data", self.data) != self.data:
-            raise TrainingError(f"{path} was trained on other data ({_describe(data['data'])}) "
-                                f"than this run's ({_describe(self.data)}); resume on the same "
-                                f"data set (--data, --subset), or use another --out")
+            describe = self.task.describe
+            raise TrainingError(f"{path} was trained on other data ({describe(data['data'])}) "
+                                f"than this run's ({describe(self.data)}); resume on the same "
+                                f"data set ({self.task.data_hint}), or use another --out")
         self.model.load_state_dict(data["model"])
         self.opt_w.load_state_dict(data["opt_w"])
         self.sched_w.load_state_dict(data["sched_w"])
@@ -259,6 +300,7 @@ class Trainer:
         random.setstate(rng["python"])
         self.saved_step = self.step
         self.settings_changes = list(data.get("settings_changes", []))
+        self.history = list(data.get("history", []))
         if changes:
             self._apply_changed_schedule()
             self.settings_changes.append({"step": self.step, "changed": changes})
@@ -287,21 +329,15 @@ class Trainer:
         self.lambda1, self.lambda2 = cfg.lambda1 * decays, cfg.lambda2 * decays
 
     # ----------------------------------------------------------------- losses
-    def labels(self, size: int) -> tuple:
-        if size not in self._labels:
-            labels, weights = balanced_labels(size)
-            self._labels[size] = (labels.to(self.device), weights.to(self.device))
-        return self._labels[size]
+    def _task_loss(self, output: torch.Tensor, targets) -> torch.Tensor:
+        return self.task.loss(output, targets)
 
-    def task_loss(self, response: torch.Tensor) -> torch.Tensor:
-        labels, weights = self.labels(response.size(-1))
-        return balanced_logistic_loss(response, labels, weights)
-
-    def train_step(self, z: torch.Tensor, x: torch.Tensor) -> Dict[str, float]:
-        """One mini-batch of Algorithm 1 (task loss only for teacher / xnor)."""
+    def train_step(self, batch) -> Dict[str, float]:
+        """One mini-batch of Algorithm 1 (task loss only for kinds other than rbconv)."""
         self.model.train()
-        response, taps = self.runner(z, x)
-        task = self.task_loss(response)
+        inputs, targets = self.task.split(batch, self.device)
+        output, taps = self.runner(*inputs)
+        task = self._task_loss(output, targets)
         total = task
         logged = {"L_S": task.item(), "L_kernel": 0.0, "L_adv": 0.0, "D_loss": 0.0}
         if self.kind == "rbconv" and self.cfg.kernel_loss:
@@ -309,7 +345,7 @@ class Trainer:
             total = total + self.lambda1 * lk
             logged["L_kernel"] = lk.item()
         if self.discs is not None:
-            adv, d_loss = self.adversarial(z, x, taps)
+            adv, d_loss = self._adversarial(inputs, taps)
             total = total + self.lambda2 * adv
             logged["L_adv"], logged["D_loss"] = adv.item(), d_loss
         self._check_finite({"loss": total.item()}, logged)
@@ -317,13 +353,13 @@ class Trainer:
         if self.opt_c:
             self.opt_c.zero_grad(set_to_none=True)
         total.backward()
-        norms = self.grad_norms()
+        norms = self.task.grad_norms(self.model)
         self._check_finite(norms, logged)
         logged.update(norms)
         self.opt_w.step()
         if self.opt_c:
             self.opt_c.step()
-        logged["response_std"] = response.detach().std().item()
+        logged.update(self.task.output_stats(output.detach(), targets))
         return logged
 
     def _check_finite(self, values: Dict[str, float], context: Dict[str, float]) -> None:
@@ -357,37 +393,32 @@ class Trainer:
             raise TrainingError(f"{self.stage}: {name} became {value} at {where} "
                                 f"({context_text}); {kept}")
 
-    def adversarial(self, z: torch.Tensor, x: torch.Tensor, taps) -> tuple:
-        """Discriminator ascent steps (l = L..1), then the student's adversarial loss."""
+    def _adversarial(self, inputs: tuple, taps: dict) -> tuple:
+        """Discriminator ascent steps (l = L..1) on the teacher's and the student's taps of
+        ``inputs``, then the student's adversarial loss."""
         with torch.no_grad():
-            _, teacher_taps = self.teacher.forward_taps(z, x)
+            _, teacher_taps = self.teacher.forward_taps(*inputs)
         cfg = self.cfg
+        names = list(self.discs.keys())
         real, fake = {}, {}
-        for name in reversed(TAP_LAYERS):
-            real[name], index = feature_vectors(teacher_taps[name], cfg.disc_mode,
+        for name in reversed(names):
+            real[name], index = feature_vectors(_maps(teacher_taps[name]), cfg.disc_mode,
                                                 cfg.disc_samples, cfg.disc_normalize,
                                                 self.generator)
-            fake[name], _ = feature_vectors(taps[name], cfg.disc_mode, cfg.disc_samples,
+            fake[name], _ = feature_vectors(_maps(taps[name]), cfg.disc_mode, cfg.disc_samples,
                                             cfg.disc_normalize, index=index)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss = sum(discriminator_loss(self.discs[name], real[name], fake[name])
-                     for name in reversed(TAP_LAYERS))
+                     for name in reversed(names))
         d_loss.backward()
         dist.average_gradients(self.discs.parameters())
         self.opt_d.step()
         for p in self.discs.parameters():
             p.requires_grad_(False)
-        adv = sum(generator_loss(self.discs[name], fake[name], cfg.gan_loss)
-                  for name in TAP_LAYERS)
+        adv = sum(generator_loss(self.discs[name], fake[name], cfg.gan_loss) for name in names)
         for p in self.discs.parameters():
             p.requires_grad_(True)
         return adv, d_loss.item()
-
-    def grad_norms(self) -> Dict[str, float]:
-        backbone = self.model.backbone
-        return {f"grad_{n}": (getattr(backbone, n)[0].weight.grad.norm().item()
-                              if getattr(backbone, n)[0].weight.grad is not None else 0.0)
-                for n in ("conv1", "conv2", "conv3", "conv4", "conv5")}
 
     # ----------------------------------------------------------------- BN update
     def bn_update(self) -> None:
@@ -403,12 +434,12 @@ class Trainer:
         for p in frozen:
             p.requires_grad_(False)
         optimizer = torch.optim.SGD(bn_params, lr=self.cfg.bn_update_lr, momentum=0.9)
-        self.bn_pairs.set_epoch(self.epoch)
+        self.task.bn_set.set_epoch(self.epoch)
         self.model.train()
         try:
-            for z, x in self._loader(self.bn_pairs, 0):
-                z, x = z.to(self.device), x.to(self.device)
-                loss = self.task_loss(self.model(z, x))
+            for batch in self._loader(self.task.bn_set, 0):
+                inputs, targets = self.task.split(batch, self.device)
+                loss = self._task_loss(self.model(*inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 dist.average_gradients(bn_params)
@@ -419,7 +450,7 @@ class Trainer:
                 p.requires_grad_(True)
 
     # ----------------------------------------------------------------- loop
-    def _loader(self, dataset: PairDataset, start_batch: int) -> DataLoader:
+    def _loader(self, dataset: Dataset, start_batch: int) -> DataLoader:
         per_rank = list(range(dist.rank(), len(dataset), dist.world_size()))
         usable = self._batches(dataset) * self.cfg.batch_size
         indices = per_rank[start_batch * self.cfg.batch_size:usable]
@@ -428,19 +459,20 @@ class Trainer:
                           persistent_workers=False,
                           worker_init_fn=_ignore_ctrl_c if self.cfg.num_workers else None)
 
-    def _batches(self, dataset: PairDataset) -> int:
+    def _batches(self, dataset: Dataset) -> int:
         """Mini-batches per epoch, the same on every rank (the smallest rank's share)."""
         return len(dataset) // dist.world_size() // self.cfg.batch_size
 
     def batches_per_epoch(self) -> int:
-        return self._batches(self.pairs)
+        return self._batches(self.task.train_set)
 
     def run(self, resume: bool = False) -> Path:
         """Train the stage (or continue it with ``resume``); returns the checkpoint path.
 
         Ctrl-C is honoured in every window: during a batch the run stops at the batch's end,
-        during the BN update, the save or the plot it stops once the checkpoint is written;
-        either way ``Interrupted`` says how to continue (the stage may have finished)."""
+        during the BN update, the evaluation, the save or the plot it stops once the checkpoint
+        is written; either way ``Interrupted`` says how to continue (the stage may have
+        finished)."""
         if self.ckpt_path.exists():
             refuse_existing(self.ckpt_path, resume)
             if self.restore(self.ckpt_path):
@@ -451,10 +483,11 @@ class Trainer:
             raise Interrupted(f"{self.stage}: the step budget is spent before this stage "
                               f"(step {self.step}); continue with --resume")
         self._started = time.perf_counter()
+        title = self.task.title(self.kind, self.stage)
         with self._catch_ctrl_c():
             while self.epoch < self.schedule.epochs:
                 self._run_epoch()
-                if self.stage == "rbsf" and self.cfg.bn_update:
+                if self.kind == "rbconv" and self.cfg.bn_update:
                     self.bn_update()
                 self.epoch += 1
                 self.batch = 0
@@ -466,11 +499,15 @@ class Trainer:
                     self.lambda2 *= self.cfg.lambda_decay
                 if not dist.replicas_identical(self.model):
                     raise TrainingError("distributed replicas diverged; check the launch")
+                record = self.task.end_epoch(self.model, self.epoch) if dist.is_main() else None
+                if record is not None:
+                    self.history.append({"epoch": self.epoch, "step": self.step, **record})
                 finished = self.epoch >= self.schedule.epochs
                 self.save(finished=finished)
                 if dist.is_main():
-                    plot_losses(self.log.path, self.dir / "loss.png",
-                                f"{MODEL_NAMES[self.kind]} ({self.stage} stage): training losses")
+                    plot_losses(self.log.path, self.dir / "loss.png", f"{title}: training losses")
+                    if self.history:
+                        self.task.write_history(self.history, self.dir, title)
                 if dist.any_rank(self._stop_requested):
                     state = ("finished, the next stage not started" if finished
                              else f"stopped after epoch {self.epoch}, step {self.step}")
@@ -479,13 +516,14 @@ class Trainer:
         return self.ckpt_path
 
     def _run_epoch(self) -> None:
-        self.pairs.set_epoch(self.epoch)
+        self.task.train_set.set_epoch(self.epoch)
+        unit = self.task.budget_name.split("_")[0]
         with tqdm(total=self.batches_per_epoch(), initial=self.batch,
                   disable=not self.show_progress, unit="batch", dynamic_ncols=True,
                   desc=f"{self.stage} epoch {self.epoch + 1}/{self.schedule.epochs}") as bar:
             started, first_batch = time.perf_counter(), self.batch
-            for z, x in self._loader(self.pairs, self.batch):
-                logged = self.train_step(z.to(self.device), x.to(self.device))
+            for batch in self._loader(self.task.train_set, self.batch):
+                logged = self.train_step(batch)
                 self.batch += 1
                 self.step += 1
                 if dist.is_main() and self.step % self.cfg.log_every == 0:
@@ -495,7 +533,7 @@ class Trainer:
                                      "elapsed_s": time.perf_counter() - self._started})
                 done = (self.batch - first_batch) * self.cfg.batch_size
                 rate = done / max(1e-9, time.perf_counter() - started)
-                bar.set_postfix(L_S=f"{logged['L_S']:.3f}", pairs_s=f"{rate:.1f}")
+                bar.set_postfix({"L_S": f"{logged['L_S']:.3f}", f"{unit}_s": f"{rate:.1f}"})
                 bar.update(1)
                 budget_hit = self.max_steps is not None and self.step >= self.max_steps
                 if dist.any_rank(self._stop_requested or budget_hit):

@@ -108,14 +108,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     result_dir = args.result_dir / args.dataset
     others = [t.strip() for t in args.others.split(",") if t.strip()]
     for name in others:
-        missing = [s.name for s in sequences if not is_finished(result_dir, name, s.name, False)]
+        missing = [s.name for s in sequences if not is_finished(result_dir, name, s.name)]
         if missing:
             return fail(f"no {name} results for {', '.join(missing[:5])} in {result_dir}; run "
                         f"tools/eval.py --dataset custom --root {args.root} first")
     jobs = []
     for name in peers:
         for seq in sequences:
-            if is_finished(result_dir, name, seq.name, False):
+            if is_finished(result_dir, name, seq.name):
                 continue
             jobs.append({"tracker": name, "seq": seq.name, "frames": list(seq.frames),
                          "first_box": [float(v) for v in seq.boxes[0]],

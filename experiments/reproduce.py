@@ -251,7 +251,7 @@ def evaluate_seed(test_root: Path, trained: Dict[str, TrainedRun], seed_dir: Pat
                                                        RUN_BY_ID[run_id].name)
                 for run_id, run in trained.items()}
     result_dir = Path(seed_dir) / "results"
-    jobs = make_jobs(trackers, sequences, result_dir, got10k=False)
+    jobs = make_jobs(trackers, sequences, result_dir)
     with tqdm(total=len(jobs), desc=f"tracking {seed_dir.name}", unit="seq") as bar:
         run_jobs(jobs, workers, progress=lambda seq: bar.update(1), spawn=device != "cpu")
     summary = build_summary(DATASET_NAME, benchmark.protocol, sequences, result_dir,

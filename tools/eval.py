@@ -2,13 +2,18 @@
 
     python tools/eval.py --dataset custom                      # the shipped sample sequences
     python tools/eval.py --dataset OTB100 --workers 2
+    python tools/eval.py --dataset LaSOT                       # the 280 test sequences
+    python tools/eval.py --dataset VOT2018                     # supervised: accuracy, robustness
     python tools/eval.py --dataset GOT10k --subset test        # submission archives
+    python tools/eval.py --dataset TrackingNet                 # submission archives
 
 Results go to <result-dir>/<dataset>/<tracker>/ in the got10k toolkit's layout (a rerun skips
 finished sequences); reports to <report-dir>/<dataset>/: summary.json, summary.md (Table 5
-layout), success_plot.png, precision_plot.png. Nothing is ever downloaded. Every result and
-report file is checked writable before tracking starts; a tracker whose weights are an
-unfinished training checkpoint gets a warning line and is marked (unfinished) in the report.
+layout) and plots (success_plot.png, precision_plot.png; LaSOT also norm_precision_plot.png;
+VOT ar_plot.png). Nothing is ever downloaded: the root is checked first and a missing or
+partial one is one error line. Every result and report file is checked writable before
+tracking starts; a tracker whose weights are an unfinished training checkpoint gets a warning
+line and is marked (unfinished) in the report.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from typing import List, Optional
 from tqdm import tqdm
 
 from rbsf.devices import check_device
-from rbsf.eval.datasets import BENCHMARKS, resolve_root, select_sequences
+from rbsf.eval.datasets import BENCHMARKS, not_found, resolve_root, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.report import (build_summary, markdown_table, report_files, submission_archives,
                               write_report)
@@ -35,10 +40,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description="Run trackers on a tracking benchmark and report AO/SR or success/precision.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", choices=list(BENCHMARKS), default="custom",
-                        help="benchmark; custom = any folder of OTB-layout sequences "
-                             "(<Seq>/img/*.jpg + <Seq>/groundtruth_rect.txt)")
-    parser.add_argument("--root", help="dataset root (default: data/GOT-10k, data/OTB, data/UAV123 "
-                        "or env RBSF_GOT10K / RBSF_OTB / RBSF_UAV123; custom: data/sample/otb)")
+                        help="benchmark (layouts and roots: data/README.md); LaSOT = its test "
+                             "split, TrackingNet = its test set (submission archives), VOT = "
+                             "the supervised experiment; custom = any folder of OTB-layout "
+                             "sequences (<Seq>/img/*.jpg + <Seq>/groundtruth_rect.txt)")
+    parser.add_argument("--root", help="dataset root (default: data/<dataset>, e.g. data/OTB, "
+                        "data/NfS, data/VOT2018, or its environment variable, e.g. RBSF_OTB, "
+                        "RBSF_NFS, RBSF_VOT2018; custom: data/sample/otb)")
     parser.add_argument("--subset", choices=("val", "test"), default="val",
                         help="GOT-10k subset (test: no ground truth, writes submission archives)")
     parser.add_argument("--trackers", default="siamfc,xnor,rbsf",
@@ -76,20 +84,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     trackers = factories(keys, args.weights_dir, args.device)
     notes = {name: note for name, factory in trackers.items()
              if (note := unfinished(factory.weights))}
-    if missing:
-        print(f"warning: {len(missing)} sequence(s) missing, evaluating the {len(names)} present "
-              f"(--allow-partial)", file=sys.stderr)
+    unfound = not_found(benchmark, len(names) + len(missing), wanted)
+    if missing or unfound:
+        print(f"warning: {len(missing) + unfound} sequence(s) missing, evaluating the "
+              f"{len(names)} present (--allow-partial)", file=sys.stderr)
     for name, note in notes.items():
         print(f"warning: {name} runs {trackers[name].weights}, not a finished model ({note}); "
               f"the report marks it (unfinished)", file=sys.stderr)
     sequences = load_benchmark(benchmark, root, subset, names)
     result_dir = args.result_dir / benchmark.name
     report_dir = args.report_dir / benchmark.name
-    got10k = benchmark.layout == "got10k"
-    submission = got10k and subset == "test"
-    for path in report_files(report_dir, list(trackers), submission):
+    submission = benchmark.submission(subset)
+    for path in report_files(report_dir, list(trackers), submission, benchmark.protocol):
         check_writable(path, "report file")
-    jobs = make_jobs(trackers, sequences, result_dir, got10k)
+    jobs = make_jobs(trackers, sequences, result_dir, benchmark.results)
     skipped = len(trackers) * len(sequences) - len(jobs)
     if skipped:
         print(f"{skipped} finished sequence result(s) found in {result_dir}, skipping them")
@@ -99,11 +107,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     names = list(trackers)
     if submission:
         for archive in submission_archives(result_dir, names, [s.name for s in sequences],
-                                           report_dir):
-            print(f"submission archive: {archive} (upload it to the GOT-10k evaluation server)")
+                                           report_dir, benchmark.protocol):
+            print(f"submission archive: {archive} (upload it to the {benchmark.name} "
+                  f"evaluation server)")
         return 0
     summary = build_summary(benchmark.name, benchmark.protocol, sequences, result_dir, names,
-                            missing, subset, notes)
+                            missing, subset, notes, unfound)
     for path in write_report(summary, report_dir):
         print(f"wrote {path}")
     print(markdown_table(summary))

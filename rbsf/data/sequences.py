@@ -1,4 +1,5 @@
-"""Tracking sequences read from GOT-10k, OTB and UAV123 folder layouts."""
+"""Tracking sequences read from GOT-10k, OTB and UAV123 folder layouts (the other benchmarks'
+layouts: ``rbsf.data.layouts``), and where each dataset's root is by default."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Collection, Dict, List, Optional
+from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -29,17 +30,26 @@ EXPECTED_LAYOUTS = (
 
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+VOT_VERSIONS = tuple(range(2013, 2019))
 # dataset -> (environment variable overriding the root, default root)
 DEFAULT_ROOTS = {"got10k": ("RBSF_GOT10K", REPO_DATA / "GOT-10k"),
                  "otb": ("RBSF_OTB", REPO_DATA / "OTB"),
-                 "uav123": ("RBSF_UAV123", REPO_DATA / "UAV123")}
+                 "uav123": ("RBSF_UAV123", REPO_DATA / "UAV123"),
+                 "lasot": ("RBSF_LASOT", REPO_DATA / "LaSOT"),
+                 "trackingnet": ("RBSF_TRACKINGNET", REPO_DATA / "TrackingNet"),
+                 "nfs": ("RBSF_NFS", REPO_DATA / "NfS"),
+                 "tcolor128": ("RBSF_TCOLOR128", REPO_DATA / "TColor128"),
+                 "dtb70": ("RBSF_DTB70", REPO_DATA / "DTB70"),
+                 **{f"vot{year}": (f"RBSF_VOT{year}", REPO_DATA / f"VOT{year}")
+                    for year in VOT_VERSIONS}}
 
 
 def default_root(dataset: str) -> Path:
-    """Root of ``dataset`` ("got10k", "otb" or "uav123"): its environment variable, else data/<name>."""
+    """Root of ``dataset`` (a key of ``DEFAULT_ROOTS``: "got10k", "otb", "uav123", "lasot",
+    "nfs", "vot2018", ...): its environment variable, else data/<name>."""
     key = dataset.lower().replace("-", "").replace("_", "")
     if key not in DEFAULT_ROOTS:
-        raise ValueError(f"unknown dataset {dataset!r}: choose got10k, otb or uav123")
+        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DEFAULT_ROOTS)}")
     variable, default = DEFAULT_ROOTS[key]
     return Path(os.environ.get(variable) or default)
 
@@ -77,19 +87,24 @@ def data_fingerprint(sequences: List[Sequence]) -> Dict[str, object]:
             "sha256": digest.hexdigest()[:16]}
 
 
-def _read_boxes(path: Path) -> np.ndarray:
-    """Boxes from a text file with comma, tab or space separators (NaN allowed)."""
+def read_boxes(path: Path, columns: Tuple[int, ...] = (4,)) -> np.ndarray:
+    """Rows of numbers from a text file with comma, tab or space separators (NaN allowed): boxes
+    x, y, w, h, or with ``columns`` (4, 8) also VOT's polygons x1, y1, ..., x4, y4."""
     text = path.read_text().replace(",", " ").replace("\t", " ")
     try:
         boxes = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
     except ValueError as err:
         raise DatasetError(f"cannot parse boxes in {path}: {err}") from None
-    if boxes.size and boxes.shape[1] != 4:
-        raise DatasetError(f"{path}: expected 4 numbers (x, y, w, h) per line, got {boxes.shape[1]}")
-    return boxes.reshape(-1, 4)
+    width = boxes.shape[1] if boxes.size else columns[0]
+    if width not in columns:
+        expected = " or ".join(f"{c} numbers" for c in columns)
+        what = "x, y, w, h" if columns == (4,) else "a box x, y, w, h or polygon x1, y1, ..., y4"
+        raise DatasetError(f"{path}: expected {expected} ({what}) per line, got {width}")
+    return boxes.reshape(-1, width)
 
 
-def _valid_boxes(boxes: np.ndarray) -> np.ndarray:
+def valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Rows that are finite with a positive width and height."""
     return np.all(np.isfinite(boxes), axis=1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
 
 
@@ -108,7 +123,7 @@ def _is_got10k_sequence(folder: Path) -> bool:
 
 def _got10k_sequence(folder: Path) -> Sequence:
     frames = sorted(str(p) for p in folder.glob("*.jpg"))
-    boxes = _read_boxes(folder / "groundtruth.txt")
+    boxes = read_boxes(folder / "groundtruth.txt")
     if len(boxes) == 1 and len(frames) > 1:     # test subset: only the first box is public
         boxes = np.vstack([boxes, np.full((len(frames) - 1, 4), np.nan)])
     if len(boxes) < len(frames):
@@ -120,7 +135,7 @@ def _got10k_sequence(folder: Path) -> Sequence:
         log.warning("GOT-10k sequence %s: %d frames for %d boxes; frames named by number",
                     folder.name, len(frames), len(boxes))
         frames = [str(folder / f"{i:08d}.jpg") for i in range(1, len(boxes) + 1)]
-    visible = _valid_boxes(boxes)
+    visible = valid_boxes(boxes)
     absence = _read_label(folder / "absence.label", len(frames))
     if absence is not None:
         visible &= absence == 0
@@ -171,7 +186,7 @@ def _load_otb(root: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
                                f"(x,y,w,h per frame); add its ground truth or move {seq_dir} out "
                                f"of {root}")
         for k, anno in enumerate(anno_files, start=1):
-            boxes = _read_boxes(anno)
+            boxes = read_boxes(anno)
             if not len(boxes):
                 continue
             name = seq_dir.name if len(anno_files) == 1 else f"{seq_dir.name}.{k}"
@@ -183,7 +198,7 @@ def _load_otb(root: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
                          if known else f"{len(frames)} frames in img/")
                 raise DatasetError(f"OTB sequence {name}: {where} but {len(boxes)} boxes in "
                                    f"{anno.name} (one box per frame); fix or re-copy {seq_dir}")
-            sequences.append(Sequence(name, seq_frames, boxes, _valid_boxes(boxes)))
+            sequences.append(Sequence(name, seq_frames, boxes, valid_boxes(boxes)))
     return sequences
 
 
@@ -204,7 +219,7 @@ def _load_uav123(root: Path, version: str, wanted: Callable[[str], bool]) -> Lis
     sequences = []
     for anno in sorted(a for a in anno_dir.glob("*.txt") if wanted(a.stem)):
         name = anno.stem
-        boxes = _read_boxes(anno)
+        boxes = read_boxes(anno)
         meta = metas.get(name, {"folder_name": name, "start_frame": 1, "end_frame": None})
         folder = root / "data_seq" / "UAV123" / meta["folder_name"]
         start = meta["start_frame"]
@@ -215,7 +230,7 @@ def _load_uav123(root: Path, version: str, wanted: Callable[[str], bool]) -> Lis
             raise DatasetError(f"UAV123 sequence {name}: {found} frames {folder}/{start:06d}.jpg"
                                f"...{end:06d}.jpg but {len(boxes)} boxes in {anno.name}; fix or "
                                f"re-copy it")
-        sequences.append(Sequence(name, frames, boxes, _valid_boxes(boxes)))
+        sequences.append(Sequence(name, frames, boxes, valid_boxes(boxes)))
     return sequences
 
 

@@ -10,6 +10,16 @@ Boxes are N x 4 arrays (x, y, w, h). The definitions follow the benchmarks' tool
 * GOT-10k: IoU of frames 2..N with both boxes clipped to the image, frames with the target
   visible only, pooled over all sequences; AO = mean IoU, SR0.5 / SR0.75 = share of IoUs above
   0.5 / 0.75, success curve over 101 thresholds.
+* LaSOT (its evaluation toolkit's ``calc_seq_err_robust`` / ``eval_tracker``, as pytracking
+  computes it too): a result box that is NaN or not positive in size takes the previous one; the
+  first frame counts with the ground-truth box; only frames with the target visible (neither
+  fully occluded nor out of view) and a valid box can succeed, but every frame counts in the
+  denominator. Success over 21 IoU thresholds (AUC = mean), precision over 0..50 px (value at
+  20 px), normalised precision: the centre error with both centres divided by the ground-truth
+  width and height, over thresholds 0, 0.01, ..., 0.5, scored by its AUC (mean), as the LaSOT
+  and TrackingNet papers rank it (pytracking prints the value at 0.2 instead, ``[20]`` of the
+  curve). Curves are averaged over sequences (the MATLAB toolkit also drops sequences whose
+  curve is all zero; this does not).
 * Speed: OTB averages each sequence's mean per-frame fps; GOT-10k averages the per-frame fps of
   all frames pooled (frames with a non-positive time are left out).
 """
@@ -23,6 +33,7 @@ OTB_IOU_BINS = 21
 GOT_IOU_BINS = 101
 CE_BINS = 51
 PRECISION_PX = 20
+NORM_THRESHOLDS = np.arange(51) / 100.0   # normalised centre error 0, 0.01, ..., 0.5
 
 
 def iou(boxes: np.ndarray, gt: np.ndarray, bound: Optional[Tuple[float, float]] = None) -> np.ndarray:
@@ -61,15 +72,27 @@ def center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.sqrt(((ca - cb) ** 2).sum(axis=1))
 
 
+def normalized_center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Centre error with both centres divided by the ground-truth width and height (LaSOT,
+    TrackingNet)."""
+    a = np.array(boxes, dtype=np.float64, ndmin=2)
+    b = np.array(gt, dtype=np.float64, ndmin=2)
+    ca = (a[:, :2] + (a[:, 2:] - 1) / 2) / b[:, 2:]
+    cb = (b[:, :2] + (b[:, 2:] - 1) / 2) / b[:, 2:]
+    return np.sqrt(((ca - cb) ** 2).sum(axis=1))
+
+
 def success_curve(ious: np.ndarray, bins: int) -> np.ndarray:
     """Share of frames with IoU above each of ``bins`` thresholds evenly spaced on [0, 1]."""
     thresholds = np.linspace(0, 1, bins)
     return (np.asarray(ious, dtype=np.float64)[:, None] > thresholds[None, :]).mean(axis=0)
 
 
-def precision_curve(errors: np.ndarray, bins: int = CE_BINS) -> np.ndarray:
-    """Share of frames with centre error at most t pixels, t = 0 .. bins-1."""
-    thresholds = np.arange(bins)
+def precision_curve(errors: np.ndarray, bins: int = CE_BINS,
+                    thresholds: Optional[np.ndarray] = None) -> np.ndarray:
+    """Share of frames with centre error at most t, for t = 0 .. bins-1 pixels or the given
+    ``thresholds``."""
+    thresholds = np.arange(bins) if thresholds is None else np.asarray(thresholds)
     return (np.asarray(errors, dtype=np.float64)[:, None] <= thresholds[None, :]).mean(axis=0)
 
 
@@ -108,6 +131,47 @@ def otb_overall(per_sequence: Sequence[Dict[str, object]], fps: Iterable[float])
     prec = np.mean([s["precision_curve"] for s in per_sequence], axis=0)
     speeds = [f for f in fps if f > 0]
     return {"success_curve": succ, "precision_curve": prec, **otb_scores(succ, prec),
+            "fps": float(np.mean(speeds)) if speeds else -1.0}
+
+
+def lasot_sequence(boxes: np.ndarray, gt: np.ndarray, visible: np.ndarray) -> Dict[str, object]:
+    """LaSOT curves and scores of one sequence (``visible``: the target is in view)."""
+    boxes = np.array(boxes, dtype=np.float64, ndmin=2)
+    gt = np.array(gt, dtype=np.float64, ndmin=2)
+    if boxes.shape != gt.shape:
+        raise ValueError(f"{len(boxes)} result boxes for {len(gt)} ground-truth frames")
+    for i in range(1, len(boxes)):
+        broken = not np.all(np.isfinite(boxes[i])) or boxes[i, 2] <= 0 or boxes[i, 3] <= 0
+        if broken and not np.any(np.isnan(gt[i])):
+            boxes[i] = boxes[i - 1]
+    boxes[0] = gt[0]
+    valid = np.asarray(visible, dtype=bool) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    ious = np.full(len(gt), -1.0)
+    errors = np.full(len(gt), np.inf)
+    norm_errors = np.full(len(gt), np.inf)
+    ious[valid] = iou(boxes[valid], gt[valid])
+    errors[valid] = center_error(boxes[valid], gt[valid])
+    norm_errors[valid] = normalized_center_error(boxes[valid], gt[valid])
+    succ = success_curve(ious, OTB_IOU_BINS)
+    prec = precision_curve(errors)
+    norm = precision_curve(norm_errors, thresholds=NORM_THRESHOLDS)
+    return {"success_curve": succ, "precision_curve": prec, "norm_precision_curve": norm,
+            **lasot_scores(succ, prec, norm)}
+
+
+def lasot_scores(succ: np.ndarray, prec: np.ndarray, norm: np.ndarray) -> Dict[str, float]:
+    """Success AUC, precision at 20 px and normalised precision AUC from the three curves."""
+    return {"success_auc": float(np.mean(succ)), "precision_20": float(prec[PRECISION_PX]),
+            "norm_precision": float(np.mean(norm))}
+
+
+def lasot_overall(per_sequence: Sequence[Dict[str, object]], fps: Iterable[float]
+                  ) -> Dict[str, object]:
+    """Dataset scores: the three curves averaged over sequences; fps over timed sequences."""
+    curves = {key: np.mean([s[key] for s in per_sequence], axis=0)
+              for key in ("success_curve", "precision_curve", "norm_precision_curve")}
+    speeds = [f for f in fps if f > 0]
+    return {**curves, **lasot_scores(*curves.values()),
             "fps": float(np.mean(speeds)) if speeds else -1.0}
 
 

@@ -125,3 +125,33 @@ def test_factory_builds_each_kind_with_one_signature():
     assert isinstance(rb, RBConv2d) and rb.C.shape == (2, 3, 3)
     with pytest.raises(ValueError, match="unknown conv kind"):
         make_conv("ternary", 4, 8, 3)
+
+
+def test_bireal_is_a_plain_quant_conv_with_approx_sign_and_magnitude_aware_weights():
+    from rbsf.binary import PIECES, BiRealWeight, QuantConv2d, SignApprox
+    conv = make_conv("bireal", 4, 6, 3, 1, 1, groups=2)
+    assert type(conv) is QuantConv2d and PIECES["bireal"] == (SignApprox, BiRealWeight)
+    assert isinstance(conv.input_quantizer, SignApprox)
+    assert isinstance(conv.weight_quantizer, BiRealWeight)
+
+
+def test_bireal_forward_and_gradients_match_hand_formulas():
+    torch.manual_seed(6)
+    conv = make_conv("bireal", 4, 5, 3, 1, 1).double()
+    with torch.no_grad():
+        conv.weight.uniform_(-1.5, 1.5)
+    x = torch.randn(2, 4, 6, 6, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 5, 6, 6, dtype=torch.float64)
+    (conv(x) * g).sum().backward()
+    w = conv.weight.detach()
+    alpha = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+    w_b = (alpha * torch.where(w >= 0, 1.0, -1.0)).requires_grad_(True)
+    x_b = torch.where(x.detach() >= 0, 1.0, -1.0).double().requires_grad_(True)
+    expected = F.conv2d(F.pad(x_b, (1, 1, 1, 1), value=1.0), w_b)
+    assert torch.allclose(conv(x), expected)
+    (expected * g).sum().backward()
+    # magnitude-aware: dL/dW = dL/dW_b * alpha * 1{|W| <= 1}, nothing through alpha itself
+    assert torch.allclose(conv.weight.grad, w_b.grad * alpha * (w.abs() <= 1))
+    slope = torch.tensor([approx_slope(v) for v in x.detach().flatten().tolist()],
+                         dtype=torch.float64).view_as(x)
+    assert torch.allclose(x.grad, x_b.grad * slope)

@@ -137,7 +137,7 @@ BACKBONE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kind", ["fp", "xnor", "rbconv"])
+@pytest.mark.parametrize("kind", ["fp", "xnor", "rbconv", "bireal"])
 @pytest.mark.parametrize("name,stages,classes,size", BACKBONE_CASES)
 def test_backbones_build_and_train_one_step(name, stages, classes, size, kind):
     torch.manual_seed(0)
@@ -160,3 +160,20 @@ def test_resnet18_imagenet_shapes():
     assert logits.shape == (1, 1000)
     assert taps["unit15"].shape == (1, 512, 7, 7)
     assert len(taps) == 16
+
+
+@pytest.mark.parametrize("kind", ["fp", "bireal"])
+def test_digit_backbone_rebuilds_from_its_config_and_taps_the_signed_bn_output(kind):
+    torch.manual_seed(0)
+    net = build_backbone("resnet18", kind, (8, 8, 16, 16), num_classes=10, in_channels=1).eval()
+    x = torch.randn(3, 1, 28, 28)                 # 28 -> 14 -> 7 -> 4: odd sizes downsample
+    with torch.no_grad():
+        logits, taps = net.forward_taps(x)
+        twin = build_backbone(**net.config())
+        twin.load_state_dict(net.state_dict())
+        assert torch.equal(twin.eval()(x), logits)
+        unit = net.units[0]
+        assert torch.equal(taps["unit0"], unit.bn(unit.conv(net.stem(x))))
+    assert logits.shape == (3, 10) and taps["unit15"].shape == (3, 16, 4, 4)
+    assert net.tap_channels() == {name: t.shape[1] for name, t in taps.items()}
+    assert (taps["unit3"] < 0).any() and (taps["unit3"] > 0).any()

@@ -212,10 +212,9 @@ class CoreTrainer:
         scale_ids = {id(p) for p in scales}
         weights = [p for p in self.model.parameters() if id(p) not in scale_ids]
         s = self.schedule
-        self.opt_w = torch.optim.SGD(weights, lr=s.lr, momentum=config.momentum,
-                                     weight_decay=config.weight_decay)
-        self.opt_c = (torch.optim.SGD(scales, lr=s.lr * config.c_lr_ratio,
-                                      momentum=config.momentum) if scales else None)
+        self.opt_w = config.make_optimizer(weights, s.lr, config.weight_decay, stage)
+        self.opt_c = (config.make_optimizer(scales, s.lr * config.c_lr_ratio, 0, stage)
+                      if scales else None)
         gamma = (s.lr_end / s.lr) ** (1.0 / max(1, s.epochs))
         self.sched_w = torch.optim.lr_scheduler.ExponentialLR(self.opt_w, gamma)
         self.sched_c = (torch.optim.lr_scheduler.ExponentialLR(self.opt_c, gamma)
@@ -497,6 +496,9 @@ class CoreTrainer:
                 if self.epoch % self.cfg.lambda_every == 0:
                     self.lambda1 *= self.cfg.lambda_decay
                     self.lambda2 *= self.cfg.lambda_decay
+                # DDP broadcasts rank 0's BN statistics before each forward, but each rank's
+                # last forward moved its own: average them so the replicas end the epoch equal
+                dist.average_buffers(self.model)
                 if not dist.replicas_identical(self.model):
                     raise TrainingError("distributed replicas diverged; check the launch")
                 record = self.task.end_epoch(self.model, self.epoch) if dist.is_main() else None

@@ -302,7 +302,7 @@ def corner_to_rect(corners: np.ndarray) -> np.ndarray:
 
 
 def _vot_names(root: Path) -> List[str]:
-    return (root / "list.txt").read_text().strip().split("\n")
+    return [n.strip() for n in (root / "list.txt").read_text().splitlines() if n.strip()]
 
 
 def _vot_tags(folder: Path, count: int) -> Dict[str, np.ndarray]:

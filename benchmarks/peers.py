@@ -36,20 +36,21 @@ ISA_CAPS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--isa", choices=("native",) + tuple(ISA_CAPS), default="native",
                         help="cap every engine to this instruction set (oneDNN's names)")
     parser.add_argument("--root", type=Path, default=REPO / "data" / "sample" / "otb",
                         help="dataset root (any layout tools/eval.py reads) with the frames")
-    parser.add_argument("--sequence", help="sequence name under --root (default: the first)")
+    parser.add_argument("--sequence", default="",
+                        help="sequence name under --root ('': the first)")
     parser.add_argument("--frames", type=int, default=60, help="frames per tracking run")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of every engine")
     parser.add_argument("--fp-weights", type=Path, default=REPO / "data/weights/siamfc.pt")
     parser.add_argument("--packed-weights", type=Path, default=REPO / "data/weights/rbsf.packed")
     parser.add_argument("--trackers", default="",
-                        help="comma-separated subset of trackers (default: all)")
+                        help="comma-separated subset of trackers ('': all)")
     parser.add_argument("--calibration", type=Path, nargs="+",
                         default=sorted((REPO.parent / "shared" / "data" / "videos").glob("*.avi"))
                         or [REPO / "data" / "sample" / "clip.mp4"],
@@ -93,8 +94,8 @@ def main(argv=None) -> int:
         print(f"error: {exc.name} is missing; pip install -r requirements-bench.txt",
               file=sys.stderr)
         return 2
-    report = run(args.fp_weights, args.packed_weights, args.root, args.sequence, args.frames,
-                 args.rounds, args.threads, args.cache, args.calibration, names,
+    report = run(args.fp_weights, args.packed_weights, args.root, args.sequence or None,
+                 args.frames, args.rounds, args.threads, args.cache, args.calibration, names,
                  memory=not args.no_memory,
                  progress=lambda it: tqdm(it, desc="rounds", file=sys.stderr, leave=False))
     report["isa"] = args.isa

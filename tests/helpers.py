@@ -1,4 +1,11 @@
 """Helpers shared by the tool tests."""
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_clear_error(proc, *phrases: str) -> None:
@@ -22,3 +29,23 @@ def run_in_process(main, args, capsys):
     code = run_tool(main, [str(a) for a in args])
     out, err = capsys.readouterr()
     return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+def log_rows(path: Path) -> list:
+    """The rows of a training log.csv."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def ctrl_c_after_steps(args: list, log: Path, steps: int = 3) -> str:
+    """Start a training tool, send it Ctrl-C (SIGINT) once its ``log`` has ``steps`` rows, and
+    return its stderr after checking it exited with 130, the interrupted code."""
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(log_rows(log)) < steps):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    return stderr

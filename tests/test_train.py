@@ -1,15 +1,13 @@
 """Training: every stage learns, Algorithm 1's pieces do their job, runs resume exactly."""
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clear_error
+from helpers import assert_clear_error, ctrl_c_after_steps
 
 from rbsf.checkpoint import load_checkpoint
 from rbsf.data import load_sequences
@@ -145,6 +143,19 @@ def test_student_starts_from_siamfc_pytorch_teacher(sequences, teacher_file, tmp
     assert (w_t - w_s).abs().max() < 1e-2 * w_t.abs().max()
 
 
+def test_teacher_fine_tunes_from_init_weights(sequences, teacher_file, tmp_path):
+    config = smoke_config(teacher={"epochs": 1, "pairs_per_epoch": 4, "lr": 1e-4})
+    config.batch_size = 4
+    config.teacher_init = str(teacher_file)
+    path = train_chain(config, ["teacher"], sequences, tmp_path)["teacher"]
+    init = torch.load(teacher_file)["backbone.conv3.0.weight"]
+    tuned = load_checkpoint(path)["model"]["backbone.conv3.0.weight"]
+    # one SGD step at lr 1e-4 from the init weights: close to them, not equal
+    assert not torch.equal(init, tuned)
+    assert (init - tuned).abs().max() < 1e-3 * init.abs().max()
+    assert load_checkpoint(path)["train_config"]["teacher_init"] == str(teacher_file)
+
+
 @pytest.mark.parametrize("stage", ["teacher", "rbsf"])
 def test_resume_after_interruption_matches_uninterrupted_run(sequences, teacher_file,
                                                              tmp_path, stage):
@@ -209,15 +220,8 @@ def test_ctrl_c_saves_and_resume_finishes(got10k_root, tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, TOOL, "--preset", "smoke", "--stage", "teacher", "--epochs", "50",
             "--got10k", str(got10k_root), "--out", str(out)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
     log = out / "teacher" / "log.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and (not log.exists() or len(read_log(log)) < 3):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    ctrl_c_after_steps(args, log)
     saved = load_checkpoint(out / "teacher" / "last.pt")
     assert not saved["finished"] and saved["step"] >= 3
     assert len(read_log(log)) == saved["step"]

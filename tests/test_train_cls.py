@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clear_error, run_in_process
+from helpers import assert_clear_error, ctrl_c_after_steps, run_in_process
 
 from rbsf.checkpoint import load_checkpoint
 from rbsf.errors import Interrupted
@@ -168,3 +168,19 @@ def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
     # each of the 2 ranks took 64 of the 128 images: 2 steps of batch 32
     assert saved["finished"] and saved["step"] == 2 and saved["budget"]["images_seen"] == 128
     assert json.loads((out / "metrics.json").read_text())["top1"] >= 0
+
+
+def test_ctrl_c_saves_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, str(ROOT / "tools" / "train_cls.py"), *SMALL, "--kind", "fp",
+            "--epochs", "50", "--out", str(out)]
+    log = out / "fp" / "log.csv"
+    stderr = ctrl_c_after_steps(args, log)
+    assert "interrupted: fp: stopped" in stderr, stderr
+    saved = load_checkpoint(out / "fp" / "last.pt")
+    assert not saved["finished"] and len(read_csv(log)) == saved["step"] >= 3
+    target = saved["step"] + 2
+    resumed = subprocess.run(args + ["--resume", "--max-steps", str(target)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 130, resumed.stderr
+    assert [int(r["step"]) for r in read_csv(log)] == list(range(1, target + 1))

@@ -116,6 +116,24 @@ def test_impossible_chains_are_refused_before_generating_data(train, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["teacher"]
 
 
+def test_init_is_refused_without_a_teacher_stage_or_with_unusable_weights(train, tmp_path,
+                                                                          got10k_root):
+    given = tmp_path / "T.pt"
+    save_atomic(teacher_payload(0, finished=True), given)
+    out = tmp_path / "run"
+    result = train("--out", out, "--init", given, "--teacher", given, "--data", got10k_root)
+    assert_clear_error(result, "--init", "no teacher is trained here")
+    unfinished = tmp_path / "U.pt"
+    save_atomic(teacher_payload(0, finished=False, epoch=1, batch=1, step=5,
+                                train_config=preset("smoke").to_dict()), unfinished)
+    assert_clear_error(train("--out", out, "--stage", "teacher", "--init", unfinished,
+                             "--data", got10k_root), "unfinished teacher training")
+    assert_clear_error(train("--out", out, "--stage", "teacher", "--init", given,
+                             "--width", "0.5", "--data", got10k_root), "has width 0.25",
+                       "--width 0.25")
+    assert not out.exists()
+
+
 def run_to_nan(train, out, root, monkeypatch, step: int):
     """Train the teacher (2 epochs of 2 steps) with the task loss of ``step`` made NaN, as a
     diverging run would; returns the tool's result and the arguments to run it again."""

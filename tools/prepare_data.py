@@ -67,15 +67,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--out", type=Path, required=True, help="new or empty output folder")
         sub.add_argument("--sequences", type=non_negative_int, default=300 if name == "train" else 12,
-                         help="rendered stamp sequences")
+                         help="rendered stamp sequences (default: %(default)s)")
         sub.add_argument("--frames", type=positive_int, default=60 if name == "train" else 100,
-                         help="frames per sequence (video tracks: at most)")
-        sub.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH")
-        sub.add_argument("--seed", type=int, default=0 if name == "train" else 1000)
-        sub.add_argument("--workers", type=positive_int, default=1)
+                         help="frames per sequence (video tracks: at most) (default: %(default)s)")
+        sub.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH",
+                         help="frame size (default: 480x360)")
+        sub.add_argument("--seed", type=int, default=0 if name == "train" else 1000,
+                         help="random seed (default: %(default)s)")
+        sub.add_argument("--workers", type=positive_int, default=1,
+                         help="worker processes (default: %(default)s)")
         if name == "train":
             sub.add_argument("--tracks-per-video", type=non_negative_int, default=40,
-                             help=f"real-motion tracks from each of {', '.join(render.TRAIN_VIDEOS)}")
+                             help=f"real-motion tracks from each of "
+                                  f"{', '.join(render.TRAIN_VIDEOS)} (default: %(default)s)")
     clips = commands.add_parser("clips", help="write the held-out real clips (OTB layout) with "
                                 "their segmentation ground truth (rbsf.data.heldout)")
     clips.add_argument("--out", type=Path, required=True, help="new or empty output folder")

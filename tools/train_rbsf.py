@@ -37,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--teacher", metavar="CKPT",
                    help="use this full-precision checkpoint (ours or siamfc-pytorch's "
                         "state dict) as the teacher instead of training one")
+    p.add_argument("--init", metavar="CKPT",
+                   help="start the teacher's training from this finished full-precision "
+                        "checkpoint (ours or siamfc-pytorch's) instead of random weights: "
+                        "fine-tune it on --got10k")
     o = add_core_overrides(p, "pairs")
     o.add_argument("--pairs-per-epoch", type=positive_int,
                    help="training pairs per epoch (at least --batch-size per process)")
@@ -52,6 +56,8 @@ def build_config(args: argparse.Namespace):
     stages = STAGES if args.stage == "all" else (args.stage,)
     apply_overrides(config, args, stages, CORE_OPTIONS + ("width",),
                     SCHEDULE_OPTIONS + ("pairs_per_epoch",))
+    if args.init:
+        config.teacher_init = args.init
     config.check(stages, dist.launch_size())
     return config, stages
 

@@ -90,11 +90,15 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def _check_width(config: TrainConfig, path: Path, net: SiamFCNet) -> None:
+    if net.width != config.width:
+        raise TrainingError(f"{path} has width {net.width}, the preset asks for "
+                            f"{config.width}; pass --width {net.width}")
+
+
 def _check_given_teacher(config: TrainConfig, out_dir: Path, teacher_path: Path) -> SiamFCNet:
     teacher = load_teacher(teacher_path)
-    if teacher.width != config.width:
-        raise TrainingError(f"teacher {teacher_path} has width {teacher.width}, the preset "
-                            f"asks for {config.width}; pass --width {teacher.width}")
+    _check_width(config, teacher_path, teacher)
     held = out_dir / "teacher" / "last.pt"
     if held.exists():
         data = load_checkpoint(held)
@@ -117,6 +121,12 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
     config.check(stages, dist.launch_size())
     check_writable_dir(out_dir, "--out")
     trained = [s for s in stages if not (s == "teacher" and teacher_path is not None)]
+    if config.teacher_init:
+        if "teacher" not in trained:
+            raise TrainingError("--init sets where the teacher's training starts, but no teacher "
+                                "is trained here (--teacher or --stage without teacher); drop "
+                                "--init")
+        _check_width(config, Path(config.teacher_init), load_teacher(Path(config.teacher_init)))
     for stage in trained:
         path = out_dir / stage / "last.pt"
         if path.exists():
@@ -136,9 +146,10 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
 def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequence],
                 out_dir: Path, device: str = "cpu", teacher_path: Optional[Path] = None,
                 resume: bool = False, max_steps: Optional[int] = None) -> dict:
-    """Run the given stages in order; students are initialised from (and, for rbsf, distilled
-    from) the teacher of ``teacher_path`` or of ``out_dir/teacher/last.pt``. Returns the
-    checkpoint path of each stage."""
+    """Run the given stages in order; the teacher starts from ``config.teacher_init`` when set;
+    students are initialised from (and, for rbsf, distilled from) the teacher of
+    ``teacher_path`` or of ``out_dir/teacher/last.pt``. Returns the checkpoint path of each
+    stage."""
     out_dir = Path(out_dir)
     stages = [s for s in STAGES if s in set(stages)]
     check_chain(config, stages, out_dir, teacher_path, resume)
@@ -153,10 +164,13 @@ def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequ
         stages = [s for s in stages if s != "teacher"]
         results["teacher"] = target
     for stage in stages:
-        teacher = None
+        teacher = init = None
         if stage != "teacher":
             teacher = load_teacher(out_dir / "teacher" / "last.pt")
-        trainer = Trainer(config, stage, sequences, out_dir, device, teacher, max_steps)
+        elif config.teacher_init:
+            init = load_teacher(Path(config.teacher_init))
+        trainer = Trainer(config, stage, sequences, out_dir, device, teacher, max_steps,
+                          init=init)
         results[stage] = trainer.run(resume=resume)
         if max_steps is not None:
             max_steps = max(0, max_steps - trainer.step)

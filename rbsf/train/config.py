@@ -161,6 +161,9 @@ class TrainConfig(CoreConfig):
     exemplar_size: int = 127
     instance_size: int = 255
     search_size: int = 239
+    # a finished full-precision checkpoint the teacher stage starts from (fine-tuning);
+    # "" = random initialisation
+    teacher_init: str = ""
     stages: Dict[str, StageConfig] = field(default_factory=lambda: {
         "teacher": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-2, lr_end=1e-5),
         "xnor": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-3, lr_end=1e-5),

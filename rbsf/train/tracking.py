@@ -91,10 +91,11 @@ class Trainer(CoreTrainer):
 
     def __init__(self, config: TrainConfig, stage: str, sequences: List[Sequence],
                  out_dir: Path, device: str = "cpu", teacher: Optional[SiamFCNet] = None,
-                 max_steps: Optional[int] = None, show_progress: bool = True):
+                 max_steps: Optional[int] = None, show_progress: bool = True,
+                 init: Optional[SiamFCNet] = None):
         task = TrackingTask(config, sequences, config.stage(stage).pairs_per_epoch)
         super().__init__(task, config, stage, STAGE_KIND[stage], out_dir, device, teacher,
-                         max_steps, show_progress)
+                         max_steps, show_progress, init)
 
     @property
     def pairs(self) -> PairDataset:

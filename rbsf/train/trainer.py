@@ -173,11 +173,13 @@ class CoreTrainer:
 
     ``log.csv`` has one row per step: the losses, lr, lambdas, the task's statistics (the
     tracking task's response std and per-layer gradient norms, ...) and ``elapsed_s``, the wall
-    seconds since this process started the stage."""
+    seconds since this process started the stage. ``init`` (an fp stage only) is a model whose
+    weights the training starts from instead of the random initialisation (fine-tuning)."""
 
     def __init__(self, task: Task, config: CoreConfig, stage: str, kind: str, out_dir: Path,
                  device: str = "cpu", teacher: Optional[nn.Module] = None,
-                 max_steps: Optional[int] = None, show_progress: bool = True):
+                 max_steps: Optional[int] = None, show_progress: bool = True,
+                 init: Optional[nn.Module] = None):
         self.task = task
         self.cfg = config
         self.stage = stage
@@ -197,6 +199,10 @@ class CoreTrainer:
         torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)
         self.model = task.build_model(kind).to(self.device)
+        if init is not None:
+            if kind != "fp":
+                raise TrainingError(f"stage {stage} starts from its teacher, not from init weights")
+            self.model.load_state_dict(init.state_dict())
         self.teacher = None
         if kind != "fp":
             if teacher is None:

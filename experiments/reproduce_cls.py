@@ -93,8 +93,9 @@ def reproduce_cls(out: Path, seeds: int = 3, preset: str = "cpu", dataset: str =
     """Train and score every run of every seed into ``out`` (resuming what is there); write
     the summary, the tables and the curves; return the summary."""
     out = Path(out)
+    if seeds < 1:
+        raise ReproduceError(f"--seeds must be at least 1, got {seeds}")
     check_writable_dir(out, "--out")
-    data = ClsData(run_config(preset, dataset, 0, RUNS[0], widths), root)
     per_seed = []
     for seed in range(seeds):
         seed_dir = out / f"seed{seed}"

@@ -14,6 +14,8 @@ onnxruntime and OpenVINO is ``benchmarks/peers.py``.
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import json
 import sys

@@ -12,6 +12,7 @@ import sys
 from typing import Callable, List, Optional
 
 from rbsf.errors import Interrupted, RBSFError
+from tools import quiet_start
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -35,6 +36,7 @@ def run_tool(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str
     """``main(argv)`` with the library's errors turned into the error line (exit 2) and Ctrl-C
     into the interrupted line (exit 130); ``interrupted_hint`` says how to continue. Always
     returns the exit code, also for argparse's own exits (so tests can call it in-process)."""
+    quiet_start.hand_back()
     try:
         return main(argv)
     except SystemExit as exc:

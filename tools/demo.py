@@ -11,6 +11,8 @@ q, Esc or Ctrl-C stop the run; the files written so far are complete. Outputs th
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 from pathlib import Path

@@ -10,6 +10,8 @@ multiplications + binary multiplications / 64 (see rbsf/efficiency.py).
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import json
 import sys

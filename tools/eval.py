@@ -17,6 +17,8 @@ line and is marked (unfinished) in the report.
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 from pathlib import Path

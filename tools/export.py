@@ -9,6 +9,8 @@ model's response on a random exemplar/search pair and prints the sizes.
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 from pathlib import Path

@@ -4,6 +4,8 @@ Example: python tools/make_synthetic.py --layout got10k --out data/synthetic --s
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 

@@ -14,6 +14,8 @@ cached for evaluation only: no command here trains on it.
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 from pathlib import Path

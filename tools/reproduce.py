@@ -17,6 +17,8 @@ data/photos, trains the teacher, XNOR-SF, the RB-SF ablation steps (RBConv only,
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import json
 import sys

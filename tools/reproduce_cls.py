@@ -12,6 +12,8 @@ Per seed: the full-precision teacher, then from it XNOR, Bi-Real, + RBConv, + GA
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 from pathlib import Path

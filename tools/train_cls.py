@@ -18,6 +18,8 @@ Distributed: ``torchrun --nproc_per_node=N tools/train_cls.py ...`` (gloo on CPU
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import json
 import sys

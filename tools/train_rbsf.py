@@ -8,6 +8,8 @@ Distributed: ``torchrun --nproc_per_node=N tools/train_rbsf.py ...`` (gloo on CP
 """
 from __future__ import annotations
 
+import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
+
 import argparse
 import sys
 import time

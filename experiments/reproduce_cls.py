@@ -125,10 +125,15 @@ def reproduce_cls(out: Path, seeds: int = 3, preset: str = "cpu", dataset: str =
     _write_json(out / "summary.json", summary)
     with atomic_open(out / "results.md") as handle:
         handle.write(markdown(summary))
-    plot_errors({RUN_BY_ID[r].row.split(" (")[0]: summary["curves"][r] for r in ("xnor", "rbcn")},
-                out / "fig2_errors.png",
-                f"{dataset}: training and test error, mean of {seeds} seeds")
+    plot_figure2(summary, out / "fig2_errors.png")
     return summary
+
+
+def plot_figure2(summary: dict, path: Path) -> None:
+    """Figure 2 style: training and test error per epoch of XNOR and RBCN, mean over seeds."""
+    plan = summary["plan"]
+    plot_errors({"XNOR": summary["curves"]["xnor"], "RBCN": summary["curves"]["rbcn"]}, path,
+                f"{plan['dataset']}: training and test error, mean of {plan['seeds']} seeds")
 
 
 def _write_json(path: Path, data: object) -> None:

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from rbsf.data.classification import SHIPPED_ROOTS
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_open, check_writable_dir
 from rbsf.train.classification import (ClsData, plot_errors, recalibrated, stage_metrics,
@@ -88,7 +89,7 @@ def run_config(preset: str, dataset: str, seed: int, run: RunSpec,
 
 
 def reproduce_cls(out: Path, seeds: int = 3, preset: str = "cpu", dataset: str = "mnist",
-                  root: str = "data/mnist", widths: Optional[Sequence[int]] = None,
+                  root: str = SHIPPED_ROOTS["mnist"], widths: Optional[Sequence[int]] = None,
                   device: str = "cpu", show_progress: bool = True) -> dict:
     """Train and score every run of every seed into ``out`` (resuming what is there); write
     the summary, the tables and the curves; return the summary."""

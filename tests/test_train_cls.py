@@ -184,3 +184,11 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 130, resumed.stderr
     assert [int(r["step"]) for r in read_csv(log)] == list(range(1, target + 1))
+
+
+def test_shipped_digits_are_found_from_any_working_folder(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "train_cls.py"), *SMALL,
+                             "--kind", "fp", "--out", "run"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test_images"] > 0

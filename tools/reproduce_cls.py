@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 from experiments.reproduce_cls import reproduce_cls
-from rbsf.data.classification import DATASETS
+from rbsf.data.classification import DATASETS, SHIPPED_ROOTS
 from rbsf.devices import check_device
 from rbsf.train.config import CLS_PRESETS
 from tools.cli import ArgumentParser, fail, positive_int, run_tool
-from tools.train_cls import SHIPPED_ROOT, widths
+from tools.train_cls import widths
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_device(args.device)
-    root = args.root or SHIPPED_ROOT.get(args.dataset)
+    root = args.root or SHIPPED_ROOTS.get(args.dataset)
     if root is None:
         return fail(f"--dataset {args.dataset} needs --root DIR (nothing is downloaded)")
     if args.out.is_dir() and any(args.out.iterdir()) and not args.resume:

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from rbsf.data.classification import DATASETS
+from rbsf.data.classification import DATASETS, SHIPPED_ROOTS
 from rbsf.data.sequences import DatasetError
 from rbsf.devices import check_device
 from rbsf.files import atomic_open
@@ -37,8 +37,6 @@ from rbsf.train.config import CLS_ARCHS, CLS_PRESETS, CLS_STAGES, cls_preset
 from tools.cli import ArgumentParser, non_negative_int, run_tool
 from tools.train_options import (add_ablation_switches, add_core_overrides, add_run_options,
                                  apply_overrides)
-
-SHIPPED_ROOT = {"mnist": "data/mnist"}
 
 
 def widths(text: str):
@@ -91,7 +89,7 @@ def build_config(args: argparse.Namespace):
     teacher = Path(args.teacher) if args.teacher else None
     stages = cls_stages(args.kind, teacher)
     apply_overrides(config, args, stages)
-    root = args.root or SHIPPED_ROOT.get(args.dataset)
+    root = args.root or SHIPPED_ROOTS.get(args.dataset)
     if root is None:
         raise DatasetError(f"--dataset {args.dataset} needs --root DIR, the folder that holds "
                            f"it (nothing is downloaded)")

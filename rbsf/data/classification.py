@@ -39,6 +39,8 @@ from torch.utils.data import Dataset
 from rbsf.data.sequences import DatasetError
 
 DATASETS = ("mnist", "cifar10", "cifar100", "imagenet")
+# the data set each name reads when no root is given: the repository's shipped real digits
+SHIPPED_ROOTS = {"mnist": str(Path(__file__).resolve().parents[2] / "data" / "mnist")}
 SPLITS = ("train", "test")
 # channel mean and std of each data set's training images (0-1 scale), the usual constants
 NORMALIZATION = {

@@ -31,8 +31,8 @@ def run_in_process(main, args, capsys):
     return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
-def log_rows(path: Path) -> list:
-    """The rows of a training log.csv."""
+def csv_rows(path: Path) -> list:
+    """The rows of a CSV file with a header (a training log.csv, epochs.csv) as dicts."""
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -43,7 +43,7 @@ def ctrl_c_after_steps(args: list, log: Path, steps: int = 3) -> str:
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and (not log.exists() or len(log_rows(log)) < steps):
+    while time.time() < deadline and (not log.exists() or len(csv_rows(log)) < steps):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

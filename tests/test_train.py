@@ -1,5 +1,4 @@
 """Training: every stage learns, Algorithm 1's pieces do their job, runs resume exactly."""
-import csv
 import os
 import subprocess
 import sys
@@ -7,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clear_error, ctrl_c_after_steps
+from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps
 
 from rbsf.checkpoint import load_checkpoint
 from rbsf.data import load_sequences
@@ -49,11 +48,6 @@ def smoke_config(**stage_overrides):
     return config
 
 
-def read_log(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def mean(rows, key):
     return sum(float(r[key]) for r in rows) / len(rows)
 
@@ -64,12 +58,12 @@ def test_every_stage_reduces_its_task_loss(sequences, tmp_path):
                           rbsf={"epochs": 3, "pairs_per_epoch": 32, "lr": 1e-2})
     train_chain(config, ["teacher", "xnor", "rbsf"], sequences, tmp_path)
     for stage in ("teacher", "xnor", "rbsf"):
-        rows = read_log(tmp_path / stage / "log.csv")
+        rows = csv_rows(tmp_path / stage / "log.csv")
         first, last = rows[: len(rows) // 3], rows[-len(rows) // 3:]
         assert mean(last, "L_S") < mean(first, "L_S"), stage
         assert (tmp_path / stage / "loss.png").stat().st_size > 0
         assert load_checkpoint(tmp_path / stage / "last.pt")["finished"]
-    rbsf_rows = read_log(tmp_path / "rbsf" / "log.csv")
+    rbsf_rows = csv_rows(tmp_path / "rbsf" / "log.csv")
     assert all(float(r["L_kernel"]) > 0 and float(r["D_loss"]) > 0 for r in rbsf_rows)
     assert all(float(r["response_std"]) > 0 for r in rbsf_rows)
 
@@ -180,7 +174,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(sequences, teacher_
     if stage == "rbsf":
         for key in a["discs"]:
             assert torch.equal(a["discs"][key], b["discs"][key]), key
-    log_a, log_b = read_log(straight / stage / "log.csv"), read_log(broken / stage / "log.csv")
+    log_a, log_b = csv_rows(straight / stage / "log.csv"), csv_rows(broken / stage / "log.csv")
     assert [r["step"] for r in log_a] == [r["step"] for r in log_b]
     for key in ("L_S", "L_kernel", "L_adv", "D_loss", "lr"):
         assert [r[key] for r in log_a] == [r[key] for r in log_b], key
@@ -224,7 +218,7 @@ def test_ctrl_c_saves_and_resume_finishes(got10k_root, tmp_path):
     ctrl_c_after_steps(args, log)
     saved = load_checkpoint(out / "teacher" / "last.pt")
     assert not saved["finished"] and saved["step"] >= 3
-    assert len(read_log(log)) == saved["step"]
+    assert len(csv_rows(log)) == saved["step"]
     changed = subprocess.run(args[:-4] + ["--epochs", "2", "--out", str(out), "--resume"],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert_clear_error(changed, "epochs")  # another schedule: refused
@@ -233,7 +227,7 @@ def test_ctrl_c_saves_and_resume_finishes(got10k_root, tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 130, resumed.stderr
     assert load_checkpoint(out / "teacher" / "last.pt")["step"] == target
-    assert [int(r["step"]) for r in read_log(log)] == list(range(1, target + 1))
+    assert [int(r["step"]) for r in csv_rows(log)] == list(range(1, target + 1))
 
 
 def test_two_process_gloo_run_keeps_replicas_identical(got10k_root, teacher_file, tmp_path):

@@ -1,6 +1,5 @@
 """tools/train_cls.py and the classification task of the trainer core: the tool end to end on
 the shipped real digits, bad input as one line, teachers never mixed up, bit-exact resume."""
-import csv
 import json
 import os
 import subprocess
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clear_error, ctrl_c_after_steps, run_in_process
+from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps, run_in_process
 
 from rbsf.checkpoint import load_checkpoint
 from rbsf.errors import Interrupted
@@ -41,11 +40,6 @@ def teacher(tmp_path_factory, data):
     return train_cls_chain(smoke(), ["fp"], data, out, show_progress=False)["fp"]
 
 
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def test_tool_trains_teacher_then_rbcn_and_writes_metrics(tmp_path, capsys):
     out = tmp_path / "run"
     result = run_in_process(train_cls.main, [*SMALL, "--out", out, "--epochs", "2"], capsys)
@@ -56,10 +50,10 @@ def test_tool_trains_teacher_then_rbcn_and_writes_metrics(tmp_path, capsys):
     assert set(metrics["stages"]) == {"fp", "rbcn"}
     assert "| RBCN |" in (out / "report.md").read_text()
     for stage in ("fp", "rbcn"):
-        epochs = read_csv(out / stage / "epochs.csv")
+        epochs = csv_rows(out / stage / "epochs.csv")
         assert [int(r["epoch"]) for r in epochs] == [1, 2]
         assert (out / stage / "errors.png").stat().st_size > 0
-    rows = read_csv(out / "rbcn" / "log.csv")
+    rows = csv_rows(out / "rbcn" / "log.csv")
     assert all(float(r["L_kernel"]) > 0 and float(r["D_loss"]) > 0 for r in rows)
     saved = load_checkpoint(out / "rbcn" / "last.pt")
     assert saved["finished"] and saved["budget"]["images_seen"] == 2 * 128
@@ -145,7 +139,7 @@ def test_run_killed_mid_epoch_and_resumed_ends_with_the_same_weights(tmp_path, d
         for key in a["discs"]:
             assert torch.equal(a["discs"][key], b["discs"][key]), key
     assert a["history"] == b["history"] and len(a["history"]) == 2
-    log_a, log_b = read_csv(straight / stage / "log.csv"), read_csv(broken / stage / "log.csv")
+    log_a, log_b = csv_rows(straight / stage / "log.csv"), csv_rows(broken / stage / "log.csv")
     for key in ("step", "L_S", "L_kernel", "L_adv", "D_loss", "batch_top1"):
         assert [r[key] for r in log_a] == [r[key] for r in log_b], key
 
@@ -178,12 +172,12 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path):
     stderr = ctrl_c_after_steps(args, log)
     assert "interrupted: fp: stopped" in stderr, stderr
     saved = load_checkpoint(out / "fp" / "last.pt")
-    assert not saved["finished"] and len(read_csv(log)) == saved["step"] >= 3
+    assert not saved["finished"] and len(csv_rows(log)) == saved["step"] >= 3
     target = saved["step"] + 2
     resumed = subprocess.run(args + ["--resume", "--max-steps", str(target)], cwd=ROOT,
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 130, resumed.stderr
-    assert [int(r["step"]) for r in read_csv(log)] == list(range(1, target + 1))
+    assert [int(r["step"]) for r in csv_rows(log)] == list(range(1, target + 1))
 
 
 def test_shipped_digits_are_found_from_any_working_folder(tmp_path):

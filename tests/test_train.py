@@ -8,13 +8,15 @@ import pytest
 import torch
 from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps
 
-from rbsf.checkpoint import load_checkpoint
+from rbsf.checkpoint import load_checkpoint, model_payload
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import write_dataset
 from rbsf.discriminator import discriminator_loss, feature_vectors
+from rbsf.files import save_atomic
 from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
 from rbsf.train import Interrupted, Trainer, TrainingError, preset, train_chain
+from rbsf.train.config import STAGE_KIND
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = str(ROOT / "tools" / "train_rbsf.py")
@@ -140,14 +142,35 @@ def test_student_starts_from_siamfc_pytorch_teacher(sequences, teacher_file, tmp
 def test_teacher_fine_tunes_from_init_weights(sequences, teacher_file, tmp_path):
     config = smoke_config(teacher={"epochs": 1, "pairs_per_epoch": 4, "lr": 1e-4})
     config.batch_size = 4
-    config.teacher_init = str(teacher_file)
+    config.init = {"teacher": str(teacher_file)}
     path = train_chain(config, ["teacher"], sequences, tmp_path)["teacher"]
     init = torch.load(teacher_file)["backbone.conv3.0.weight"]
     tuned = load_checkpoint(path)["model"]["backbone.conv3.0.weight"]
     # one SGD step at lr 1e-4 from the init weights: close to them, not equal
     assert not torch.equal(init, tuned)
     assert (init - tuned).abs().max() < 1e-3 * init.abs().max()
-    assert load_checkpoint(path)["train_config"]["teacher_init"] == str(teacher_file)
+    assert load_checkpoint(path)["train_config"]["init"] == {"teacher": str(teacher_file)}
+
+
+@pytest.mark.parametrize("stage", ["xnor", "rbsf"])
+def test_student_fine_tunes_from_init_weights_not_from_its_teacher(sequences, teacher_file,
+                                                                   tmp_path, stage):
+    torch.manual_seed(1)
+    given = SiamFCNet(STAGE_KIND[stage], width=0.25)
+    given.load_teacher_state(SiamFCNet("fp", width=0.25).state_dict())
+    init_file = tmp_path / "student.pt"
+    save_atomic(model_payload(given, stage=stage, finished=True), init_file)
+    config = smoke_config(**{stage: {"epochs": 1, "pairs_per_epoch": 4, "lr": 1e-4}})
+    config.batch_size = 4
+    config.init = {stage: str(init_file)}
+    results = train_chain(config, [stage], sequences, tmp_path / "run", teacher_path=teacher_file)
+    key = "backbone.conv3.0.weight"
+    tuned = load_checkpoint(results[stage])["model"][key]
+    start = given.state_dict()[key]
+    # one step at lr 1e-4 from the given student: close to it, not equal, far from the teacher
+    assert not torch.equal(start, tuned)
+    assert (start - tuned).abs().max() < 1e-3 * start.abs().max()
+    assert (torch.load(teacher_file)[key] - tuned).abs().max() > 0.1 * start.abs().max()
 
 
 @pytest.mark.parametrize("stage", ["teacher", "rbsf"])

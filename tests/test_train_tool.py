@@ -134,6 +134,45 @@ def test_init_is_refused_without_a_teacher_stage_or_with_unusable_weights(train,
     assert not out.exists()
 
 
+def test_student_init_is_refused_when_it_cannot_be_the_stage_start(train, tmp_path,
+                                                                  got10k_root):
+    teacher = tmp_path / "T.pt"
+    save_atomic(teacher_payload(0, finished=True), teacher)
+    student = tmp_path / "X.pt"
+    save_atomic(model_payload(SiamFCNet("xnor", width=0.25), stage="xnor", finished=True),
+                student)
+    rbconv = tmp_path / "R.pt"
+    save_atomic(model_payload(SiamFCNet("rbconv", "matrix", width=0.25), stage="rbsf",
+                              finished=True), rbconv)
+    out = tmp_path / "run"
+    common = ("--out", out, "--teacher", teacher, "--data", got10k_root)
+    assert_clear_error(train(*common, "--stage", "xnor", "--init", f"xnor={teacher}"),
+                       "holds a fp model", "must be xnor")
+    assert_clear_error(train(*common, "--stage", "xnor", "--init", f"rbsf={student}"),
+                       "no rbsf is trained here")
+    assert_clear_error(train(*common, "--stage", "rbsf", "--init", f"rbsf={rbconv}"),
+                       "trained with --c-mode matrix", "pass --c-mode matrix")
+    assert_clear_error(train(*common, "--init", f"xnor={student}", "--init", f"xnor={student}"),
+                       "--init names stage xnor twice")
+    assert not out.exists()
+
+
+def test_a_later_stage_init_does_not_block_resuming_an_earlier_stage(train, tmp_path,
+                                                                    got10k_root):
+    out = tmp_path / "run"
+    stopped = train("--out", out, "--stage", "teacher", "--max-steps", "1", "--data",
+                    got10k_root)
+    assert stopped.returncode == 130, stopped.stderr
+    student = tmp_path / "X.pt"
+    save_atomic(model_payload(SiamFCNet("xnor", width=0.25), stage="xnor", finished=True),
+                student)
+    resumed = train("--out", out, "--resume", "--stage", "all", "--init", f"xnor={student}",
+                    "--data", got10k_root)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(out / "xnor" / "last.pt")["train_config"]["init"] == {
+        "xnor": str(student)}
+
+
 def run_to_nan(train, out, root, monkeypatch, step: int):
     """Train the teacher (2 epochs of 2 steps) with the task loss of ``step`` made NaN, as a
     diverging run would; returns the tool's result and the arguments to run it again."""

@@ -14,14 +14,23 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Tuple
 
 from rbsf.devices import check_device
 from rbsf.train import PRESETS, STAGES, check_chain, preset, resolve_sequences, train_chain
 from rbsf.train import distributed as dist
-from rbsf.train.config import STAGE_KIND
+from rbsf.train.config import STAGE_KIND, ConfigError
 from tools.cli import ArgumentParser, positive_float, positive_int, run_tool
 from tools.train_options import (CORE_OPTIONS, SCHEDULE_OPTIONS, add_ablation_switches,
                                  add_core_overrides, add_run_options, apply_overrides)
+
+
+def stage_checkpoint(text: str) -> Tuple[str, str]:
+    """``--init`` value: ``STAGE=CKPT`` or a bare ``CKPT`` (the teacher's)."""
+    stage, sep, path = text.partition("=")
+    if sep and stage in STAGES:
+        return stage, path
+    return "teacher", text
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,10 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--teacher", metavar="CKPT",
                    help="use this full-precision checkpoint (ours or siamfc-pytorch's "
                         "state dict) as the teacher instead of training one")
-    p.add_argument("--init", metavar="CKPT",
-                   help="start the teacher's training from this finished full-precision "
-                        "checkpoint (ours or siamfc-pytorch's) instead of random weights: "
-                        "fine-tune it on --got10k")
+    p.add_argument("--init", metavar="[STAGE=]CKPT", action="append", type=stage_checkpoint,
+                   default=[],
+                   help="fine-tune instead of starting afresh: the stage (default teacher) "
+                        "starts from this finished checkpoint of its own kind (the teacher: "
+                        "ours or siamfc-pytorch's, instead of random weights; xnor= / rbsf=: "
+                        "instead of the teacher's weights); repeat for several stages")
     o = add_core_overrides(p, "pairs")
     o.add_argument("--pairs-per-epoch", type=positive_int,
                    help="training pairs per epoch (at least --batch-size per process)")
@@ -58,8 +69,10 @@ def build_config(args: argparse.Namespace):
     stages = STAGES if args.stage == "all" else (args.stage,)
     apply_overrides(config, args, stages, CORE_OPTIONS + ("width",),
                     SCHEDULE_OPTIONS + ("pairs_per_epoch",))
-    if args.init:
-        config.teacher_init = args.init
+    for stage, path in args.init:
+        if stage in config.init:
+            raise ConfigError(f"--init names stage {stage} twice; give one checkpoint per stage")
+        config.init[stage] = path
     config.check(stages, dist.launch_size())
     return config, stages
 

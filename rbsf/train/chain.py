@@ -21,7 +21,7 @@ from rbsf.data.synthetic import write_dataset
 from rbsf.files import check_writable_dir, save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from rbsf.train import distributed as dist
-from rbsf.train.config import STAGES, TrainConfig
+from rbsf.train.config import STAGE_KIND, STAGES, TrainConfig
 from rbsf.train.tracking import Trainer
 from rbsf.train.trainer import TrainingError, check_resumable, refuse_existing
 
@@ -57,10 +57,28 @@ def resolve_sequences(config: TrainConfig, root: Optional[str], subset: str,
 
 
 def _finish_hint(path: Path) -> str:
-    if path.name == "last.pt" and path.parent.name == "teacher":
-        return (f"finish it with tools/train_rbsf.py --stage teacher --out {path.parent.parent} "
-                f"--resume (same preset and options)")
+    if path.name == "last.pt" and path.parent.name in STAGES:
+        return (f"finish it with tools/train_rbsf.py --stage {path.parent.name} --out "
+                f"{path.parent.parent} --resume (same preset and options)")
     return "finish its training with --resume"
+
+
+def _load_finished(path: Path, kind: str, role: str,
+                   build: Callable[[dict, str], nn.Module] = model_from_checkpoint,
+                   finish_hint: Callable[[Path], str] = _finish_hint) -> nn.Module:
+    path = Path(path)
+    try:
+        data = load_checkpoint(path)
+        net = build(data, str(path))
+    except CheckpointError as exc:
+        raise TrainingError(str(exc)) from exc
+    if net.kind != kind:
+        raise TrainingError(f"{path} holds a {net.kind} model; {role} must be {kind}")
+    note = unfinished_note(data)
+    if note:
+        raise TrainingError(f"{role} {path} is an {note}; {finish_hint(path)}, or pass a "
+                            f"finished one")
+    return net.eval()
 
 
 def load_teacher(path: Path, build: Callable[[dict, str], nn.Module] = model_from_checkpoint,
@@ -69,19 +87,20 @@ def load_teacher(path: Path, build: Callable[[dict, str], nn.Module] = model_fro
     default a SiamFC from our checkpoint or a siamfc-pytorch state dict); ``TrainingError``
     for anything else (an unfinished training says how far it got and ``finish_hint`` how to
     finish it)."""
-    path = Path(path)
-    try:
-        data = load_checkpoint(path)
-        net = build(data, str(path))
-    except CheckpointError as exc:
-        raise TrainingError(str(exc)) from exc
-    if net.kind != "fp":
-        raise TrainingError(f"{path} holds a {net.kind} model; the teacher must be full precision")
-    note = unfinished_note(data)
-    if note:
-        raise TrainingError(f"teacher {path} is an {note}; {finish_hint(path)}, or pass a "
-                            f"finished teacher")
-    return net.eval()
+    return _load_finished(path, "fp", "teacher", build, finish_hint)
+
+
+def load_init(config: TrainConfig, stage: str) -> SiamFCNet:
+    """The finished checkpoint ``config.init[stage]`` that ``stage`` starts from, of the
+    stage's own kind; ``TrainingError`` when it is unfinished, of another kind, or made for
+    another width or C mode."""
+    path = Path(config.init[stage])
+    net = _load_finished(path, STAGE_KIND[stage], f"--init {stage}=CKPT")
+    _check_width(config, path, net)
+    if net.kind == "rbconv" and net.c_mode != config.c_mode:
+        raise TrainingError(f"{path} was trained with --c-mode {net.c_mode}, this run uses "
+                            f"{config.c_mode}; pass --c-mode {net.c_mode}")
+    return net
 
 
 def same_weights(a: nn.Module, b: nn.Module) -> bool:
@@ -121,12 +140,12 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
     config.check(stages, dist.launch_size())
     check_writable_dir(out_dir, "--out")
     trained = [s for s in stages if not (s == "teacher" and teacher_path is not None)]
-    if config.teacher_init:
-        if "teacher" not in trained:
-            raise TrainingError("--init sets where the teacher's training starts, but no teacher "
-                                "is trained here (--teacher or --stage without teacher); drop "
-                                "--init")
-        _check_width(config, Path(config.teacher_init), load_teacher(Path(config.teacher_init)))
+    for stage in config.init:
+        if stage not in trained:
+            raise TrainingError(f"--init {stage}={config.init[stage]} sets where stage {stage} "
+                                f"starts, but no {stage} is trained here (--teacher, or --stage "
+                                f"without {stage}); drop that --init")
+        load_init(config, stage)
     for stage in trained:
         path = out_dir / stage / "last.pt"
         if path.exists():
@@ -146,10 +165,10 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
 def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequence],
                 out_dir: Path, device: str = "cpu", teacher_path: Optional[Path] = None,
                 resume: bool = False, max_steps: Optional[int] = None) -> dict:
-    """Run the given stages in order; the teacher starts from ``config.teacher_init`` when set;
-    students are initialised from (and, for rbsf, distilled from) the teacher of
-    ``teacher_path`` or of ``out_dir/teacher/last.pt``. Returns the checkpoint path of each
-    stage."""
+    """Run the given stages in order; a stage named in ``config.init`` starts from that
+    checkpoint; other students are initialised from the teacher of ``teacher_path`` or of
+    ``out_dir/teacher/last.pt`` (which rbsf is distilled from in every case). Returns the
+    checkpoint path of each stage."""
     out_dir = Path(out_dir)
     stages = [s for s in STAGES if s in set(stages)]
     check_chain(config, stages, out_dir, teacher_path, resume)
@@ -164,11 +183,10 @@ def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequ
         stages = [s for s in stages if s != "teacher"]
         results["teacher"] = target
     for stage in stages:
-        teacher = init = None
+        teacher = None
         if stage != "teacher":
             teacher = load_teacher(out_dir / "teacher" / "last.pt")
-        elif config.teacher_init:
-            init = load_teacher(Path(config.teacher_init))
+        init = load_init(config, stage) if stage in config.init else None
         trainer = Trainer(config, stage, sequences, out_dir, device, teacher, max_steps,
                           init=init)
         results[stage] = trainer.run(resume=resume)

@@ -161,9 +161,10 @@ class TrainConfig(CoreConfig):
     exemplar_size: int = 127
     instance_size: int = 255
     search_size: int = 239
-    # a finished full-precision checkpoint the teacher stage starts from (fine-tuning);
-    # "" = random initialisation
-    teacher_init: str = ""
+    # finished checkpoints that stages start from (fine-tuning), {stage: path}, each of its
+    # stage's own kind: the teacher's instead of random weights, a student's instead of its
+    # teacher's weights; a stage not named starts as usual
+    init: Dict[str, str] = field(default_factory=dict)
     stages: Dict[str, StageConfig] = field(default_factory=lambda: {
         "teacher": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-2, lr_end=1e-5),
         "xnor": StageConfig(epochs=50, pairs_per_epoch=9335, lr=1e-3, lr_end=1e-5),
@@ -178,6 +179,10 @@ class TrainConfig(CoreConfig):
         leave an epoch without a mini-batch."""
         stages = list(stages)
         super().check(stages, world_size)
+        for stage in self.init:
+            if stage not in STAGES:
+                raise ConfigError(f"--init {stage}=CKPT names no stage; expected one of "
+                                  f"{', '.join(STAGES)}")
         for stage in stages:
             schedule = self.stage(stage)
             share = schedule.pairs_per_epoch // world_size

@@ -112,6 +112,15 @@ def _flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _concerns(key: str, stage: str) -> bool:
+    """Whether a flattened setting applies to ``stage``: per-stage settings (``stages.<stage>.``,
+    ``init.<stage>``) only to their own stage, every other setting to all."""
+    head, _, rest = key.partition(".")
+    if head in ("stages", "init"):
+        return rest.split(".")[0] == stage
+    return True
+
+
 def refuse_existing(path: Path, resume: bool) -> None:
     """``TrainingError`` when a stage checkpoint is in the way of a run without ``resume``."""
     if not resume:
@@ -129,12 +138,10 @@ def check_resumable(data: dict, path: Path, config: CoreConfig, stage: str) -> D
                             f"another --out")
     if data["finished"]:
         return {}
-    own = f"stages.{stage}."
     saved = _flatten(data["train_config"])
     current = _flatten(config.to_dict())
     changed = sorted(k for k, v in current.items()
-                     if (not k.startswith("stages.") or k.startswith(own))
-                     and k not in RESUMABLE_CHANGES and saved.get(k) != v)
+                     if _concerns(k, stage) and k not in RESUMABLE_CHANGES and saved.get(k) != v)
     allowed = {k.format(stage=stage) for k in NAN_RESUMABLE} if data.get("stopped_by") else set()
     refused = [k for k in changed if k not in allowed]
     if refused:
@@ -173,8 +180,9 @@ class CoreTrainer:
 
     ``log.csv`` has one row per step: the losses, lr, lambdas, the task's statistics (the
     tracking task's response std and per-layer gradient norms, ...) and ``elapsed_s``, the wall
-    seconds since this process started the stage. ``init`` (an fp stage only) is a model whose
-    weights the training starts from instead of the random initialisation (fine-tuning)."""
+    seconds since this process started the stage. ``init`` is a finished model of the stage's
+    own kind whose weights the training starts from (fine-tuning) instead of the random
+    initialisation (fp) or the teacher's weights (students)."""
 
     def __init__(self, task: Task, config: CoreConfig, stage: str, kind: str, out_dir: Path,
                  device: str = "cpu", teacher: Optional[nn.Module] = None,
@@ -199,19 +207,25 @@ class CoreTrainer:
         torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)
         self.model = task.build_model(kind).to(self.device)
-        if init is not None:
-            if kind != "fp":
-                raise TrainingError(f"stage {stage} starts from its teacher, not from init weights")
-            self.model.load_state_dict(init.state_dict())
         self.teacher = None
         if kind != "fp":
             if teacher is None:
                 raise TrainingError(f"stage {stage} needs a trained teacher")
-            task.init_student(self.model, teacher)
+            if init is None:
+                task.init_student(self.model, teacher)
             if kind == "rbconv":
                 self.teacher = teacher.to(self.device).eval()
                 for p in self.teacher.parameters():
                     p.requires_grad_(False)
+        if init is not None:
+            if init.kind != kind:
+                raise TrainingError(f"stage {stage} trains a {kind} model; its init weights "
+                                    f"are {init.kind}")
+            try:
+                self.model.load_state_dict(init.state_dict())
+            except RuntimeError as exc:
+                raise TrainingError(f"the init weights of stage {stage} do not fit its model: "
+                                    f"{str(exc).splitlines()[0]}") from exc
         self.runner = dist.wrap(_Taps(self.model), self.device)
 
         scales = [m.C for _, m in binary_convs(self.model) if isinstance(m, RBConv2d)]

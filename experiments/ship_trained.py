@@ -1,0 +1,139 @@
+"""Ship a finished training chain (``tools/train_rbsf.py --out RUN``) as the default weights.
+
+    python -m experiments.ship_trained --run RUN --report heldout-real=DIR/summary.json \\
+        --report heldout-rendered=DIR2/summary.json --weights-dir data/weights
+
+Writes ``siamfc.pt``, ``xnor.pt`` and ``rbsf.pt`` (compact checkpoints,
+``experiments.reproduce.compact_payload``) from ``RUN/<stage>/last.pt`` and ``weights.json``:
+for each model its source checkpoint, what it was fine-tuned from, its training data and budget
+(from the checkpoint's own train_config and log.csv) and its scores in each held-out report
+(``tools/eval.py`` summaries). Export ``rbsf.packed`` afterwards with ``tools/export.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from experiments.reproduce import compact_payload
+from rbsf.checkpoint import load_checkpoint, model_from_checkpoint
+from rbsf.errors import RBSFError
+from rbsf.files import atomic_open, check_outputs, check_writable_dir, save_atomic
+from rbsf.train.config import STAGES
+from trackers.registry import entry, name_of_stage
+
+SCORES = ("success_auc", "precision_20", "sr_50")
+
+
+class ShipError(RBSFError):
+    """A run that is not finished, or a report that is missing or has no score of a model."""
+
+
+def _stage_init(train_config: dict, stage: str) -> Optional[str]:
+    # checkpoints written before TrainConfig.init (one release) name the teacher's as
+    # teacher_init
+    init = train_config.get("init", {}).get(stage)
+    if init is None and stage == "teacher":
+        init = train_config.get("teacher_init") or None
+    return init
+
+
+def _budget(data: dict, log: Path) -> Dict[str, object]:
+    config = data["train_config"]
+    schedule = config["stages"][data["stage"]]
+    with open(log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {"pairs": data["budget"]["pairs_seen"], "steps": data["step"],
+            "batch_size": config["batch_size"], "epochs": schedule["epochs"],
+            "lr": [schedule["lr"], schedule["lr_end"]], "seed": config["seed"],
+            "minutes": round(float(rows[-1]["elapsed_s"]) / 60, 1) if rows else None}
+
+
+def read_reports(reports: Dict[str, Path]) -> Dict[str, dict]:
+    """{report label: its summary's trackers}; ``ShipError`` for a missing or partial one."""
+    read = {}
+    for label, path in reports.items():
+        try:
+            summary = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ShipError(f"--report {label}={path} cannot be read ({exc}); run tools/eval.py "
+                            f"first") from exc
+        if summary.get("partial"):
+            raise ShipError(f"--report {label}={path} is partial; evaluate every sequence")
+        read[label] = summary["trackers"]
+    return read
+
+
+def ship(run: Path, reports: Dict[str, Path], weights_dir: Path) -> Dict[str, object]:
+    """Write the three compact checkpoints and weights.json; returns the facts written."""
+    run, weights_dir = Path(run), Path(weights_dir)
+    sources = {stage: run / stage / "last.pt" for stage in STAGES}
+    targets = {stage: weights_dir / entry(name_of_stage(stage)).weights_file for stage in STAGES}
+    facts_file = weights_dir / "weights.json"
+    check_writable_dir(weights_dir, "--weights-dir")
+    check_outputs({**{f"{s} weights": p for s, p in targets.items()}, "facts": facts_file},
+                  {f"{s} checkpoint": p for s, p in sources.items()})
+    checkpoints = {}
+    for stage, path in sources.items():
+        if not path.is_file():
+            raise ShipError(f"{path} does not exist; train stage {stage} into {run} first")
+        data = load_checkpoint(path)
+        if not data.get("finished"):
+            raise ShipError(f"{path} is unfinished; finish it with tools/train_rbsf.py --stage "
+                            f"{stage} --out {run} --resume")
+        checkpoints[stage] = data
+    scores = read_reports(reports)
+    facts: Dict[str, object] = {"source": "tools/train_rbsf.py", "run": str(run), "models": {}}
+    for stage, data in checkpoints.items():
+        name = entry(name_of_stage(stage)).report_name
+        missing = [label for label, trackers in scores.items() if name not in trackers]
+        if missing:
+            raise ShipError(f"report {missing[0]} has no {name}; evaluate it there first")
+        net = model_from_checkpoint(data, str(sources[stage]))
+        config = data["train_config"]
+        facts["models"][targets[stage].name] = {
+            "name": name, "kind": net.kind, "model_config": net.config(),
+            "source_checkpoint": str(sources[stage]), "init": _stage_init(config, stage),
+            "data": data.get("data"), "budget": _budget(data, sources[stage].parent / "log.csv"),
+            "scores": {label: {k: trackers[name][k] for k in SCORES}
+                       for label, trackers in scores.items()}}
+    for stage, data in checkpoints.items():
+        net = model_from_checkpoint(data, str(sources[stage]))
+        save_atomic(compact_payload(net, stage=stage, finished=True, source=str(sources[stage])),
+                    targets[stage])
+    with atomic_open(facts_file) as handle:
+        json.dump(facts, handle, indent=2)
+        handle.write("\n")
+    return facts
+
+
+def _report(text: str):
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"expected LABEL=SUMMARY.json, got {text!r}")
+    return label, Path(path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="training output folder (--out)")
+    p.add_argument("--report", type=_report, action="append", default=[],
+                   metavar="LABEL=SUMMARY", help="a held-out tools/eval.py summary.json; repeat")
+    p.add_argument("--weights-dir", type=Path, default=Path("data/weights"),
+                   help="where the shipped files go (default: data/weights)")
+    args = p.parse_args(argv)
+    try:
+        facts = ship(args.run, dict(args.report), args.weights_dir)
+    except RBSFError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped {', '.join(facts['models'])} and weights.json to {args.weights_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

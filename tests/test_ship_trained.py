@@ -1,0 +1,75 @@
+"""experiments.ship_trained: a finished chain becomes the shipped files, with its facts."""
+import json
+
+import pytest
+import torch
+
+from experiments.ship_trained import ShipError, main, ship
+from rbsf.checkpoint import load_checkpoint, load_model
+from rbsf.data import load_sequences
+from rbsf.data.synthetic import write_dataset
+from rbsf.train import Interrupted, preset, train_chain
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = write_dataset(str(tmp_path_factory.mktemp("got10k")), "got10k", 3, 12, seed=5,
+                         frame_size=(240, 180))
+    out = tmp_path_factory.mktemp("run")
+    train_chain(preset("smoke"), ["teacher", "xnor", "rbsf"], load_sequences(str(root), "train"),
+                out)
+    return out
+
+
+def summary(tmp_path, names, partial=False):
+    scores = {n: {"success_auc": 0.5 + i / 10, "precision_20": 0.7, "sr_50": 0.6, "fps": 3.0}
+              for i, n in enumerate(names)}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"dataset": "custom", "partial": partial, "trackers": scores}))
+    return path
+
+
+def test_ships_each_stage_compact_with_its_budget_and_scores(run, tmp_path):
+    report = summary(tmp_path, ["SiamFC", "XNOR-SF", "RB-SF"])
+    weights = tmp_path / "weights"
+    assert main(["--run", str(run), "--report", f"held={report}", "--weights-dir",
+                 str(weights)]) == 0
+    facts = json.loads((weights / "weights.json").read_text())
+    config = preset("smoke")
+    for file, stage, kind in [("siamfc.pt", "teacher", "fp"), ("xnor.pt", "xnor", "xnor"),
+                              ("rbsf.pt", "rbsf", "rbconv")]:
+        model = facts["models"][file]
+        schedule = config.stage(stage)
+        assert model["budget"]["pairs"] == schedule.epochs * schedule.pairs_per_epoch
+        assert model["kind"] == kind and model["init"] is None
+        assert model["scores"]["held"]["success_auc"] == json.loads(
+            report.read_text())["trackers"][model["name"]]["success_auc"]
+        shipped, trained = load_model(weights / file), load_model(run / stage / "last.pt")
+        z, x = torch.rand(1, 3, 127, 127) * 255, torch.rand(1, 3, 239, 239) * 255
+        with torch.no_grad():
+            a, b = shipped.eval()(z, x), trained.eval()(z, x)
+        assert (a - b).abs().max() <= 1e-2 * b.abs().max()
+        assert load_checkpoint(weights / file)["source"] == str(run / stage / "last.pt")
+
+
+def test_refuses_a_report_without_a_model_or_a_partial_one(run, tmp_path, capsys):
+    weights = tmp_path / "weights"
+    with pytest.raises(ShipError, match="has no RB-SF"):
+        ship(run, {"held": summary(tmp_path, ["SiamFC", "XNOR-SF"])}, weights)
+    with pytest.raises(ShipError, match="partial"):
+        ship(run, {"held": summary(tmp_path, ["SiamFC", "XNOR-SF", "RB-SF"], partial=True)},
+             weights)
+    assert main(["--run", str(run), "--report", f"held={tmp_path / 'none.json'}",
+                 "--weights-dir", str(weights)]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    assert not (weights / "siamfc.pt").exists()
+
+
+def test_refuses_an_unfinished_stage(tmp_path):
+    root = write_dataset(str(tmp_path / "got10k"), "got10k", 2, 12, seed=5, frame_size=(240, 180))
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train_chain(preset("smoke"), ["teacher"], load_sequences(str(root), "train"), run,
+                    max_steps=1)
+    with pytest.raises(ShipError, match="unfinished"):
+        ship(run, {}, tmp_path / "weights")

@@ -73,7 +73,8 @@ def _load_finished(path: Path, kind: str, role: str,
     except CheckpointError as exc:
         raise TrainingError(str(exc)) from exc
     if net.kind != kind:
-        raise TrainingError(f"{path} holds a {net.kind} model; {role} must be {kind}")
+        needed = "full precision" if kind == "fp" else kind
+        raise TrainingError(f"{path} holds a {net.kind} model; {role} must be {needed}")
     note = unfinished_note(data)
     if note:
         raise TrainingError(f"{role} {path} is an {note}; {finish_hint(path)}, or pass a "

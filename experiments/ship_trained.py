@@ -84,15 +84,14 @@ def ship(run: Path, reports: Dict[str, Path], weights_dir: Path) -> Dict[str, ob
         if not data.get("finished"):
             raise ShipError(f"{path} is unfinished; finish it with tools/train_rbsf.py --stage "
                             f"{stage} --out {run} --resume")
-        checkpoints[stage] = data
+        checkpoints[stage] = (data, model_from_checkpoint(data, str(path)))
     scores = read_reports(reports)
     facts: Dict[str, object] = {"source": "tools/train_rbsf.py", "run": str(run), "models": {}}
-    for stage, data in checkpoints.items():
+    for stage, (data, net) in checkpoints.items():
         name = entry(name_of_stage(stage)).report_name
         missing = [label for label, trackers in scores.items() if name not in trackers]
         if missing:
             raise ShipError(f"report {missing[0]} has no {name}; evaluate it there first")
-        net = model_from_checkpoint(data, str(sources[stage]))
         config = data["train_config"]
         facts["models"][targets[stage].name] = {
             "name": name, "kind": net.kind, "model_config": net.config(),
@@ -100,8 +99,7 @@ def ship(run: Path, reports: Dict[str, Path], weights_dir: Path) -> Dict[str, ob
             "data": data.get("data"), "budget": _budget(data, sources[stage].parent / "log.csv"),
             "scores": {label: {k: trackers[name][k] for k in SCORES}
                        for label, trackers in scores.items()}}
-    for stage, data in checkpoints.items():
-        net = model_from_checkpoint(data, str(sources[stage]))
+    for stage, (_, net) in checkpoints.items():
         save_atomic(compact_payload(net, stage=stage, finished=True, source=str(sources[stage])),
                     targets[stage])
     with atomic_open(facts_file) as handle:

@@ -15,7 +15,7 @@ from rbsf.discriminator import discriminator_loss, feature_vectors
 from rbsf.files import save_atomic
 from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
-from rbsf.train import Interrupted, Trainer, TrainingError, preset, train_chain
+from rbsf.train import Interrupted, Trainer, TrainingError, chain, preset, train_chain
 from rbsf.train.config import STAGE_KIND
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,11 @@ def test_teacher_fine_tunes_from_init_weights(sequences, teacher_file, tmp_path)
 
 @pytest.mark.parametrize("stage", ["xnor", "rbsf"])
 def test_student_fine_tunes_from_init_weights_not_from_its_teacher(sequences, teacher_file,
-                                                                   tmp_path, stage):
+                                                                   tmp_path, stage, monkeypatch):
+    loads = []
+    real_load = chain.load_checkpoint
+    monkeypatch.setattr(chain, "load_checkpoint", lambda path: loads.append(str(path)) or
+                        real_load(path))
     torch.manual_seed(1)
     given = SiamFCNet(STAGE_KIND[stage], width=0.25)
     given.load_teacher_state(SiamFCNet("fp", width=0.25).state_dict())
@@ -171,6 +175,8 @@ def test_student_fine_tunes_from_init_weights_not_from_its_teacher(sequences, te
     assert not torch.equal(start, tuned)
     assert (start - tuned).abs().max() < 1e-3 * start.abs().max()
     assert (torch.load(teacher_file)[key] - tuned).abs().max() > 0.1 * start.abs().max()
+    # the checks and the training share one load of each given checkpoint
+    assert loads.count(str(init_file)) == 1 and loads.count(str(teacher_file)) == 1
 
 
 @pytest.mark.parametrize("stage", ["teacher", "rbsf"])

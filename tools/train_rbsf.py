@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     teacher = Path(args.teacher) if args.teacher else None
     check_device(args.device)
-    check_chain(config, stages, out, teacher, args.resume)
+    checked = check_chain(config, stages, out, teacher, args.resume)
     dist.setup(args.device)
     main_process = dist.is_main()
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
             print(f"training {', '.join(stages)} ({args.preset} preset) on {len(sequences)} "
                   f"sequences -> {out}/", flush=True)
         results = train_chain(config, stages, sequences, out, args.device, teacher,
-                              args.resume, args.max_steps)
+                              args.resume, args.max_steps, checked)
     finally:
         dist.teardown()
     if main_process:

@@ -4,12 +4,15 @@
 would mix up teachers: an output folder that cannot be written, a stage checkpoint in the way
 without ``resume``, a resume with other settings, a student stage without a finished teacher,
 and a ``teacher_path`` that differs from the teacher the output folder already holds (students
-there were distilled from that one). ``train_chain`` makes the same checks itself.
+there were distilled from that one). It returns the models it loaded (``CheckedChain``);
+``train_chain`` takes them, or makes the same checks itself, so no checkpoint is loaded twice.
 """
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import torch
 import torch.nn as nn
@@ -132,10 +135,20 @@ def _check_given_teacher(config: TrainConfig, out_dir: Path, teacher_path: Path)
     return teacher
 
 
+@dataclass
+class CheckedChain:
+    """The checkpoints ``check_chain`` loaded: each ``--init`` model by stage, and the teacher
+    the students learn from when it is not trained in the run (``--teacher``, or the finished
+    one the output folder holds)."""
+
+    init: Dict[str, SiamFCNet] = field(default_factory=dict)
+    teacher: Optional[nn.Module] = None
+
+
 def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
-                teacher_path: Optional[Path] = None, resume: bool = False) -> None:
+                teacher_path: Optional[Path] = None, resume: bool = False) -> CheckedChain:
     """Refuse (``TrainingError``, ``ConfigError``, ``OutputPathError``) what would fail or mix
-    up teachers, before any work; see the module docstring."""
+    up teachers, before any work (see the module docstring); returns the models loaded."""
     out_dir = Path(out_dir)
     stages = [s for s in STAGES if s in set(stages)]
     config.check(stages, dist.launch_size())
@@ -146,7 +159,7 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
             raise TrainingError(f"--init {stage}={config.init[stage]} sets where stage {stage} "
                                 f"starts, but no {stage} is trained here (--teacher, or --stage "
                                 f"without {stage}); drop that --init")
-        load_init(config, stage)
+    checked = CheckedChain({stage: load_init(config, stage) for stage in config.init})
     for stage in trained:
         path = out_dir / stage / "last.pt"
         if path.exists():
@@ -154,28 +167,32 @@ def check_chain(config: TrainConfig, stages: Iterable[str], out_dir: Path,
             check_resumable(load_checkpoint(path), path, config, stage)
     students = [s for s in stages if s != "teacher"]
     if teacher_path is not None:
-        _check_given_teacher(config, out_dir, Path(teacher_path))
+        checked.teacher = _check_given_teacher(config, out_dir, Path(teacher_path))
     elif students and "teacher" not in stages:
         held = out_dir / "teacher" / "last.pt"
         if not held.exists():
             raise TrainingError(f"stage {students[0]} needs a teacher and {held} does not exist; "
                                 f"train one first (--stage teacher) or pass --teacher CKPT")
-        load_teacher(held)
+        checked.teacher = load_teacher(held)
+    return checked
 
 
 def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequence],
                 out_dir: Path, device: str = "cpu", teacher_path: Optional[Path] = None,
-                resume: bool = False, max_steps: Optional[int] = None) -> dict:
+                resume: bool = False, max_steps: Optional[int] = None,
+                checked: Optional[CheckedChain] = None) -> dict:
     """Run the given stages in order; a stage named in ``config.init`` starts from that
     checkpoint; other students are initialised from the teacher of ``teacher_path`` or of
-    ``out_dir/teacher/last.pt`` (which rbsf is distilled from in every case). Returns the
-    checkpoint path of each stage."""
+    ``out_dir/teacher/last.pt`` (which rbsf is distilled from in every case). ``checked``: what
+    ``check_chain`` returned for these arguments (else it runs here). Returns the checkpoint
+    path of each stage."""
     out_dir = Path(out_dir)
     stages = [s for s in STAGES if s in set(stages)]
-    check_chain(config, stages, out_dir, teacher_path, resume)
+    if checked is None:
+        checked = check_chain(config, stages, out_dir, teacher_path, resume)
     results = {}
     if teacher_path is not None:
-        teacher = load_teacher(Path(teacher_path))
+        teacher = checked.teacher
         target = out_dir / "teacher" / "last.pt"
         if dist.is_main() and not target.exists():
             save_atomic(model_payload(teacher, stage="teacher", finished=True,
@@ -186,8 +203,9 @@ def train_chain(config: TrainConfig, stages: Iterable[str], sequences: List[Sequ
     for stage in stages:
         teacher = None
         if stage != "teacher":
-            teacher = load_teacher(out_dir / "teacher" / "last.pt")
-        init = load_init(config, stage) if stage in config.init else None
+            teacher = (copy.deepcopy(checked.teacher) if checked.teacher is not None
+                       else load_teacher(out_dir / "teacher" / "last.pt"))
+        init = checked.init.get(stage)
         trainer = Trainer(config, stage, sequences, out_dir, device, teacher, max_steps,
                           init=init)
         results[stage] = trainer.run(resume=resume)

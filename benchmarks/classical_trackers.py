@@ -25,7 +25,7 @@ from typing import List, Optional
 
 from rbsf.data import load_sequences
 from rbsf.eval.report import build_summary, markdown_table, write_report
-from rbsf.eval.runner import is_finished
+from rbsf.eval.runner import is_finished, read_identity
 from tools.cli import ArgumentParser, fail, run_tool
 
 PEERS = ("CSRT", "KCF", "MIL")
@@ -131,7 +131,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             if done.returncode != 0:
                 return fail(f"the contrib worker failed (exit {done.returncode}); finished "
                             f"sequences are kept, rerun to continue")
-    summary = build_summary(args.dataset, "otb", sequences, result_dir, others + peers)
+    recorded = [read_identity(result_dir, name) for name in others]
+    settings = [r.get("settings") for r in recorded if r is not None]
+    shared = settings[0] if others and len(settings) == len(others) and all(
+        s == settings[0] for s in settings) else None
+    summary = build_summary(args.dataset, "otb", sequences, result_dir, others + peers,
+                            settings=shared, root=args.root)
     summary["peers_opencv_version"] = version
     for path in write_report(summary, args.report_dir / args.dataset):
         print(f"wrote {path}")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from experiments import run_job
 from experiments.reproduce import compact_payload
 from rbsf.checkpoint import load_checkpoint, model_from_checkpoint
 from rbsf.errors import RBSFError
@@ -124,13 +125,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--weights-dir", type=Path, default=Path("data/weights"),
                    help="where the shipped files go (default: data/weights)")
     args = p.parse_args(argv)
-    try:
+
+    def job() -> str:
         facts = ship(args.run, dict(args.report), args.weights_dir)
-    except RBSFError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"shipped {', '.join(facts['models'])} and weights.json to {args.weights_dir}")
-    return 0
+        return f"shipped {', '.join(facts['models'])} and weights.json to {args.weights_dir}"
+    return run_job(job)
 
 
 if __name__ == "__main__":

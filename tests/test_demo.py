@@ -191,6 +191,8 @@ def test_ctrl_c_finishes_outputs(work):
                          "{root}/none.pt"], "checkpoint not found"),
     ("past the end", ["--video", "{root}/clip.mp4", "--start-frame", "50", "--init-box", "1,1,5,5"],
      "past its end"),
+    ("bad settings", ["--video", "{root}/clip.mp4", "--init-box", "20,70,30,30", "--params",
+                      "{root}/none.json"], "cannot read tracker settings"),
     ("int8 on a float model", ["--video", "{root}/clip.mp4", "--init-box", "20,70,30,30",
                                "--tracker", "packed-int8", "--weights", "{root}/fp.pt"],
      "not the packed RB-SF model"),

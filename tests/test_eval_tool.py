@@ -256,3 +256,66 @@ def test_ctrl_c_keeps_finished_sequences_and_a_rerun_continues(setup, tmp_path, 
     assert not (tmp_path / "rep").exists()
     rerun = _eval(tmp_path, *args)
     assert rerun.returncode == 0 and "1 finished sequence result(s)" in rerun.stdout
+
+
+def test_tracker_settings_file_is_used_recorded_and_kept_apart(setup, tmp_path, _eval):
+    base, root, weights = setup
+    args = ("--dataset", "custom", "--root", str(root), "--trackers", "rbsf",
+            "--weights-dir", str(weights))
+    assert _eval(tmp_path, *args).returncode == 0
+    reference = np.loadtxt(sorted((tmp_path / "res" / "custom" / "RB-SF").glob("*.txt"))[0],
+                           delimiter=",")
+    assert "SiamFC's reference values" in (tmp_path / "rep" / "custom" / "summary.md").read_text()
+    settings = tmp_path / "wide.json"
+    settings.write_text(json.dumps({"window_influence": 0.9, "scale_lr": 0.0}))
+    # results of the reference settings are not reused, nor mixed with other settings
+    assert_clear_error(_eval(tmp_path, *args, "--params", str(settings)),
+                       "other settings", "delete that folder")
+    other = tmp_path / "other"
+    proc = _eval(other, *args, "--params", str(settings))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((other / "rep" / "custom" / "summary.json").read_text())
+    assert summary["settings"] == {"window_influence": 0.9, "scale_lr": 0.0}
+    assert "window_influence=0.9" in (other / "rep" / "custom" / "summary.md").read_text()
+    boxes = np.loadtxt(sorted((other / "res" / "custom" / "RB-SF").glob("*.txt"))[0],
+                       delimiter=",")
+    assert np.allclose(boxes[1:, 2:], boxes[0, 2:])          # scale_lr 0: the size never moves
+    assert not np.allclose(boxes, reference)
+
+
+def test_settings_beside_the_weights_are_the_default(setup, tmp_path, _eval):
+    base, root, weights = setup
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "rbsf.pt").write_bytes((weights / "rbsf.pt").read_bytes())
+    (folder / "tracking.json").write_text(json.dumps({"scale_step": 1.09}))
+    args = ("--dataset", "custom", "--root", str(root), "--trackers", "rbsf",
+            "--weights-dir", str(folder))
+    assert _eval(tmp_path, *args).returncode == 0
+    assert json.loads((tmp_path / "rep" / "custom" / "summary.json").read_text())[
+        "settings"] == {"scale_step": 1.09}
+    proc = _eval(tmp_path / "ref", *args, "--params", "reference")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "ref" / "rep" / "custom" / "summary.json").read_text())[
+        "settings"] == {}
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "cannot read tracker settings"),
+    ("{not json", "cannot read tracker settings"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"window": 0.2}', "unknown setting(s) window"),
+    ('{"scale_num": 2}', "scale_num=2 must be odd"),
+    ('{"window_influence": 1.5}', "window_influence=1.5 must be in [0, 1]"),
+    ('{"scale_step": "big"}', "scale_step must be a number"),
+    ('{"response_up": 2.5}', "response_up must be an integer"),
+])
+def test_bad_settings_file_is_one_line_before_tracking(setup, tmp_path, _eval, text, message):
+    base, root, weights = setup
+    path = tmp_path / "settings.json"
+    if text is not None:
+        path.write_text(text)
+    assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+                             "rbsf", "--weights-dir", str(weights), "--params", str(path)),
+                       message)
+    assert not (tmp_path / "res").exists()

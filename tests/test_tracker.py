@@ -144,3 +144,21 @@ def test_toolkit_track_on_a_generated_sequence(tmp_path):
     np.testing.assert_array_equal(boxes[0], gt[0])
     again, _ = tracker.track(frames, gt[0])
     np.testing.assert_array_equal(boxes, again)
+
+
+def test_template_update_blends_the_new_exemplar_at_its_rate():
+    from trackers.siamfc import TrackerParams
+    frames = _panned_frames(3)
+    box = np.array([80.0, 55.0, 40.0, 40.0])
+    fixed = SiamFCTracker(PixelNet())
+    moving = SiamFCTracker(PixelNet(), params=TrackerParams(template_lr=0.25))
+    for tracker in (fixed, moving):
+        tracker.init(frames[0], box)
+    start = fixed.kernel.clone()
+    out = moving.update(frames[1])
+    assert np.allclose(out, fixed.update(frames[1]))       # this frame located alike
+    assert torch.equal(fixed.kernel, start)
+    # the new exemplar, cut where the tracker now puts the target, at weight 0.25
+    new = SiamFCTracker(PixelNet())
+    new.init(frames[1], out)
+    assert torch.allclose(moving.kernel, 0.75 * start + 0.25 * new.kernel, atol=1e-5)

@@ -24,7 +24,7 @@ from rbsf.video import (CAMERA_INDICES, BoxOutput, FrameSource, VideoError, Vide
                         read_groundtruth_box, select_box, track_video)
 from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
 from trackers.registry import (TRACKERS, build_tracker, find_weights, name_for_weights,
-                               unfinished)
+                               params_file, tracker_params, unfinished)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "heldout" / "carphone_bowtie.mp4"
@@ -58,6 +58,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, metavar="PATH",
                         help="checkpoint to load (default: data/weights/<tracker>.pt, "
                              "data/weights/rbsf.packed for packed and packed-int8)")
+    parser.add_argument("--params", metavar="PATH",
+                        help="tracker settings JSON (experiments/tune_tracker.py writes one), or "
+                             "'reference' for SiamFC's values (default: tracking.json beside "
+                             "the weights when there is one, else the reference values)")
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
     parser.add_argument("--boxes", type=Path, metavar="PATH",
@@ -95,6 +99,7 @@ def resolve_paths(args: argparse.Namespace) -> None:
     if args.tracker is None:
         args.tracker = name_for_weights(args.weights) if args.weights else DEFAULT_TRACKER
     args.weights = args.weights or find_weights(args.tracker)
+    args.params_file = params_file(args.weights.parent, args.params)
     stem = args.video.stem if args.video is not None else f"webcam{args.webcam}"
     args.output = args.output or Path("runs") / "demo" / f"{stem}_{args.tracker}.mp4"
 
@@ -106,7 +111,7 @@ def check_paths(args: argparse.Namespace) -> Path:
     boxes_label = "--boxes" if args.boxes else "--boxes (default: --output with .txt)"
     check_outputs({"--output": args.output, boxes_label: boxes},
                   {"input video": args.video, "--groundtruth file": args.groundtruth,
-                   "--weights file": args.weights})
+                   "--weights file": args.weights, "--params file": args.params_file})
     return boxes
 
 
@@ -131,11 +136,12 @@ def initial_box(args: argparse.Namespace, source: FrameSource, display: bool):
 def run(args: argparse.Namespace) -> int:
     resolve_paths(args)
     boxes = check_paths(args)
+    params = tracker_params(args.weights.parent, args.params)
     display = not args.no_display and display_available()
     source = open_source(args)
     try:
         box = initial_box(args, source, display)
-        tracker = build_tracker(args.tracker, args.weights)
+        tracker = build_tracker(args.tracker, args.weights, params=params)
         note = unfinished(args.weights)
         if note:
             print(f"warning: {args.weights} is not a finished model ({note})", file=sys.stderr)

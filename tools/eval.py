@@ -11,9 +11,12 @@ Results go to <result-dir>/<dataset>/<tracker>/ in the got10k toolkit's layout (
 finished sequences); reports to <report-dir>/<dataset>/: summary.json, summary.md (Table 5
 layout) and plots (success_plot.png, precision_plot.png; LaSOT also norm_precision_plot.png;
 VOT ar_plot.png). Nothing is ever downloaded: the root is checked first and a missing or
-partial one is one error line. Every result and report file is checked writable before
-tracking starts; a tracker whose weights are an unfinished training checkpoint gets a warning
-line and is marked (unfinished) in the report.
+partial one is one error line. Trackers run with --params (default: the weights folder's
+tracking.json, tuned for those weights, else SiamFC's reference settings); the report lists the
+settings that differ from the reference. Every result and report file is checked writable
+before tracking starts, and a result folder of other weights or settings is refused (its
+tracker.json says which); a tracker whose weights are an unfinished training checkpoint gets a
+warning line and is marked (unfinished) in the report.
 """
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ from rbsf.eval.report import (build_summary, markdown_table, report_files, submi
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import check_writable
 from tools.cli import ArgumentParser, positive_int, run_tool
-from trackers.registry import SHIPPED_WEIGHTS, TRACKERS, factories, parse_names, unfinished
+from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, parse_names, tracker_params,
+                               unfinished)
+from trackers.siamfc import changed_params
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,6 +62,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
                         help="folder with <tracker>.pt, or a training output folder with "
                              "<stage>/last.pt (stage teacher, xnor, rbsf)")
+    parser.add_argument("--params", metavar="PATH",
+                        help="tracker settings JSON for every tracker (experiments/"
+                             "tune_tracker.py writes one), or 'reference' for SiamFC's values "
+                             "(default: <weights-dir>/tracking.json when it exists, else the "
+                             "reference values)")
     parser.add_argument("--result-dir", type=Path, default=Path("results"),
                         help="raw tracking results, <result-dir>/<dataset>/<tracker>/...; finished "
                              "sequences are skipped, so delete a tracker's folder after "
@@ -83,7 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
-    trackers = factories(keys, args.weights_dir, args.device)
+    params = tracker_params(args.weights_dir, args.params)
+    trackers = factories(keys, args.weights_dir, args.device, params)
     notes = {name: note for name, factory in trackers.items()
              if (note := unfinished(factory.weights))}
     unfound = not_found(benchmark, len(names) + len(missing), wanted)
@@ -114,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"evaluation server)")
         return 0
     summary = build_summary(benchmark.name, benchmark.protocol, sequences, result_dir, names,
-                            missing, subset, notes, unfound)
+                            missing, subset, notes, unfound, changed_params(params), root)
     for path in write_report(summary, report_dir):
         print(f"wrote {path}")
     print(markdown_table(summary))

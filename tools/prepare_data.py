@@ -6,6 +6,7 @@
     python tools/prepare_data.py stamps --sheet runs/stamps.png   # photo / drawing filter
     python tools/prepare_data.py train --out data/cache/real      # GOT-10k train/ for train_rbsf.py
     python tools/prepare_data.py heldout --out data/cache/heldout-rendered   # OTB layout
+    python tools/prepare_data.py val --out data/cache/val-rendered   # for tuning tracker settings
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
 
 Nothing is fetched unless ``fetch`` is asked; the other commands use only the cache
@@ -63,9 +64,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     sheet = commands.add_parser("stamps", help="measure and classify the stamps (stamps.json)")
     sheet.add_argument("--sheet", type=Path, help="also write a contact sheet PNG of the stamps "
                        "framed by class (green photo, yellow in between, red dropped)")
-    for name, helptext in (("train", "write the GOT-10k training set (train/)"),
-                           ("heldout", "write held-out rendered sequences (OTB layout) from "
-                                       "held-out stamps and backgrounds")):
+    for name, helptext, seed in (
+            ("train", "write the GOT-10k training set (train/)", 0),
+            ("heldout", "write held-out rendered sequences (OTB layout) from held-out stamps "
+                        "and backgrounds", 1000),
+            ("val", "write validation rendered sequences (OTB layout, Val0001...): new renders "
+                    "from the training stamps and backgrounds, for tuning tracker settings", 2000)):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--out", type=Path, required=True, help="new or empty output folder")
         sub.add_argument("--sequences", type=non_negative_int, default=300 if name == "train" else 12,
@@ -74,7 +78,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                          help="frames per sequence (video tracks: at most) (default: %(default)s)")
         sub.add_argument("--size", type=frame_size, default=(480, 360), metavar="WxH",
                          help="frame size (default: 480x360)")
-        sub.add_argument("--seed", type=int, default=0 if name == "train" else 1000,
+        sub.add_argument("--seed", type=int, default=seed,
                          help="random seed (default: %(default)s)")
         sub.add_argument("--workers", type=positive_int, default=1,
                          help="worker processes (default: %(default)s)")
@@ -198,10 +202,10 @@ def write(args: argparse.Namespace) -> int:
     lib = library(args.cache, heldout)
     print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
           f"({'held-out' if heldout else 'training'} split)")
-    if heldout:
-        root = render.write_heldout_rendered(args.out, lib, args.sequences, args.frames,
-                                             args.seed, args.size, workers=args.workers,
-                                             progress=True)
+    if args.command in ("heldout", "val"):
+        root = render.write_rendered_otb(args.out, lib, args.sequences, args.frames, args.seed,
+                                         args.size, workers=args.workers, progress=True,
+                                         split="held-out" if heldout else "validation")
     else:
         videos = {}
         if args.tracks_per_video:

@@ -15,6 +15,7 @@ objects, or the picklable :class:`TrackerFactory` recipes worker processes build
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
@@ -23,10 +24,12 @@ from rbsf.checkpoint import load_checkpoint, load_model, unfinished_note
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.errors import RBSFError
 from rbsf.models.siamfc import MODEL_NAMES
-from trackers.siamfc import SiamFCTracker
+from trackers.siamfc import SiamFCTracker, TrackerParams, changed_params, load_params
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_WEIGHTS = REPO / "data" / "weights"
+PARAMS_FILE = "tracking.json"   # tracker settings beside the weights they were tuned for
+REFERENCE = "reference"         # --params value: SiamFC's reference settings
 
 
 class TrackerError(RBSFError):
@@ -129,13 +132,15 @@ def unfinished(weights: Union[str, Path]) -> Optional[str]:
 
 @dataclass(frozen=True)
 class TrackerFactory:
-    """A picklable recipe for one tracker: registry name, weights, device and, optionally, the
-    name its results are filed under (default: the registry's report name)."""
+    """A picklable recipe for one tracker: registry name, weights, device, tracking settings
+    and, optionally, the name its results are filed under (default: the registry's report
+    name)."""
 
     name: str
     weights: str
     device: str = "cpu"
     report_name: Optional[str] = None
+    params: TrackerParams = TrackerParams()
 
     @property
     def label(self) -> str:
@@ -145,22 +150,50 @@ class TrackerFactory:
         """Load the weights once and check them (before any long work)."""
         load_net(self.name, self.weights)
 
+    def identity(self) -> dict:
+        """What its results depend on: the tracker, its weights' digest, the settings that
+        differ from the reference (``rbsf.eval.runner`` keeps results of one identity apart)."""
+        digest = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
+        return {"tracker": self.name, "weights_sha256": digest,
+                "settings": changed_params(self.params)}
+
     def __call__(self) -> SiamFCTracker:
-        return SiamFCTracker(load_net(self.name, self.weights), self.label, device=self.device)
+        return SiamFCTracker(load_net(self.name, self.weights), self.label, self.params,
+                             self.device)
+
+
+def params_file(weights_dir: Union[str, Path], choice: Optional[str] = None) -> Optional[Path]:
+    """The settings file trackers of ``weights_dir`` run with: ``choice`` (a path, or
+    ``"reference"`` for none), else ``weights_dir/tracking.json`` when it exists (settings tuned
+    for those weights), else none (the reference settings)."""
+    if choice == REFERENCE:
+        return None
+    if choice is not None:
+        return Path(choice)
+    default = Path(weights_dir) / PARAMS_FILE
+    return default if default.is_file() else None
+
+
+def tracker_params(weights_dir: Union[str, Path], choice: Optional[str] = None) -> TrackerParams:
+    """The settings of :func:`params_file`, loaded and checked (``ParamsError``)."""
+    path = params_file(weights_dir, choice)
+    return TrackerParams() if path is None else load_params(path)
 
 
 def factories(names: Sequence[str], weights_dir: Union[str, Path] = SHIPPED_WEIGHTS,
-              device: str = "cpu") -> Dict[str, TrackerFactory]:
+              device: str = "cpu", params: TrackerParams = TrackerParams()
+              ) -> Dict[str, TrackerFactory]:
     """Checked factories of the named trackers, keyed by the name their results go under."""
     made = {}
     for name in names:
-        factory = TrackerFactory(name, str(find_weights(name, weights_dir)), device)
+        factory = TrackerFactory(name, str(find_weights(name, weights_dir)), device,
+                                 params=params)
         factory.check()
         made[factory.label] = factory
     return made
 
 
-def build_tracker(name: str, weights: Optional[Union[str, Path]] = None,
-                  device: str = "cpu") -> SiamFCTracker:
+def build_tracker(name: str, weights: Optional[Union[str, Path]] = None, device: str = "cpu",
+                  params: TrackerParams = TrackerParams()) -> SiamFCTracker:
     """The tracker ``name`` with ``weights`` (default: its shipped weights)."""
-    return TrackerFactory(name, str(weights or find_weights(name)), device)()
+    return TrackerFactory(name, str(weights or find_weights(name)), device, params=params)()

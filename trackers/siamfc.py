@@ -10,13 +10,18 @@ one backbone pass, cross-correlation with the exemplar embedding cached at ``ini
 packed engine's native head for every network on the CPU, when it was compiled), response
 upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann window mixed in, and
 the peak moved back to image coordinates. The size follows the best scale with a learning rate.
+With ``template_lr`` > 0 the exemplar embedding moves towards the embedding of the new box at
+that rate each frame (a linear template update; 0, the default, keeps SiamFC's fixed exemplar).
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
 that leaves the frame or a box larger than the image keeps the tracker usable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -28,11 +33,16 @@ from rbsf.crops import crop_and_resize, exemplar_crop_size, mean_color, to_rgb_a
 from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
+from rbsf.errors import RBSFError
+
+
+class ParamsError(RBSFError, ValueError):
+    """Tracker settings that are out of range, or a settings file that cannot be read."""
 
 
 @dataclass(frozen=True)
 class TrackerParams:
-    """SiamFC tracking hyper-parameters (values of the reference implementation)."""
+    """SiamFC tracking hyper-parameters (defaults: the reference implementation's values)."""
 
     exemplar_size: int = 127
     instance_size: int = 255
@@ -42,9 +52,66 @@ class TrackerParams:
     scale_lr: float = 0.59
     scale_penalty: float = 0.9745
     window_influence: float = 0.176
+    template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
+
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+                raise ParamsError(f"tracker setting {field.name} must be an integer, got {value!r}")
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ParamsError(f"tracker setting {field.name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ParamsError(f"tracker setting {field.name} must be finite, got {value!r}")
+        rules = {
+            "exemplar_size": (self.exemplar_size >= 16, "at least 16"),
+            "instance_size": (self.instance_size > self.exemplar_size,
+                              "larger than exemplar_size"),
+            "context": (0 <= self.context <= 4, "in [0, 4]"),
+            "scale_num": (self.scale_num >= 1 and self.scale_num % 2 == 1, "odd and positive"),
+            "scale_step": (1 <= self.scale_step <= 2, "in [1, 2]"),
+            "scale_lr": (0 <= self.scale_lr <= 1, "in [0, 1]"),
+            "scale_penalty": (0 < self.scale_penalty <= 1, "in (0, 1]"),
+            "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
+            "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
+            "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
+            "total_stride": (self.total_stride >= 1, "positive"),
+            "min_size": (self.min_size > 0, "positive"),
+        }
+        for name, (ok, rule) in rules.items():
+            if not ok:
+                raise ParamsError(f"tracker setting {name}={getattr(self, name)!r} must be {rule}")
+
+
+def load_params(path: Union[str, Path]) -> TrackerParams:
+    """Settings from a JSON object of ``TrackerParams`` fields (``experiments/tune_tracker.py``
+    writes one); fields it leaves out keep the reference values. ``ParamsError`` for a file
+    that is missing or unreadable, an unknown field or a value out of range."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParamsError(f"cannot read tracker settings {path}: {exc}; give a JSON object of "
+                          f"settings, e.g. {{\"window_influence\": 0.25}}") from exc
+    if not isinstance(values, dict):
+        raise ParamsError(f"tracker settings {path} must be a JSON object of settings")
+    known = [f.name for f in fields(TrackerParams)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParamsError(f"tracker settings {path}: unknown setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(known)}")
+    try:
+        return TrackerParams(**values)
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from exc
+
+
+def changed_params(params: TrackerParams) -> Dict[str, float]:
+    """The settings that differ from the reference values (empty: the reference tracker)."""
+    return {f.name: getattr(params, f.name) for f in fields(params)
+            if getattr(params, f.name) != f.default}
 
 
 def as_rgb(image) -> np.ndarray:
@@ -157,6 +224,11 @@ class SiamFCTracker(Tracker):
         self._clamp_state()
         self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
         self.x_size = self.z_size * p.instance_size / p.exemplar_size
+        if p.template_lr > 0:
+            exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
+                                       self.fill)
+            self.kernel = ((1 - p.template_lr) * self.kernel
+                           + p.template_lr * self._embed([exemplar]))
         w, h = self.target_size
         return np.array([self.center[0] - (w - 1) / 2.0, self.center[1] - (h - 1) / 2.0, w, h])
 

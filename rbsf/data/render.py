@@ -18,8 +18,9 @@ got10k toolkit's ``GOT10k`` read them like the real data set):
   pairwise point distances (Median Flow).
 
 ``write_real_dataset`` writes the training set (GOT-10k ``train/``) from the training split of
-stamps, backgrounds and videos; ``write_heldout_rendered`` writes OTB-layout sequences from the
-held-out stamps and backgrounds only (``split_stamps``, ``HELDOUT_BACKGROUND_SOURCES``). Both
+stamps, backgrounds and videos; ``write_rendered_otb`` writes OTB-layout sequences: held-out
+ones from the held-out stamps and backgrounds only (``split_stamps``,
+``HELDOUT_BACKGROUND_SOURCES``), or validation ones, new renders from the training sources. Both
 build the data set in ``rbsf.files.atomic_dir`` (a hidden sibling renamed when complete), so a
 data set is complete or absent.
 """
@@ -52,6 +53,7 @@ FB_MAX_ERROR = 1.0
 FB_MIN_SHARE = 0.6
 MAX_VIDEO_SIDE = 640
 JPEG_QUALITY = 88
+RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val"}   # split -> folder prefix
 
 
 class RenderError(RBSFError):
@@ -426,18 +428,22 @@ def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[n
     return Path(out)
 
 
-def write_heldout_rendered(out: Path, library: Library, sequences: int, num_frames: int,
-                           seed: int, frame_size: Tuple[int, int] = (480, 360),
-                           quality: int = JPEG_QUALITY, workers: int = 1,
-                           progress: bool = False) -> Path:
-    """OTB-layout held-out sequences ``out/Heldout0001/img/0001.jpg`` + ``groundtruth_rect.txt``
+def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: int,
+                       seed: int, frame_size: Tuple[int, int] = (480, 360),
+                       quality: int = JPEG_QUALITY, workers: int = 1, progress: bool = False,
+                       split: str = "held-out") -> Path:
+    """OTB-layout rendered sequences ``out/Heldout0001/img/0001.jpg`` + ``groundtruth_rect.txt``
     (``rbsf.data.load_sequences`` and ``tools/eval.py --dataset custom --root out`` read it).
-    Pass a library of held-out stamps and backgrounds only. Complete or absent."""
+    ``split`` "held-out": pass a library of held-out stamps and backgrounds only; "validation"
+    (folders ``Val0001``...): the training library, for tuning tracker settings on sequences
+    that no training run saw but drawn from the training sources. Complete or absent."""
+    if split not in RENDERED_SPLITS:
+        raise RenderError(f"unknown split {split!r}; choose from {', '.join(RENDERED_SPLITS)}")
     with atomic_dir(out) as building:
-        jobs = [_StampJob(building / f"Heldout{i + 1:04d}", seed, i, num_frames, frame_size,
-                          "otb", quality) for i in range(sequences)]
+        jobs = [_StampJob(building / f"{RENDERED_SPLITS[split]}{i + 1:04d}", seed, i, num_frames,
+                          frame_size, "otb", quality) for i in range(sequences)]
         _run_stamp_jobs(jobs, library, workers, progress)
-        write_manifest(building, {"kind": "rbsf.data.render held-out set", "seed": seed,
+        write_manifest(building, {"kind": f"rbsf.data.render {split} set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": sequences,
                                   "stamps": sorted({m.name for m in library.mattes})})

@@ -162,17 +162,24 @@ def build_summary(dataset: str, protocol: str, sequences: Sequence, result_dir: 
                   trackers: Sequence[str], missing: Sequence[str] = (),
                   subset: Optional[str] = None,
                   unfinished: Optional[Mapping[str, str]] = None,
-                  not_found: int = 0) -> Dict[str, object]:
+                  not_found: int = 0,
+                  settings: Optional[Mapping[str, float]] = None,
+                  root: Optional[Path] = None) -> Dict[str, object]:
     """Scores of every tracker, plus what was evaluated (and what was missing: the names, and
     how many of the benchmark's sequences had no folder at all); ``unfinished`` maps a tracker
-    run from an unfinished training checkpoint to how far that training got."""
+    run from an unfinished training checkpoint to how far that training got; ``settings`` are
+    the tracker settings that differed from SiamFC's reference values (None: not known);
+    ``root`` names a custom
+    set in the titles."""
     if protocol not in SCORERS:
         raise ValueError(f"no report for protocol {protocol!r} (its scores are the server's)")
     score = SCORERS[protocol]
     return {"dataset": dataset, "protocol": protocol, "subset": subset,
+            "root": None if root is None else str(root),
             "sequences": [s.name for s in sequences], "partial": bool(missing) or not_found > 0,
             "missing": list(missing), "not_found": not_found,
             "unfinished": dict(unfinished or {}),
+            "settings": None if settings is None else dict(settings),
             "trackers": {name: _jsonable(score(result_dir, name, sequences)) for name in trackers}}
 
 
@@ -204,10 +211,18 @@ def markdown_table(summary: Dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def title(summary: Dict[str, object]) -> str:
+    """The data set as titles name it: a custom set by its root folder (``custom: heldout``)."""
+    root = summary.get("root")
+    if summary["dataset"] == "custom" and root:
+        return f"custom: {Path(root).name}"
+    return summary["dataset"]
+
+
 def markdown(summary: Dict[str, object]) -> str:
     """``summary.md``: the table, how many sequences it covers and what was left out."""
     count = len(summary["sequences"])
-    text = [f"# {summary['dataset']} results", "", markdown_table(summary), "",
+    text = [f"# {title(summary)} results", "", markdown_table(summary), "",
             f"Sequences evaluated: {count}."]
     if summary["partial"]:
         missing, unfound = summary["missing"], summary.get("not_found", 0)
@@ -221,6 +236,12 @@ def markdown(summary: Dict[str, object]) -> str:
         text.append(line)
     for name, note in summary.get("unfinished", {}).items():
         text.append(f"**{name} is not a finished model** ({note}).")
+    settings = summary.get("settings")
+    if settings is not None:
+        text.append("Our trackers' settings: " + (
+            ", ".join(f"{k}={v:g}" for k, v in settings.items())
+            + " (the rest SiamFC's reference values)" if settings
+            else "SiamFC's reference values") + ".")
     text.append(NOTES[summary["protocol"]])
     return "\n".join(text) + "\n"
 
@@ -241,7 +262,7 @@ def report_files(out_dir: Path, trackers: Sequence[str], submission: bool = Fals
 
 def _plots(summary: Dict[str, object], paths: Sequence[Path]) -> None:
     trackers = {tracker_label(summary, n): t for n, t in summary["trackers"].items()}
-    dataset, protocol = summary["dataset"], summary["protocol"]
+    dataset, protocol = title(summary), summary["protocol"]
 
     def curves(key):
         return {n: np.array(t[key]) for n, t in trackers.items()}

@@ -17,7 +17,9 @@ Layouts (``result_dir`` is the dataset's own folder, e.g. ``results/OTB100``):
 Every file is written to a temporary name and renamed; the file written last (boxes in the
 one-pass layouts, times in the VOT layout) exists only for a finished sequence, and a rerun
 skips those. ``make_jobs`` checks that every result file it plans can be written, so a bad
-result folder is reported before any tracking.
+result folder is reported before any tracking, and, for a factory with an ``identity()`` (a
+JSON-able dict: its weights' digest and settings, say), that ``<tracker>/tracker.json`` names
+the same tracker, so results of other weights or settings are never mixed in or reused.
 
 Trackers come as *factories*: picklable, hashable callables that return a tracker object (the
 got10k ``Tracker`` interface: ``init(image, box)``, ``update(image) -> box``), keyed by the name
@@ -28,6 +30,7 @@ business (``trackers.registry``), not the library's.
 from __future__ import annotations
 
 import glob
+import json
 import multiprocessing
 import os
 import re
@@ -264,6 +267,41 @@ def _rows(array: np.ndarray) -> Tuple[Tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in np.asarray(array))
 
 
+IDENTITY_FILE = "tracker.json"
+
+
+def read_identity(result_dir: Path, tracker: str) -> Optional[dict]:
+    """The identity recorded in ``<result_dir>/<tracker>/tracker.json``, None when there is
+    none; ``EvalError`` when it is unreadable."""
+    path = Path(result_dir) / tracker / IDENTITY_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EvalError(f"{path} is unreadable ({exc}); delete it and the results beside it, "
+                        f"or give another --result-dir") from exc
+
+
+def check_identity(result_dir: Path, tracker: str, identity: dict) -> None:
+    """Record ``identity`` in ``<result_dir>/<tracker>/tracker.json`` (the first run) or check
+    that it is the one recorded; ``EvalError`` naming what differs when it is not."""
+    path = Path(result_dir) / tracker / IDENTITY_FILE
+    identity = json.loads(json.dumps(identity))
+    recorded = read_identity(result_dir, tracker)
+    if recorded is None:
+        check_writable(path, "result file")
+        with atomic_open(path) as handle:
+            json.dump(identity, handle, indent=2)
+    elif recorded != identity:
+        differ = sorted(k for k in set(recorded) | set(identity)
+                        if recorded.get(k) != identity.get(k))
+        was = ", ".join(f"{k}: {recorded.get(k)}" for k in differ)
+        raise EvalError(f"{path.parent} holds results of {tracker} with other "
+                        f"{', '.join(differ)} ({was}); delete that folder to rerun, or give "
+                        f"another --result-dir")
+
+
 def make_jobs(trackers: Mapping[str, TrackerFactory], sequences, result_dir: Path,
               layout: str = "otb") -> List[Job]:
     """Jobs for every (tracker, sequence) pair without a finished result; ``trackers`` maps
@@ -272,6 +310,8 @@ def make_jobs(trackers: Mapping[str, TrackerFactory], sequences, result_dir: Pat
     when a result file cannot be written."""
     jobs = []
     for name, factory in trackers.items():
+        if hasattr(factory, "identity"):
+            check_identity(result_dir, name, factory.identity())
         for seq in sequences:
             if is_finished(result_dir, name, seq.name, layout):
                 continue

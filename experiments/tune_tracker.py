@@ -1,0 +1,135 @@
+"""Tune a tracker's SiamFC settings (window influence, scale step, rate and penalty, template
+update rate) on validation sequences, by coordinate descent over ``GRID`` from the reference
+values: a setting is taken only when it adds ``MIN_GAIN`` success or more.
+
+    python tools/prepare_data.py val --out data/cache/val-rendered
+    python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
+        --out runs/tune-packed --workers 2
+
+Tune on sequences no evaluation uses (``prepare_data.py val``: new renders of the training
+sources), never on a held-out or benchmark set. Each trial's results go to
+``OUT/results/custom/<trial>/``, so a rerun skips what is finished; after every trial
+``OUT/tuning.json`` and ``OUT/tuning.md`` are rewritten (every trial and its scores) and
+``OUT/params.json`` holds the best settings so far, the file ``--params`` of ``tools/eval.py``
+and ``tools/demo.py`` reads.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from tqdm import tqdm
+
+from experiments import run_job
+from rbsf.data import load_sequences
+from rbsf.eval.report import score_otb
+from rbsf.eval.runner import make_jobs, run_jobs
+from rbsf.files import atomic_open, check_writable_dir
+from trackers.registry import SHIPPED_WEIGHTS, TrackerFactory, entry, find_weights
+from trackers.siamfc import TrackerParams, changed_params
+
+GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
+    "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
+    "scale_step": (1.0375, 1.06, 1.09),
+    "scale_lr": (0.35, 0.59, 0.8),
+    "scale_penalty": (0.94, 0.9745, 0.99),
+    "template_lr": (0.0, 0.01, 0.03),
+}
+MIN_GAIN = 0.005     # success a setting must add to be taken: smaller gains are noise here
+SCORES = ("success_auc", "precision_20", "sr_50")
+
+
+def trial_name(params: TrackerParams) -> str:
+    """A folder name that spells out the settings that differ from the reference."""
+    changed = changed_params(params)
+    return "-".join(f"{field}={value:g}" for field, value in changed.items()) or "reference"
+
+
+def searched(params: TrackerParams) -> Dict[str, float]:
+    return {field: getattr(params, field) for field in GRID}
+
+
+def write_outputs(out: Path, tracker: str, weights: Path, root: Path,
+                  trials: List[dict], best: dict) -> None:
+    """tuning.json, tuning.md and params.json (the best settings), each written atomically."""
+    record = {"tracker": tracker, "weights": str(weights), "root": str(root),
+              "objective": "success_auc", "grid": GRID, "trials": trials, "best": best}
+    with atomic_open(out / "tuning.json") as handle:
+        json.dump(record, handle, indent=2)
+    lines = [f"# Tracker settings of {tracker} tuned on {root}", "",
+             "| " + " | ".join(GRID) + " | success | precision | SR0.5 |",
+             "|" + "---|" * (len(GRID) + 3)]
+    for trial in trials:
+        mark = "**" if trial is best else ""
+        cells = [f"{trial['params'][f]:g}" for f in GRID]
+        cells += [f"{mark}{trial[s]:.3f}{mark}" for s in SCORES]
+        lines.append("| " + " | ".join(cells) + " |")
+    with atomic_open(out / "tuning.md") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with atomic_open(out / "params.json") as handle:
+        json.dump(best["params"], handle, indent=2)
+
+
+def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int) -> dict:
+    """Coordinate descent over ``GRID``; returns the best trial."""
+    sequences = load_sequences(str(root))
+    result_dir = out / "results" / "custom"
+    trials: Dict[str, dict] = {}
+
+    def evaluate(params: TrackerParams) -> dict:
+        name = trial_name(params)
+        if name not in trials:
+            factory = TrackerFactory(tracker, str(weights), report_name=name, params=params)
+            jobs = make_jobs({name: factory}, sequences, result_dir)
+            with tqdm(total=len(jobs), desc=name, unit="seq", leave=False) as bar:
+                run_jobs(jobs, workers, progress=lambda seq: bar.update(1))
+            scores = score_otb(result_dir, name, sequences)
+            trials[name] = {"params": searched(params), **{s: scores[s] for s in SCORES}}
+        return trials[name]
+
+    best_params = TrackerParams()
+    best = evaluate(best_params)
+    for field, values in GRID.items():
+        for value in values:
+            candidate = dataclasses.replace(best_params, **{field: value})
+            trial = evaluate(candidate)
+            if trial["success_auc"] >= best["success_auc"] + MIN_GAIN:
+                best, best_params = trial, candidate
+            write_outputs(out, tracker, weights, root, list(trials.values()), best)
+        print(f"{field}: {getattr(best_params, field):g} (success {best['success_auc']:.3f})")
+    return best
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracker", required=True, help="registry name (packed, rbsf, siamfc...)")
+    parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
+                        help="folder with the tracker's weights (default: data/weights)")
+    parser.add_argument("--root", type=Path, required=True,
+                        help="validation sequences (OTB or GOT-10k layout)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder (a rerun continues in it)")
+    parser.add_argument("--workers", type=int, default=1, help="sequences tracked in parallel")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+
+    def job() -> str:
+        entry(args.tracker)
+        weights = find_weights(args.tracker, args.weights_dir)
+        check_writable_dir(args.out, "--out")
+        best = tune(args.tracker, weights, args.root, args.out, max(1, args.workers))
+        return (f"best: {best['params']} success {best['success_auc']:.3f}; "
+                f"wrote {args.out}/params.json")
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""experiments.tune_tracker: coordinate descent over tracker settings, resumable, its best
+settings a file the tools read."""
+import json
+
+import pytest
+import torch
+
+from experiments import tune_tracker
+from rbsf.checkpoint import model_payload
+from rbsf.data.synthetic import write_dataset
+from rbsf.files import save_atomic
+from rbsf.models.siamfc import SiamFCNet
+from trackers.siamfc import TrackerParams, load_params
+
+SMALL_GRID = {"window_influence": (0.1, 0.176), "scale_lr": (0.0, 0.59)}
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setattr(tune_tracker, "GRID", SMALL_GRID)
+    monkeypatch.setattr(tune_tracker, "MIN_GAIN", 0.0)
+    root = write_dataset(str(tmp_path / "val"), "otb", 2, 5, seed=3, frame_size=(128, 96))
+    torch.manual_seed(0)
+    save_atomic(model_payload(SiamFCNet("rbconv", width=0.25)), tmp_path / "w" / "rbsf.pt")
+    return tmp_path, root
+
+
+def test_every_trial_is_recorded_and_the_best_is_a_settings_file(setup):
+    tmp_path, root = setup
+    out = tmp_path / "tune"
+    assert tune_tracker.main(["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"),
+                              "--root", str(root), "--out", str(out)]) == 0
+    record = json.loads((out / "tuning.json").read_text())
+    # reference, then window 0.1, then scale_lr 0.0 at the better window: 3 distinct trials
+    assert len(record["trials"]) == 3
+    best = max(record["trials"], key=lambda t: t["success_auc"])
+    assert record["best"]["success_auc"] == best["success_auc"]
+    assert load_params(out / "params.json").window_influence == best["params"]["window_influence"]
+    assert "| window_influence | scale_lr | success |" in (out / "tuning.md").read_text()
+
+
+def test_a_gain_below_the_margin_keeps_the_reference(setup, monkeypatch):
+    tmp_path, root = setup
+    monkeypatch.setattr(tune_tracker, "MIN_GAIN", 1.0)
+    out = tmp_path / "tune"
+    assert tune_tracker.main(["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"),
+                              "--root", str(root), "--out", str(out)]) == 0
+    assert load_params(out / "params.json") == TrackerParams()
+    assert (out / "results" / "custom" / "reference").is_dir()
+
+
+def test_a_rerun_tracks_nothing_again(setup, monkeypatch):
+    tmp_path, root = setup
+    argv = ["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"), "--root", str(root),
+            "--out", str(tmp_path / "tune")]
+    assert tune_tracker.main(argv) == 0
+    first = (tmp_path / "tune" / "tuning.json").read_text()
+
+    def no_tracking(jobs, *args, **kwargs):
+        assert not jobs, "finished trials were tracked again"
+    monkeypatch.setattr(tune_tracker, "run_jobs", no_tracking)
+    assert tune_tracker.main(argv) == 0
+    assert (tmp_path / "tune" / "tuning.json").read_text() == first
+
+
+def test_missing_weights_is_one_error_line(setup, capsys):
+    tmp_path, root = setup
+    assert tune_tracker.main(["--tracker", "xnor", "--weights-dir", str(tmp_path / "w"),
+                              "--root", str(root), "--out", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err.startswith("error: no weights for xnor")

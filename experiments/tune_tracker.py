@@ -74,8 +74,10 @@ def write_outputs(out: Path, tracker: str, weights: Path, root: Path,
         json.dump(best["params"], handle, indent=2)
 
 
-def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int) -> dict:
-    """Coordinate descent over ``GRID``; returns the best trial."""
+def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int,
+         passes: int = 1) -> dict:
+    """Coordinate descent over ``GRID``, at most ``passes`` times over every field (it stops
+    after a pass that changes nothing); returns the best trial."""
     sequences = load_sequences(str(root))
     result_dir = out / "results" / "custom"
     trials: Dict[str, dict] = {}
@@ -93,14 +95,19 @@ def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int) -> di
 
     best_params = TrackerParams()
     best = evaluate(best_params)
-    for field, values in GRID.items():
-        for value in values:
-            candidate = dataclasses.replace(best_params, **{field: value})
-            trial = evaluate(candidate)
-            if trial["success_auc"] >= best["success_auc"] + MIN_GAIN:
-                best, best_params = trial, candidate
-            write_outputs(out, tracker, weights, root, list(trials.values()), best)
-        print(f"{field}: {getattr(best_params, field):g} (success {best['success_auc']:.3f})")
+    for round in range(1, passes + 1):
+        start = best_params
+        for field, values in GRID.items():
+            for value in values:
+                candidate = dataclasses.replace(best_params, **{field: value})
+                trial = evaluate(candidate)
+                if trial["success_auc"] >= best["success_auc"] + MIN_GAIN:
+                    best, best_params = trial, candidate
+                write_outputs(out, tracker, weights, root, list(trials.values()), best)
+            print(f"pass {round}, {field}: {getattr(best_params, field):g} "
+                  f"(success {best['success_auc']:.3f})")
+        if best_params == start:
+            break
     return best
 
 
@@ -115,6 +122,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder (a rerun continues in it)")
     parser.add_argument("--workers", type=int, default=1, help="sequences tracked in parallel")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="passes over the settings (a pass that changes nothing ends it)")
     return parser.parse_args(argv)
 
 
@@ -125,7 +134,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         entry(args.tracker)
         weights = find_weights(args.tracker, args.weights_dir)
         check_writable_dir(args.out, "--out")
-        best = tune(args.tracker, weights, args.root, args.out, max(1, args.workers))
+        best = tune(args.tracker, weights, args.root, args.out, max(1, args.workers),
+                    max(1, args.passes))
         return (f"best: {best['params']} success {best['success_auc']:.3f}; "
                 f"wrote {args.out}/params.json")
     return run_job(job)

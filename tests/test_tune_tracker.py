@@ -39,6 +39,25 @@ def test_every_trial_is_recorded_and_the_best_is_a_settings_file(setup):
     assert "| window_influence | scale_lr | success |" in (out / "tuning.md").read_text()
 
 
+def test_a_second_pass_tries_each_field_again_from_the_new_best(setup, monkeypatch):
+    tmp_path, root = setup
+
+    def scores(result_dir, name, sequences):
+        # the lower rate gains alone; the lower window only together with it
+        rate, window = "scale_lr=0-" in name + "-", "window_influence=0.1-" in name + "-"
+        success = 0.5 + 0.1 * rate + 0.1 * (rate and window)
+        return {"success_auc": success, "precision_20": 0.0, "sr_50": 0.0}
+    monkeypatch.setattr(tune_tracker, "score_otb", scores)
+    argv = ["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"), "--root", str(root)]
+    assert tune_tracker.main(argv + ["--out", str(tmp_path / "one")]) == 0
+    assert json.loads((tmp_path / "one" / "params.json").read_text())["scale_lr"] == 0.0
+    assert json.loads((tmp_path / "one" / "params.json").read_text())["window_influence"] == 0.176
+    assert tune_tracker.main(argv + ["--out", str(tmp_path / "two"), "--passes", "5"]) == 0
+    record = json.loads((tmp_path / "two" / "tuning.json").read_text())
+    assert record["best"]["params"] == {"window_influence": 0.1, "scale_lr": 0.0}
+    assert record["best"]["success_auc"] == pytest.approx(0.7)
+
+
 def test_a_gain_below_the_margin_keeps_the_reference(setup, monkeypatch):
     tmp_path, root = setup
     monkeypatch.setattr(tune_tracker, "MIN_GAIN", 1.0)

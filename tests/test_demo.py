@@ -219,6 +219,9 @@ def test_no_arguments_tracks_the_real_sample_clip(tmp_path):
                        delimiter=",")[:40]
     assert np.median(np.hypot(*(centres(boxes) - centres(truth)).T)) < 10
     assert str(out.resolve()) in result.stdout
+    # the settings shipped beside the weights, tuned for them, and said so
+    shipped = ROOT / "data" / "weights" / "tracking.json"
+    assert f"settings: {shipped} (scale_step=1.06" in result.stdout
 
 
 @pytest.mark.parametrize("tracker", ["packed", "packed-int8"])

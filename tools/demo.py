@@ -25,6 +25,7 @@ from rbsf.video import (CAMERA_INDICES, BoxOutput, FrameSource, VideoError, Vide
 from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
 from trackers.registry import (TRACKERS, build_tracker, find_weights, name_for_weights,
                                params_file, tracker_params, unfinished)
+from trackers.siamfc import changed_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "heldout" / "carphone_bowtie.mp4"
@@ -164,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
           f"tracker {result.track_fps:.1f} fps, overall {result.loop_fps:.1f} fps; {result.stopped}")
     print(f"video: {video_out.path.resolve()} ({video_out.frames} frames)")
     print(f"boxes: {box_out.path.resolve()} ({box_out.lines} lines)")
+    changed = ", ".join(f"{k}={v:g}" for k, v in changed_params(tracker.params).items())
+    values = f"{changed}; the rest SiamFC's reference values" if changed else "SiamFC's values"
+    print(f"settings: {args.params_file or 'reference'} ({values})")
     return EXIT_INTERRUPTED if result.stopped.startswith("interrupted") else 0
 
 

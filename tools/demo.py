@@ -137,7 +137,7 @@ def initial_box(args: argparse.Namespace, source: FrameSource, display: bool):
 def run(args: argparse.Namespace) -> int:
     resolve_paths(args)
     boxes = check_paths(args)
-    params = tracker_params(args.weights.parent, args.params)
+    params = tracker_params(args.params_file)
     display = not args.no_display and display_available()
     source = open_source(args)
     try:

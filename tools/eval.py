@@ -37,8 +37,8 @@ from rbsf.eval.report import (build_summary, markdown_table, report_files, submi
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import check_writable
 from tools.cli import ArgumentParser, positive_int, run_tool
-from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, parse_names, tracker_params,
-                               unfinished)
+from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, params_file, parse_names,
+                               tracker_params, unfinished)
 from trackers.siamfc import changed_params
 
 
@@ -93,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
-    params = tracker_params(args.weights_dir, args.params)
+    params = tracker_params(params_file(args.weights_dir, args.params))
     trackers = factories(keys, args.weights_dir, args.device, params)
     notes = {name: note for name, factory in trackers.items()
              if (note := unfinished(factory.weights))}

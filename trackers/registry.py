@@ -174,9 +174,9 @@ def params_file(weights_dir: Union[str, Path], choice: Optional[str] = None) -> 
     return default if default.is_file() else None
 
 
-def tracker_params(weights_dir: Union[str, Path], choice: Optional[str] = None) -> TrackerParams:
-    """The settings of :func:`params_file`, loaded and checked (``ParamsError``)."""
-    path = params_file(weights_dir, choice)
+def tracker_params(path: Optional[Path]) -> TrackerParams:
+    """The settings in ``path`` (what :func:`params_file` chose), loaded and checked
+    (``ParamsError``); the reference settings for None."""
     return TrackerParams() if path is None else load_params(path)
 
 

@@ -169,8 +169,7 @@ def build_summary(dataset: str, protocol: str, sequences: Sequence, result_dir: 
     how many of the benchmark's sequences had no folder at all); ``unfinished`` maps a tracker
     run from an unfinished training checkpoint to how far that training got; ``settings`` are
     the tracker settings that differed from SiamFC's reference values (None: not known);
-    ``root`` names a custom
-    set in the titles."""
+    ``root`` names a custom set in the titles."""
     if protocol not in SCORERS:
         raise ValueError(f"no report for protocol {protocol!r} (its scores are the server's)")
     score = SCORERS[protocol]

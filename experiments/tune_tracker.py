@@ -1,6 +1,7 @@
-"""Tune a tracker's SiamFC settings (window influence, scale step, rate and penalty, template
-update rate) on validation sequences, by coordinate descent over ``GRID`` from the reference
-values: a setting is taken only when it adds ``MIN_GAIN`` success or more.
+"""Tune a tracker's SiamFC settings (motion prediction, number of scales, scale step, rate and
+penalty, template update rate, window influence) on validation sequences, by coordinate
+descent over ``GRID`` from the reference values: a setting is taken only when it adds
+``MIN_GAIN`` success or more.
 
     python tools/prepare_data.py val --out data/cache/val-rendered
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
@@ -33,11 +34,13 @@ from trackers.registry import SHIPPED_WEIGHTS, TrackerFactory, entry, find_weigh
 from trackers.siamfc import TrackerParams, changed_params
 
 GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
-    "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
+    "motion_lr": (0.0, 0.3, 0.7),
+    "scale_num": (3, 5),
     "scale_step": (1.0375, 1.06, 1.09),
     "scale_lr": (0.35, 0.59, 0.8),
     "scale_penalty": (0.94, 0.9745, 0.99),
     "template_lr": (0.0, 0.01, 0.03),
+    "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
 }
 MIN_GAIN = 0.005     # success a setting must add to be taken: smaller gains are noise here
 SCORES = ("success_auc", "precision_20", "sr_50")

@@ -16,6 +16,7 @@ from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from trackers import SiamFCTracker
 from trackers.registry import TrackerError, TrackerFactory, build_tracker, name_for_weights
+from trackers.siamfc import TrackerParams
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 
@@ -147,7 +148,6 @@ def test_toolkit_track_on_a_generated_sequence(tmp_path):
 
 
 def test_template_update_blends_the_new_exemplar_at_its_rate():
-    from trackers.siamfc import TrackerParams
     frames = _panned_frames(3)
     box = np.array([80.0, 55.0, 40.0, 40.0])
     fixed = SiamFCTracker(PixelNet())
@@ -162,3 +162,20 @@ def test_template_update_blends_the_new_exemplar_at_its_rate():
     new = SiamFCTracker(PixelNet())
     new.init(frames[1], out)
     assert torch.allclose(moving.kernel, 0.75 * start + 0.25 * new.kernel, atol=1e-5)
+
+
+def test_motion_prediction_centres_the_search_on_a_constant_velocity_target():
+    step = np.array([12.0, -6.0])
+    frames = _panned_frames(6, step=tuple(int(v) for v in step))
+    box = np.array([80.0, 55.0, 40.0, 40.0])
+    for rate in (0.0, 1.0):
+        tracker = SiamFCTracker(PixelNet(), params=TrackerParams(motion_lr=rate))
+        tracker.init(frames[0], box)
+        for f, frame in enumerate(frames[1:], start=1):
+            tracker.update(frame)
+            next_centre = np.array(box_center(box)) - step * (f + 1)
+            lag = np.linalg.norm(tracker.center + tracker.velocity - next_centre)
+            if rate == 0.0:       # SiamFC: the next search is where the target was
+                assert lag > np.linalg.norm(step), f"frame {f}"
+            elif f >= 2:          # full rate: where a constant velocity puts it next
+                assert lag < 0.35 * np.linalg.norm(step), f"frame {f}: {lag:.1f} px off"

@@ -5,13 +5,17 @@ toolkit's ``Tracker.track`` passes these), or a numpy array that is H x W (grays
 H x W x 3 **RGB** (convert OpenCV's BGR frames first) or H x W x 4 (alpha dropped).
 Boxes are (x, y, w, h), (x, y) the top-left corner, in pixels.
 
-Per frame: three search crops at scales ``scale_step ** {-1, 0, 1}`` around the last centre,
-one backbone pass, cross-correlation with the exemplar embedding cached at ``init`` (the
-packed engine's native head for every network on the CPU, when it was compiled), response
-upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann window mixed in, and
-the peak moved back to image coordinates. The size follows the best scale with a learning rate.
+Per frame: ``scale_num`` search crops around the last centre (three by default, at scales
+``scale_step ** {-1, 0, 1}``), one backbone pass, cross-correlation with the exemplar embedding
+cached at ``init`` (the packed engine's native head for every network on the CPU, when it was
+compiled), response upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann
+window mixed in, and the peak moved back to image coordinates. The size follows the best scale
+with a learning rate.
 With ``template_lr`` > 0 the exemplar embedding moves towards the embedding of the new box at
 that rate each frame (a linear template update; 0, the default, keeps SiamFC's fixed exemplar).
+With ``motion_lr`` > 0 the search is centred where a constant-velocity model predicts the
+target, the velocity moving towards each frame's displacement at that rate (0, the default,
+searches around the last centre, as SiamFC does).
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
 that leaves the frame or a box larger than the image keeps the tracker usable.
 """
@@ -53,6 +57,7 @@ class TrackerParams:
     scale_penalty: float = 0.9745
     window_influence: float = 0.176
     template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
+    motion_lr: float = 0.0        # velocity update rate of the search centre (0: no prediction)
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
@@ -77,6 +82,7 @@ class TrackerParams:
             "scale_penalty": (0 < self.scale_penalty <= 1, "in (0, 1]"),
             "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
             "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
+            "motion_lr": (0 <= self.motion_lr <= 1, "in [0, 1]"),
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
@@ -194,6 +200,7 @@ class SiamFCTracker(Tracker):
         self.image_size = np.array([width, height], dtype=np.float64)
         self.center = np.array([x + (w - 1) / 2.0, y + (h - 1) / 2.0])
         self.target_size = np.array([w, h], dtype=np.float64)
+        self.velocity = np.zeros(2)
         self._clamp_state()
         self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
         self.x_size = self.z_size * p.instance_size / p.exemplar_size
@@ -210,6 +217,9 @@ class SiamFCTracker(Tracker):
         p = self.params
         image = as_rgb(image)
         self.image_size = np.array(image.shape[1::-1], dtype=np.float64)
+        previous = self.center
+        self.center = self.center + self.velocity
+        self._clamp_state()
         crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
                                  self.fill) for f in self.scale_factors]
         responses = correlate(self.kernel, self._embed(crops), self.net.out_scale,
@@ -222,6 +232,8 @@ class SiamFCTracker(Tracker):
         rate = (1 - p.scale_lr) + p.scale_lr * scale
         self.target_size = self.target_size * rate
         self._clamp_state()
+        self.velocity = ((1 - p.motion_lr) * self.velocity
+                         + p.motion_lr * (self.center - previous))
         self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
         self.x_size = self.z_size * p.instance_size / p.exemplar_size
         if p.template_lr > 0:

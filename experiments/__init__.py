@@ -2,7 +2,8 @@
 reproduction of the paper's comparison (``reproduce``), the tracker speed benchmark
 (``speed``), the study of the packed engine's 8-bit conv1 (``conv1_accuracy``), the tuning of
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
-(``score_pairs``) and the shipping of trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never imports them."""
+(``score_pairs``) and the shipping of trained weights (``ship_trained``). Tools and
+benchmarks wrap them; the library never imports them."""
 import sys
 from typing import Callable
 

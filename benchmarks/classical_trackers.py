@@ -6,7 +6,7 @@
 The trackers come with opencv-contrib, whose ``cv2`` clashes with the project's opencv-python
 when both are installed in one environment. They run in a separate environment (default
 /work/venvs/contrib, made with ``python -m venv /work/venvs/contrib &&
-/work/venvs/contrib/bin/pip install -r requirements-bench.txt``-style pins:
+/work/venvs/contrib/bin/pip install -r requirements-contrib.txt``:
 opencv-contrib-python-headless and numpy only) as a subprocess: this script hands it the frame
 paths and first box of each sequence, it writes ``<result-dir>/<dataset>/<tracker>/<seq>.txt`` and
 ``times/<seq>_time.txt`` (the got10k toolkit's OTB layout, as ``tools/eval.py`` writes), and the

@@ -2,8 +2,9 @@
 reproduction of the paper's comparison (``reproduce``), the tracker speed benchmark
 (``speed``), the study of the packed engine's 8-bit conv1 (``conv1_accuracy``), the tuning of
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
-(``score_pairs``) and the shipping of trained weights (``ship_trained``). Tools and
-benchmarks wrap them; the library never imports them."""
+(``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``) and the shipping
+of trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
+imports them."""
 import sys
 from typing import Callable
 
@@ -20,3 +21,29 @@ def run_job(job: Callable[[], str]) -> int:
         return 2
     print(message)
     return 0
+
+
+def add_tracker_options(parser, root_help: str) -> None:
+    """``--tracker``, ``--weights-dir`` and ``--root``, named alike by every driver that tracks."""
+    from pathlib import Path
+
+    from trackers.registry import SHIPPED_WEIGHTS
+
+    parser.add_argument("--tracker", required=True, help="registry name (packed, rbsf, siamfc...)")
+    parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
+                        help="folder with the tracker's weights (default: data/weights)")
+    parser.add_argument("--root", type=Path, required=True, help=root_help)
+
+
+def write_record(out, stem: str, record: dict, table: str) -> None:
+    """``OUT/<stem>.json`` (the record) and ``OUT/<stem>.md`` (its table), each atomically."""
+    import json
+    from pathlib import Path
+
+    from rbsf.files import atomic_open
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with atomic_open(Path(out) / f"{stem}.json") as handle:
+        json.dump(record, handle, indent=2)
+    with atomic_open(Path(out) / f"{stem}.md") as handle:
+        handle.write(table)

@@ -13,16 +13,15 @@ surroundings with far less noise. Writes ``OUT/pair_scores.json`` and ``OUT/pair
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from experiments import run_job
+from experiments import run_job, write_record
 from rbsf.checkpoint import load_model
 from rbsf.data import load_sequences
 from rbsf.eval.pair_scores import held_out_pairs, pair_scores
-from rbsf.files import atomic_open, check_writable_dir
+from rbsf.files import check_writable_dir
 from trackers.registry import SHIPPED_WEIGHTS, entry, find_weights
 
 NETS = ("siamfc", "xnor", "rbsf")    # registry names; the first is the teacher
@@ -68,13 +67,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     def job() -> str:
         check_writable_dir(args.out, "--out")
         scores = score_roots(args.root, args.weights_dir, max(1, args.pairs))
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_open(args.out / "pair_scores.json") as handle:
-            json.dump({"weights_dir": str(args.weights_dir), "pairs": args.pairs,
-                       "scores": scores}, handle, indent=2)
         table = markdown(scores, args.weights_dir, args.pairs)
-        with atomic_open(args.out / "pair_scores.md") as handle:
-            handle.write(table)
+        write_record(args.out, "pair_scores", {"weights_dir": str(args.weights_dir),
+                                               "pairs": args.pairs, "scores": scores}, table)
         return table
     return run_job(job)
 

@@ -25,12 +25,12 @@ from typing import Dict, List, Optional, Tuple
 
 from tqdm import tqdm
 
-from experiments import run_job
+from experiments import add_tracker_options, run_job, write_record
 from rbsf.data import load_sequences
 from rbsf.eval.report import score_otb
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import atomic_open, check_writable_dir
-from trackers.registry import SHIPPED_WEIGHTS, TrackerFactory, entry, find_weights
+from trackers.registry import TrackerFactory, entry, find_weights
 from trackers.siamfc import TrackerParams, changed_params
 
 GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
@@ -61,8 +61,6 @@ def write_outputs(out: Path, tracker: str, weights: Path, root: Path,
     """tuning.json, tuning.md and params.json (the best settings), each written atomically."""
     record = {"tracker": tracker, "weights": str(weights), "root": str(root),
               "objective": "success_auc", "grid": GRID, "trials": trials, "best": best}
-    with atomic_open(out / "tuning.json") as handle:
-        json.dump(record, handle, indent=2)
     lines = [f"# Tracker settings of {tracker} tuned on {root}", "",
              "| " + " | ".join(GRID) + " | success | precision | SR0.5 |",
              "|" + "---|" * (len(GRID) + 3)]
@@ -71,8 +69,7 @@ def write_outputs(out: Path, tracker: str, weights: Path, root: Path,
         cells = [f"{trial['params'][f]:g}" for f in GRID]
         cells += [f"{mark}{trial[s]:.3f}{mark}" for s in SCORES]
         lines.append("| " + " | ".join(cells) + " |")
-    with atomic_open(out / "tuning.md") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_record(out, "tuning", record, "\n".join(lines) + "\n")
     with atomic_open(out / "params.json") as handle:
         json.dump(best["params"], handle, indent=2)
 
@@ -117,11 +114,7 @@ def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int,
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracker", required=True, help="registry name (packed, rbsf, siamfc...)")
-    parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
-                        help="folder with the tracker's weights (default: data/weights)")
-    parser.add_argument("--root", type=Path, required=True,
-                        help="validation sequences (OTB or GOT-10k layout)")
+    add_tracker_options(parser, "validation sequences (OTB or GOT-10k layout)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output folder (a rerun continues in it)")
     parser.add_argument("--workers", type=int, default=1, help="sequences tracked in parallel")

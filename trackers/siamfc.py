@@ -199,11 +199,8 @@ class SiamFCTracker(Tracker):
         x, y, w, h = validate_box(box, width, height)
         self.image_size = np.array([width, height], dtype=np.float64)
         self.center = np.array([x + (w - 1) / 2.0, y + (h - 1) / 2.0])
-        self.target_size = np.array([w, h], dtype=np.float64)
         self.velocity = np.zeros(2)
-        self._clamp_state()
-        self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
-        self.x_size = self.z_size * p.instance_size / p.exemplar_size
+        self.set_size(w, h)
         self.fill = mean_color(image)
         exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
                                    self.fill)
@@ -230,12 +227,9 @@ class SiamFCTracker(Tracker):
         offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size
         self.center = self.center + offset
         rate = (1 - p.scale_lr) + p.scale_lr * scale
-        self.target_size = self.target_size * rate
-        self._clamp_state()
+        self.set_size(*(self.target_size * rate))
         self.velocity = ((1 - p.motion_lr) * self.velocity
                          + p.motion_lr * (self.center - previous))
-        self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
-        self.x_size = self.z_size * p.instance_size / p.exemplar_size
         if p.template_lr > 0:
             exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
                                        self.fill)
@@ -265,6 +259,15 @@ class SiamFCTracker(Tracker):
         response = (1 - p.window_influence) * response + p.window_influence * self.window
         row, col = np.unravel_index(int(np.argmax(response)), response.shape)
         return scale_id, np.array([col, row], dtype=np.float64)
+
+    def set_size(self, width: float, height: float) -> None:
+        """Track the target at this size from now on (``update`` calls it with its estimate;
+        a diagnostic that knows the true size can too); the search region follows."""
+        p = self.params
+        self.target_size = np.array([width, height], dtype=np.float64)
+        self._clamp_state()
+        self.z_size = exemplar_crop_size(*self.target_size, context=p.context)
+        self.x_size = self.z_size * p.instance_size / p.exemplar_size
 
     def _clamp_state(self) -> None:
         """Keep the centre inside the image and the size within [min_size, image size]."""

@@ -1,5 +1,5 @@
-"""Tune a tracker's SiamFC settings (motion prediction, number of scales, scale step, rate and
-penalty, template update rate, window influence) on validation sequences, by coordinate
+"""Tune a tracker's SiamFC settings (motion prediction, number of scales, scale step, rate,
+penalty and bias, template update rate, window influence) on validation sequences, by coordinate
 descent over ``GRID`` from the reference values: a setting is taken only when it adds
 ``MIN_GAIN`` success or more.
 
@@ -39,6 +39,7 @@ GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one fi
     "scale_step": (1.0375, 1.06, 1.09),
     "scale_lr": (0.35, 0.59, 0.8),
     "scale_penalty": (0.94, 0.9745, 0.99),
+    "scale_bias": (-1.0, -0.5, 0.0, 0.5, 1.0),
     "template_lr": (0.0, 0.01, 0.03),
     "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
 }

@@ -10,7 +10,8 @@ Per frame: ``scale_num`` search crops around the last centre (three by default, 
 cached at ``init`` (the packed engine's native head for every network on the CPU, when it was
 compiled), response upsampled x16 (bicubic) to 272 x 272, off-centre scales penalised, a Hann
 window mixed in, and the peak moved back to image coordinates. The size follows the best scale
-with a learning rate.
+with a learning rate. ``scale_bias`` corrects a net's preference for zoomed-in or zoomed-out
+crops (0, the default: none, as in SiamFC).
 With ``template_lr`` > 0 the exemplar embedding moves towards the embedding of the new box at
 that rate each frame (a linear template update; 0, the default, keeps SiamFC's fixed exemplar).
 With ``motion_lr`` > 0 the search is centred where a constant-velocity model predicts the
@@ -55,6 +56,8 @@ class TrackerParams:
     scale_step: float = 1.0375
     scale_lr: float = 0.59
     scale_penalty: float = 0.9745
+    scale_bias: float = 0.0       # each scale's peak times factor ** bias (0: none; > 0 favours
+                                  # growing the box, < 0 shrinking it)
     window_influence: float = 0.176
     template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
     motion_lr: float = 0.0        # velocity update rate of the search centre (0: no prediction)
@@ -80,6 +83,7 @@ class TrackerParams:
             "scale_step": (1 <= self.scale_step <= 2, "in [1, 2]"),
             "scale_lr": (0 <= self.scale_lr <= 1, "in [0, 1]"),
             "scale_penalty": (0 < self.scale_penalty <= 1, "in (0, 1]"),
+            "scale_bias": (-4 <= self.scale_bias <= 4, "in [-4, 4]"),
             "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
             "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
             "motion_lr": (0 <= self.motion_lr <= 1, "in [0, 1]"),
@@ -128,7 +132,8 @@ def as_rgb(image) -> np.ndarray:
 
 
 def validate_box(box: Sequence[float], width: int, height: int) -> np.ndarray:
-    """The box as a float array; ``ValueError`` when it is malformed or entirely outside the image."""
+    """The box as a float array; ``ValueError`` when it is malformed or lies entirely outside
+    the image."""
     box = np.asarray(box, dtype=np.float64).reshape(-1)
     if box.size != 4 or not np.all(np.isfinite(box)):
         raise ValueError(f"initial box must be 4 finite numbers (x, y, w, h), got {box.tolist()}")
@@ -251,6 +256,7 @@ class SiamFCTracker(Tracker):
               for r in responses]
         penalties = np.full(p.scale_num, p.scale_penalty)
         penalties[p.scale_num // 2] = 1.0
+        penalties *= self.scale_factors ** p.scale_bias
         peaks = np.array([u.max() for u in up], dtype=np.float64) * penalties
         scale_id = int(np.argmax(peaks))
         response = up[scale_id].astype(np.float64) * penalties[scale_id]

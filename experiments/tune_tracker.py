@@ -39,7 +39,7 @@ GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one fi
     "scale_step": (1.0375, 1.06, 1.09),
     "scale_lr": (0.35, 0.59, 0.8),
     "scale_penalty": (0.94, 0.9745, 0.99),
-    "scale_bias": (-1.0, -0.5, 0.0, 0.5, 1.0),
+    "scale_bias": (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0),
     "template_lr": (0.0, 0.01, 0.03),
     "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
 }

@@ -6,9 +6,10 @@
 Every sequence is tracked twice with the same weights and settings: as ``tools/eval.py`` does,
 and with an oracle that, after each frame, replaces the tracker's size by the ground-truth size
 (``SiamFCTracker.set_size``), so that only the centre is the tracker's own. The gap between the
-two success AUCs is what better scale estimation could gain at most with this centre; a
-sequence that fails with the oracle too fails on its centre (the tracker locks onto something
-else). Writes ``OUT/size_oracle.json`` and ``OUT/size_oracle.md`` (per sequence and overall).
+two success AUCs is roughly what better scale estimation could gain (not a bound: a true size
+that grows also widens the search, which can take in a distractor); a sequence that fails with
+the oracle too fails on its centre (the tracker locks onto something else). Writes
+``OUT/size_oracle.json`` and ``OUT/size_oracle.md`` (per sequence and overall).
 """
 from __future__ import annotations
 

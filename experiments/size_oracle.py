@@ -14,39 +14,49 @@ the oracle too fails on its centre (the tracker locks onto something else). Writ
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from experiments import add_tracker_options, run_job, write_record
 from rbsf.data import Sequence, load_sequences
 from rbsf.eval.metrics import otb_overall, otb_sequence
-from rbsf.eval.runner import read_frame
+from rbsf.eval.runner import process_pool, track_sequence
 from rbsf.files import check_writable_dir
 from trackers.registry import TrackerFactory, entry, find_weights, params_file, tracker_params
 
 MODES = ("tracker", "size oracle")
 
 
+class SizeOracle:
+    """A tracker whose size is replaced by the true one after every frame (``update``)."""
+
+    def __init__(self, tracker, truth: np.ndarray):
+        self.tracker, self.truth = tracker, truth
+
+    def init(self, image, box) -> None:
+        self.tracker.init(image, box)
+        self.frame = 0
+
+    def update(self, image) -> np.ndarray:
+        self.tracker.update(image)
+        self.frame += 1
+        truth = self.truth[self.frame]
+        if np.all(np.isfinite(truth)) and truth[2] > 0 and truth[3] > 0:
+            self.tracker.set_size(truth[2], truth[3])
+        return self.tracker.box()
+
+
 def track(factory: TrackerFactory, sequence: Sequence, oracle: bool) -> np.ndarray:
-    """Boxes of one run over ``sequence``; with ``oracle``, the true size after every frame."""
+    """Boxes of one run over ``sequence`` (the evaluation's loop); with ``oracle``, the true
+    size after every frame."""
     tracker = factory()
-    boxes = [sequence.boxes[0]]
-    tracker.init(read_frame(sequence.frames[0]), sequence.boxes[0])
-    for frame, truth in zip(sequence.frames[1:], sequence.boxes[1:]):
-        box = tracker.update(read_frame(frame))
-        if oracle and np.all(np.isfinite(truth)) and truth[2] > 0 and truth[3] > 0:
-            tracker.set_size(truth[2], truth[3])
-            box = np.array([*(tracker.center - (tracker.target_size - 1) / 2.0),
-                            *tracker.target_size])
-        boxes.append(box)
-    return np.array(boxes)
+    if oracle:
+        tracker = SizeOracle(tracker, sequence.boxes)
+    return track_sequence(tracker, sequence.frames, sequence.boxes[0])[0]
 
 
 def _score(args) -> Dict[str, object]:
@@ -57,9 +67,7 @@ def _score(args) -> Dict[str, object]:
 def compare(factory: TrackerFactory, sequences: List[Sequence], workers: int) -> dict:
     """Per mode: success / precision / SR0.5 overall and success per sequence."""
     tasks = [(factory, seq, oracle) for oracle in (False, True) for seq in sequences]
-    threads = max(1, (os.cpu_count() or 1) // workers)      # as tools/eval.py's workers
-    with ProcessPoolExecutor(workers, initializer=torch.set_num_threads,
-                             initargs=(threads,)) as pool:
+    with process_pool(workers) as pool:
         scored = list(tqdm(pool.map(_score, tasks), total=len(tasks), unit="seq"))
     record = {}
     for index, mode in enumerate(MODES):

@@ -174,6 +174,9 @@ class SiamFCTracker(Tracker):
         self.window = window / window.sum()
         self.scale_factors = p.scale_step ** np.linspace(-(p.scale_num // 2), p.scale_num // 2,
                                                          p.scale_num)
+        # each scale's peak weight: the penalty off the centre scale, times the scale prior
+        self.scale_weights = np.where(np.arange(p.scale_num) == p.scale_num // 2, 1.0,
+                                      p.scale_penalty) * self.scale_factors ** p.scale_bias
         self.kernel: Optional[torch.Tensor] = None
 
     def _response_size(self) -> int:
@@ -240,31 +243,31 @@ class SiamFCTracker(Tracker):
                                        self.fill)
             self.kernel = ((1 - p.template_lr) * self.kernel
                            + p.template_lr * self._embed([exemplar]))
-        w, h = self.target_size
-        return np.array([self.center[0] - (w - 1) / 2.0, self.center[1] - (h - 1) / 2.0, w, h])
+        return self.box()
 
     def _locate(self, responses: np.ndarray):
         """Best scale index and the peak (x, y) in the upsampled response of that scale.
 
-        Scale penalties are positive, and multiplying by one is monotonic in floating point, so
-        each penalised map's maximum is its penalised maximum: only the winning scale's map
+        Scale weights are positive, and multiplying by one is monotonic in floating point, so
+        each weighted map's maximum is its weighted maximum: only the winning scale's map
         goes through the float64 post-processing.
         """
         p = self.params
         size = (self.upscale_size, self.upscale_size)
         up = [cv2.resize(r.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
               for r in responses]
-        penalties = np.full(p.scale_num, p.scale_penalty)
-        penalties[p.scale_num // 2] = 1.0
-        penalties *= self.scale_factors ** p.scale_bias
-        peaks = np.array([u.max() for u in up], dtype=np.float64) * penalties
+        peaks = np.array([u.max() for u in up], dtype=np.float64) * self.scale_weights
         scale_id = int(np.argmax(peaks))
-        response = up[scale_id].astype(np.float64) * penalties[scale_id]
+        response = up[scale_id].astype(np.float64) * self.scale_weights[scale_id]
         response -= response.min()
         response /= response.sum() + 1e-16
         response = (1 - p.window_influence) * response + p.window_influence * self.window
         row, col = np.unravel_index(int(np.argmax(response)), response.shape)
         return scale_id, np.array([col, row], dtype=np.float64)
+
+    def box(self) -> np.ndarray:
+        """The tracked box (x, y, w, h) as the state stands."""
+        return np.array([*(self.center - (self.target_size - 1) / 2.0), *self.target_size])
 
     def set_size(self, width: float, height: float) -> None:
         """Track the target at this size from now on (``update`` calls it with its estimate;

@@ -237,25 +237,26 @@ def run_job(job: Job) -> str:
     return job.seq
 
 
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
+def process_pool(workers: int, spawn: bool = False) -> ProcessPoolExecutor:
+    """A pool of ``workers`` tracking processes that share the cores (torch threads each:
+    cores // workers), started fresh with "spawn" when ``spawn`` is set (trackers on a GPU:
+    CUDA does not survive a fork)."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn") if spawn else None
+    return ProcessPoolExecutor(max_workers=workers, initializer=torch.set_num_threads,
+                               initargs=(threads,), mp_context=context)
 
 
 def run_jobs(jobs: List[Job], workers: int = 1,
              progress: Optional[Callable[[str], None]] = None, spawn: bool = False) -> None:
-    """Run jobs in this process (``workers`` = 1) or in a pool of ``workers`` processes,
-    started fresh with "spawn" when ``spawn`` is set (trackers on a GPU: CUDA does not survive
-    a fork)."""
+    """Run jobs in this process (``workers`` = 1) or in a ``process_pool`` of ``workers``."""
     if workers <= 1:
         for job in jobs:
             run_job(job)
             if progress:
                 progress(job.seq)
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn") if spawn else None
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(threads,),
-                             mp_context=context) as pool:
+    with process_pool(workers, spawn) as pool:
         futures = [pool.submit(run_job, job) for job in jobs]
         for future in as_completed(futures):
             seq = future.result()

@@ -1,7 +1,7 @@
-"""Tune a tracker's SiamFC settings (motion prediction, number of scales, scale step, rate,
-penalty and bias, template update rate, window influence) on validation sequences, by coordinate
-descent over ``GRID`` from the reference values: a setting is taken only when it adds
-``MIN_GAIN`` success or more.
+"""Tune a tracker's SiamFC settings (motion prediction, the DSST scale filter, number of scales,
+scale step, rate, penalty and bias, template update rate, window influence) on validation
+sequences, by coordinate descent over ``GRID`` from the reference values: a setting is taken
+only when it adds ``MIN_GAIN`` success or more.
 
     python tools/prepare_data.py val --out data/cache/val-rendered
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
@@ -35,8 +35,10 @@ from trackers.siamfc import TrackerParams, changed_params
 
 GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
     "motion_lr": (0.0, 0.3, 0.7),
-    "scale_num": (3, 5),
+    "scale_filter_lr": (0.0, 0.025, 0.05),
+    "scale_num": (1, 3, 5),
     "scale_step": (1.0375, 1.06, 1.09),
+    "scale_filter_step": (1.01, 1.02, 1.03),
     "scale_lr": (0.35, 0.59, 0.8),
     "scale_penalty": (0.94, 0.9745, 0.99),
     "scale_bias": (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0),

@@ -5,7 +5,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from rbsf.checkpoint import model_payload
@@ -14,22 +13,12 @@ from rbsf.data.synthetic import write_dataset
 from rbsf.deploy import save_packed
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
+from tests.helpers import PixelNet
 from trackers import SiamFCTracker
 from trackers.registry import TrackerError, TrackerFactory, build_tracker, name_for_weights
 from trackers.siamfc import TrackerParams
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
-
-
-class PixelNet:
-    """A 'network' whose embedding is the zero-mean, 8x8-pooled image: its cross-correlation
-    peaks exactly at the true shift, so it checks the tracker's geometry without training."""
-
-    out_scale = 1e-3
-
-    def backbone(self, x):
-        x = F.avg_pool2d(x, 8, 8)
-        return x - x.mean(dim=(1, 2, 3), keepdim=True)
 
 
 def _photo() -> np.ndarray:

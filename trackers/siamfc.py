@@ -17,6 +17,9 @@ that rate each frame (a linear template update; 0, the default, keeps SiamFC's f
 With ``motion_lr`` > 0 the search is centred where a constant-velocity model predicts the
 target, the velocity moving towards each frame's displacement at that rate (0, the default,
 searches around the last centre, as SiamFC does).
+With ``scale_filter_lr`` > 0 a DSST scale filter (``trackers.scale_filter``) then measures the
+size change at the new centre and sets the size, learning at that rate from each frame's box;
+with it, one search crop (``scale_num`` 1) is enough for the centre.
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
 that leaves the frame or a box larger than the image keeps the tracker usable.
 """
@@ -39,6 +42,7 @@ from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.errors import RBSFError
+from trackers.scale_filter import ScaleFilter
 
 
 class ParamsError(RBSFError, ValueError):
@@ -61,6 +65,10 @@ class TrackerParams:
     window_influence: float = 0.176
     template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
     motion_lr: float = 0.0        # velocity update rate of the search centre (0: no prediction)
+    scale_filter_lr: float = 0.0  # learning rate of a DSST scale filter that sets the size after
+                                  # each frame (0: none, SiamFC's own scale search alone)
+    scale_filter_num: int = 33    # scales the scale filter compares
+    scale_filter_step: float = 1.02  # ratio between neighbouring scales of the scale filter
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
@@ -87,6 +95,10 @@ class TrackerParams:
             "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
             "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
             "motion_lr": (0 <= self.motion_lr <= 1, "in [0, 1]"),
+            "scale_filter_lr": (0 <= self.scale_filter_lr <= 1, "in [0, 1]"),
+            "scale_filter_num": (self.scale_filter_num >= 1 and self.scale_filter_num % 2 == 1,
+                                 "odd and positive"),
+            "scale_filter_step": (1 < self.scale_filter_step <= 2, "in (1, 2]"),
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
@@ -129,6 +141,11 @@ def as_rgb(image) -> np.ndarray:
     if isinstance(image, Image.Image) and image.mode != "RGB":
         image = image.convert("RGB")
     return to_rgb_array(image)
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 image as a float64 grey image (what the scale filter reads)."""
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
 
 
 def validate_box(box: Sequence[float], width: int, height: int) -> np.ndarray:
@@ -178,6 +195,8 @@ class SiamFCTracker(Tracker):
         self.scale_weights = np.where(np.arange(p.scale_num) == p.scale_num // 2, 1.0,
                                       p.scale_penalty) * self.scale_factors ** p.scale_bias
         self.kernel: Optional[torch.Tensor] = None
+        self.scale_filter = (ScaleFilter(p.scale_filter_num, p.scale_filter_step,
+                                         p.scale_filter_lr) if p.scale_filter_lr > 0 else None)
 
     def _response_size(self) -> int:
         p = self.params
@@ -213,6 +232,8 @@ class SiamFCTracker(Tracker):
         exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
                                    self.fill)
         self.kernel = self._embed([exemplar])
+        if self.scale_filter is not None:
+            self.scale_filter.start(grey(image), self.center, self.target_size)
 
     @torch.no_grad()
     def update(self, image) -> np.ndarray:
@@ -236,6 +257,11 @@ class SiamFCTracker(Tracker):
         self.center = self.center + offset
         rate = (1 - p.scale_lr) + p.scale_lr * scale
         self.set_size(*(self.target_size * rate))
+        if self.scale_filter is not None:
+            frame = grey(image)
+            self.set_size(*(self.target_size
+                            * self.scale_filter.estimate(frame, self.center, self.target_size)))
+            self.scale_filter.learn(frame, self.center, self.target_size)
         self.velocity = ((1 - p.motion_lr) * self.velocity
                          + p.motion_lr * (self.center - previous))
         if p.template_lr > 0:

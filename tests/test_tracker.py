@@ -67,8 +67,9 @@ def test_image_types_agree():
                                  [-300, -300, 900, 800], [0, 0, 200, 150]],
                          ids=["top-left-border", "bottom-right-border", "one-pixel", "huge",
                               "whole-image"])
-def test_border_tiny_and_huge_boxes_stay_usable(box):
-    tracker = SiamFCTracker(PixelNet())
+@pytest.mark.parametrize("scale_filter_lr", [0.0, 0.025], ids=["siamfc-scales", "scale-filter"])
+def test_border_tiny_and_huge_boxes_stay_usable(box, scale_filter_lr):
+    tracker = SiamFCTracker(PixelNet(), params=TrackerParams(scale_filter_lr=scale_filter_lr))
     frames = _panned_frames(4)
     tracker.init(frames[0], box)
     for frame in frames[1:]:

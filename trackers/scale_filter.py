@@ -24,7 +24,7 @@ BINS = 9                 # unsigned gradient orientations
 
 
 def hog_cells(patches: np.ndarray, cell: int = CELL, bins: int = BINS) -> np.ndarray:
-    """HOG of a stack of grey patches (N x H x W float): N x H/cell x W/cell x bins histograms
+    """HOG of a stack of grey patches (N x H x W float64): N x H/cell x W/cell x bins histograms
     of gradient magnitude by unsigned orientation, each cell divided by the gradient energy of
     its 3 x 3 neighbourhood (so contrast changes do not move the filter)."""
     n, height, width = patches.shape
@@ -86,7 +86,7 @@ class ScaleFilter:
         size = np.asarray(size, dtype=np.float64)
         patches = np.stack([crop_resized(grey, center, size * f, self.model_size)
                             for f in self.factors])
-        features = hog_cells(patches.astype(np.float64)).reshape(len(self.factors), -1)
+        features = hog_cells(patches).reshape(len(self.factors), -1)
         return np.fft.fft(features.T * self.window, axis=1)
 
     def estimate(self, grey: np.ndarray, center: Sequence[float],

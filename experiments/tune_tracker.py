@@ -1,7 +1,7 @@
-"""Tune a tracker's SiamFC settings (motion prediction, the DSST scale filter, number of scales,
-scale step, rate, penalty and bias, template update rate, window influence) on validation
-sequences, by coordinate descent over ``GRID`` from the reference values: a setting is taken
-only when it adds ``MIN_GAIN`` success or more.
+"""Tune a tracker's SiamFC settings (motion prediction, the distractor model, the DSST scale
+filter, number of scales, scale step, rate, penalty and bias, template update rate, window
+influence) on validation sequences, by coordinate descent over ``GRID`` from the reference
+values: a setting is taken only when it adds ``MIN_GAIN`` success or more.
 
     python tools/prepare_data.py val --out data/cache/val-rendered
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
@@ -35,6 +35,7 @@ from trackers.siamfc import TrackerParams, changed_params
 
 GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
     "motion_lr": (0.0, 0.3, 0.7),
+    "distractor_weight": (0.0, 0.5, 1.0),
     "scale_filter_lr": (0.0, 0.025, 0.05),
     "scale_num": (1, 3, 5),
     "scale_step": (1.0375, 1.06, 1.09),

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from rbsf.checkpoint import model_payload
-from rbsf.crops import box_center
+from rbsf.crops import box_center, crop_and_resize
 from rbsf.data.synthetic import write_dataset
 from rbsf.deploy import save_packed
 from rbsf.files import save_atomic
@@ -16,7 +16,7 @@ from rbsf.models.siamfc import SiamFCNet
 from tests.helpers import PixelNet
 from trackers import SiamFCTracker
 from trackers.registry import TrackerError, TrackerFactory, build_tracker, name_for_weights
-from trackers.siamfc import TrackerParams
+from trackers.siamfc import ParamsError, TrackerParams, distractor_cells
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 
@@ -169,3 +169,48 @@ def test_motion_prediction_centres_the_search_on_a_constant_velocity_target():
                 assert lag > np.linalg.norm(step), f"frame {f}"
             elif f >= 2:          # full rate: where a constant velocity puts it next
                 assert lag < 0.35 * np.linalg.norm(step), f"frame {f}: {lag:.1f} px off"
+
+
+def test_distractor_cells_are_the_strong_peaks_off_the_target():
+    response = np.zeros((9, 9), np.float32)
+    response[4, 4] = 10.0      # the target
+    response[4, 6] = 9.0       # a peak inside the target's half-size: part of the target
+    response[1, 8] = 7.0       # a look-alike above the ratio
+    response[7, 1] = 5.0       # a weak peak below it
+    response[6, 4] = 8.0       # straight below the target, beyond its half-height
+    cells = distractor_cells(response, np.array([4.0, 4.0]), np.array([2.0, 1.0]), ratio=0.6)
+    assert sorted(cells) == [(1, 8), (6, 4)]
+    assert distractor_cells(response, np.array([4.0, 4.0]), np.array([2.0, 1.0]), 0.95) == []
+
+
+def _target_and_look_alike():
+    """A 400 x 300 grey frame holding a 64-px noise patch at (200, 150) and a copy of it 48 px to
+    the right, and the target's box: 63.5 px wide, so the search crop is at 1 px per pixel."""
+    rng = np.random.default_rng(0)
+    frame = np.full((300, 400, 3), 128, np.uint8)
+    patch = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    frame[118:182, 168:232] = patch
+    frame[118:182, 216:280] = patch
+    return frame, np.array([168.75, 118.75, 63.5, 63.5])
+
+
+def test_distractor_embedding_is_cut_where_the_look_alike_is():
+    frame, box = _target_and_look_alike()
+    tracker = SiamFCTracker(PixelNet(), params=TrackerParams(distractor_weight=0.5))
+    tracker.init(frame, box)
+    np.testing.assert_allclose(box_center(tracker.update(frame)), (200, 150), atol=0.5)
+    crop = crop_and_resize(frame, (200.0, 150.0), 255.0, 255, tracker.fill)
+    search = PixelNet().backbone(torch.from_numpy(crop).float().permute(2, 0, 1)[None])
+    look_alike = search[:, :, 8:8 + 15, 8 + 6:8 + 6 + 15]      # 48 px = 6 cells to the right
+    assert torch.allclose(tracker.distractors, look_alike, atol=1e-4)
+    plain = SiamFCTracker(PixelNet())
+    plain.init(frame, box)
+    plain.update(frame)
+    assert plain.distractors is None
+
+
+@pytest.mark.parametrize("field, value", [("distractor_weight", -0.1), ("distractor_weight", 2.5),
+                                          ("distractor_ratio", 0.0), ("distractor_lr", 0.0)])
+def test_bad_distractor_settings_are_refused(field, value):
+    with pytest.raises(ParamsError, match=field):
+        TrackerParams(**{field: value})

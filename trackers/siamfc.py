@@ -17,6 +17,12 @@ that rate each frame (a linear template update; 0, the default, keeps SiamFC's f
 With ``motion_lr`` > 0 the search is centred where a constant-velocity model predicts the
 target, the velocity moving towards each frame's displacement at that rate (0, the default,
 searches around the last centre, as SiamFC does).
+With ``distractor_weight`` > 0 the tracker learns what it must not follow (DaSiamRPN's
+distractor-aware model, Zhu et al., ECCV 2018): each frame, the other peaks of the response
+within ``distractor_ratio`` of its maximum and outside the target's box are cut from the search
+embedding, their mean joins a running distractor embedding at rate ``distractor_lr``, and the
+search correlates with the exemplar minus ``distractor_weight`` times that embedding (one
+correlation: it is linear in the kernel). 0, the default, is SiamFC's plain exemplar.
 With ``scale_filter_lr`` > 0 a DSST scale filter (``trackers.scale_filter``) then measures the
 size change at the new centre and sets the size, learning at that rate from each frame's box;
 with it, one search crop (``scale_num`` 1) is enough for the centre.
@@ -65,6 +71,11 @@ class TrackerParams:
     window_influence: float = 0.176
     template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
     motion_lr: float = 0.0        # velocity update rate of the search centre (0: no prediction)
+    distractor_weight: float = 0.0  # weight of the distractor embedding taken off the exemplar
+                                    # (0: none, SiamFC's plain exemplar)
+    distractor_ratio: float = 0.6   # a response peak within this share of the maximum (above
+                                    # the map's minimum) and off the target counts as a distractor
+    distractor_lr: float = 0.2      # rate at which new distractors join the distractor embedding
     scale_filter_lr: float = 0.0  # learning rate of a DSST scale filter that sets the size after
                                   # each frame (0: none, SiamFC's own scale search alone)
     scale_filter_num: int = 33    # scales the scale filter compares
@@ -95,6 +106,9 @@ class TrackerParams:
             "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
             "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
             "motion_lr": (0 <= self.motion_lr <= 1, "in [0, 1]"),
+            "distractor_weight": (0 <= self.distractor_weight <= 2, "in [0, 2]"),
+            "distractor_ratio": (0 < self.distractor_ratio <= 1, "in (0, 1]"),
+            "distractor_lr": (0 < self.distractor_lr <= 1, "in (0, 1]"),
             "scale_filter_lr": (0 <= self.scale_filter_lr <= 1, "in [0, 1]"),
             "scale_filter_num": (self.scale_filter_num >= 1 and self.scale_filter_num % 2 == 1,
                                  "odd and positive"),
@@ -148,6 +162,19 @@ def grey(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
 
 
+def distractor_cells(response: np.ndarray, target: np.ndarray, half_size: np.ndarray,
+                     ratio: float) -> list:
+    """Cells (row, col) of a response map's local maxima (3 x 3) that come within ``ratio`` of
+    its maximum, measured from its minimum, and lie outside the target: more than ``half_size``
+    (x, y) cells from the ``target`` cell (x, y) along x or along y."""
+    floor = response.min()
+    threshold = floor + ratio * (response.max() - floor)
+    peaks = (response >= cv2.dilate(response, np.ones((3, 3), np.uint8))) & (response >= threshold)
+    rows, cols = np.nonzero(peaks)
+    away = (np.abs(cols - target[0]) > half_size[0]) | (np.abs(rows - target[1]) > half_size[1])
+    return list(zip(rows[away].tolist(), cols[away].tolist()))
+
+
 def validate_box(box: Sequence[float], width: int, height: int) -> np.ndarray:
     """The box as a float array; ``ValueError`` when it is malformed or lies entirely outside
     the image."""
@@ -195,6 +222,7 @@ class SiamFCTracker(Tracker):
         self.scale_weights = np.where(np.arange(p.scale_num) == p.scale_num // 2, 1.0,
                                       p.scale_penalty) * self.scale_factors ** p.scale_bias
         self.kernel: Optional[torch.Tensor] = None
+        self.distractors: Optional[torch.Tensor] = None
         self.scale_filter = (ScaleFilter(p.scale_filter_num, p.scale_filter_step,
                                          p.scale_filter_lr) if p.scale_filter_lr > 0 else None)
 
@@ -232,6 +260,7 @@ class SiamFCTracker(Tracker):
         exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
                                    self.fill)
         self.kernel = self._embed([exemplar])
+        self.distractors = None
         if self.scale_filter is not None:
             self.scale_filter.start(grey(image), self.center, self.target_size)
 
@@ -248,10 +277,16 @@ class SiamFCTracker(Tracker):
         self._clamp_state()
         crops = [crop_and_resize(image, tuple(self.center), self.x_size * f, p.instance_size,
                                  self.fill) for f in self.scale_factors]
-        responses = correlate(self.kernel, self._embed(crops), self.net.out_scale,
-                              "torch" if self.device.type != "cpu" else None)
-        scale_id, peak = self._locate(responses[:, 0].cpu().numpy())
+        kernel = self.kernel
+        if self.distractors is not None:
+            kernel = kernel - p.distractor_weight * self.distractors
+        embedding = self._embed(crops)
+        responses = correlate(kernel, embedding, self.net.out_scale,
+                              "torch" if self.device.type != "cpu" else None)[:, 0].cpu().numpy()
+        scale_id, peak = self._locate(responses)
         scale = self.scale_factors[scale_id]
+        if p.distractor_weight > 0:
+            self._learn_distractors(responses[scale_id], embedding[scale_id], peak, scale)
         offset = peak - (self.upscale_size - 1) / 2.0
         offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size
         self.center = self.center + offset
@@ -270,6 +305,22 @@ class SiamFCTracker(Tracker):
             self.kernel = ((1 - p.template_lr) * self.kernel
                            + p.template_lr * self._embed([exemplar]))
         return self.box()
+
+    def _learn_distractors(self, response: np.ndarray, embedding: torch.Tensor, peak: np.ndarray,
+                           scale: float) -> None:
+        """Fold the mean embedding of this frame's distractors (``distractor_cells`` of the
+        winning scale's map) into the running distractor embedding."""
+        p = self.params
+        target = (peak + 0.5) / p.response_up - 0.5
+        half_size = self.target_size * p.instance_size / (self.x_size * scale) / 2 / p.total_stride
+        cells = distractor_cells(response, target, half_size, p.distractor_ratio)
+        if not cells:
+            return
+        height, width = self.kernel.shape[-2:]
+        found = torch.stack([embedding[:, r:r + height, c:c + width] for r, c in cells])
+        found = found.mean(dim=0, keepdim=True)
+        self.distractors = (found if self.distractors is None
+                            else (1 - p.distractor_lr) * self.distractors + p.distractor_lr * found)
 
     def _locate(self, responses: np.ndarray):
         """Best scale index and the peak (x, y) in the upsampled response of that scale.

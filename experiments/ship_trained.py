@@ -8,6 +8,9 @@ Writes ``siamfc.pt``, ``xnor.pt`` and ``rbsf.pt`` (compact checkpoints,
 for each model its source checkpoint, what it was fine-tuned from, its training data and budget
 (from the checkpoint's own train_config and log.csv) and its scores in each held-out report
 (``tools/eval.py`` summaries). Export ``rbsf.packed`` afterwards with ``tools/export.py``.
+
+``--stages xnor,rbsf`` ships only those stages (students fine-tuned again from the shipped
+teacher, say): their files and their entries of ``weights.json`` are replaced, the others stay.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from experiments import run_job
 from experiments.reproduce import compact_payload
@@ -68,13 +71,29 @@ def read_reports(reports: Dict[str, Path]) -> Dict[str, dict]:
     return read
 
 
-def ship(run: Path, reports: Dict[str, Path], weights_dir: Path) -> Dict[str, object]:
-    """Write the three compact checkpoints and weights.json; returns the facts written."""
+def _shipped_facts(facts_file: Path) -> Dict[str, dict]:
+    """The models' entries of an existing weights.json (none when there is no file)."""
+    if not facts_file.exists():
+        return {}
+    try:
+        return dict(json.loads(facts_file.read_text())["models"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ShipError(f"{facts_file} cannot be read ({exc}); ship every stage to rewrite "
+                        f"it") from exc
+
+
+def ship(run: Path, reports: Dict[str, Path], weights_dir: Path,
+         stages: Sequence[str] = STAGES) -> Dict[str, object]:
+    """Write the compact checkpoints of ``stages`` and weights.json (the other stages' entries
+    kept); returns the facts written."""
     run, weights_dir = Path(run), Path(weights_dir)
-    sources = {stage: run / stage / "last.pt" for stage in STAGES}
-    targets = {stage: weights_dir / entry(name_of_stage(stage)).weights_file for stage in STAGES}
+    sources = {stage: run / stage / "last.pt" for stage in stages}
+    targets = {stage: weights_dir / entry(name_of_stage(stage)).weights_file for stage in stages}
     facts_file = weights_dir / "weights.json"
     check_writable_dir(weights_dir, "--weights-dir")
+    kept = {} if set(stages) == set(STAGES) else _shipped_facts(facts_file)
+    for name in [name for name in kept if name in {t.name for t in targets.values()}]:
+        del kept[name]
     check_outputs({**{f"{s} weights": p for s, p in targets.items()}, "facts": facts_file},
                   {f"{s} checkpoint": p for s, p in sources.items()})
     checkpoints = {}
@@ -87,7 +106,7 @@ def ship(run: Path, reports: Dict[str, Path], weights_dir: Path) -> Dict[str, ob
                             f"{stage} --out {run} --resume")
         checkpoints[stage] = (data, model_from_checkpoint(data, str(path)))
     scores = read_reports(reports)
-    facts: Dict[str, object] = {"source": "tools/train_rbsf.py", "run": str(run), "models": {}}
+    facts: Dict[str, object] = {"source": "tools/train_rbsf.py", "models": kept}
     for stage, (data, net) in checkpoints.items():
         name = entry(name_of_stage(stage)).report_name
         missing = [label for label, trackers in scores.items() if name not in trackers]
@@ -116,6 +135,15 @@ def _report(text: str):
     return label, Path(path)
 
 
+def _stages(text: str) -> tuple:
+    stages = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise argparse.ArgumentTypeError(f"expected stages from {', '.join(STAGES)}, got "
+                                         f"{text!r}")
+    return stages
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,11 +152,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                    metavar="LABEL=SUMMARY", help="a held-out tools/eval.py summary.json; repeat")
     p.add_argument("--weights-dir", type=Path, default=Path("data/weights"),
                    help="where the shipped files go (default: data/weights)")
+    p.add_argument("--stages", type=_stages, default=STAGES,
+                   help=f"comma-separated stages to ship, the others' files and facts kept "
+                        f"(default: {','.join(STAGES)})")
     args = p.parse_args(argv)
 
     def job() -> str:
-        facts = ship(args.run, dict(args.report), args.weights_dir)
-        return f"shipped {', '.join(facts['models'])} and weights.json to {args.weights_dir}"
+        ship(args.run, dict(args.report), args.weights_dir, args.stages)
+        files = ", ".join(entry(name_of_stage(s)).weights_file for s in args.stages)
+        return f"shipped {files} and weights.json to {args.weights_dir}"
     return run_job(job)
 
 

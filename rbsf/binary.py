@@ -35,14 +35,13 @@ IntPair = Union[int, Tuple[int, int]]
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:
     """Sign with values in {-1, +1}; 0 maps to +1."""
-    return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+    return (x >= 0).to(x.dtype).mul_(2).sub_(1)
 
 
 def approx_sign_slope(x: torch.Tensor) -> torch.Tensor:
-    """d sign / dx of RBCN / Bi-Real Net: 2+2x on [-1,0), 2-2x on [0,1), 0 elsewhere."""
-    slope = torch.zeros_like(x)
-    slope = torch.where((x >= -1) & (x < 0), 2 + 2 * x, slope)
-    return torch.where((x >= 0) & (x < 1), 2 - 2 * x, slope)
+    """d sign / dx of RBCN / Bi-Real Net: 2+2x on [-1,0), 2-2x on [0,1), 0 elsewhere, which
+    is 2-2|x| clipped at 0 (the same values, in three elementwise passes instead of eight)."""
+    return (2 - 2 * x.abs()).clamp_(min=0)
 
 
 def clipped_identity_slope(x: torch.Tensor) -> torch.Tensor:

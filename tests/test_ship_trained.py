@@ -73,3 +73,23 @@ def test_refuses_an_unfinished_stage(tmp_path):
                     max_steps=1)
     with pytest.raises(ShipError, match="unfinished"):
         ship(run, {}, tmp_path / "weights")
+
+
+def test_shipping_some_stages_keeps_the_others_files_and_facts(run, tmp_path):
+    weights = tmp_path / "weights"
+    ship(run, {"held": summary(tmp_path, ["SiamFC", "XNOR-SF", "RB-SF"])}, weights)
+    before = json.loads((weights / "weights.json").read_text())["models"]
+    teacher_bytes = (weights / "siamfc.pt").read_bytes()
+    (weights / "rbsf.pt").write_bytes(b"stale")
+    later = tmp_path / "later"
+    later.mkdir()
+    assert main(["--run", str(run), "--report", f"held={summary(later, ['XNOR-SF', 'RB-SF'])}",
+                 "--weights-dir", str(weights), "--stages", "xnor,rbsf"]) == 0
+    after = json.loads((weights / "weights.json").read_text())["models"]
+    assert after["siamfc.pt"] == before["siamfc.pt"]
+    assert (weights / "siamfc.pt").read_bytes() == teacher_bytes
+    assert after["rbsf.pt"]["scores"]["held"]["success_auc"] == 0.6     # the later report's
+    assert load_checkpoint(weights / "rbsf.pt")["source"] == str(run / "rbsf" / "last.pt")
+    (weights / "weights.json").write_text("{")
+    with pytest.raises(ShipError, match="cannot be read"):
+        ship(run, {}, weights, ("rbsf",))

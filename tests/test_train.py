@@ -108,6 +108,32 @@ def test_discriminator_step_raises_its_objective(sequences, teacher_file, tmp_pa
     assert all(after[name] > before[name] for name in TAP_LAYERS), (before, after)
 
 
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32),
+                                              ("bf16", torch.bfloat16)])
+def test_precision_sets_the_forward_dtype_and_keeps_float32_weights(sequences, teacher_file,
+                                                                    tmp_path, precision, dtype):
+    trainer = rbsf_trainer(sequences, teacher_file, tmp_path, precision=precision)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen.setdefault(name, out.dtype)
+        return hook
+
+    trainer.model.backbone.conv3[0].register_forward_hook(record("student"))
+    trainer.teacher.backbone.conv3[0].register_forward_hook(record("teacher"))
+    logged = trainer.train_step(first_batch(trainer))
+    assert seen == {"student": dtype, "teacher": dtype}
+    assert all(v == v and abs(v) != float("inf") for v in logged.values())
+    assert logged["L_adv"] > 0 and logged["D_loss"] > 0
+    assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
+               for p in trainer.model.parameters() if p.requires_grad)
+    trainer.bn_update()
+    trainer.save()
+    saved = load_checkpoint(tmp_path / "rbsf" / "last.pt")["model"]
+    assert all(t.is_contiguous() for t in saved.values())
+
+
 def test_bn_update_changes_only_batch_norm(sequences, teacher_file, tmp_path):
     trainer = rbsf_trainer(sequences, teacher_file, tmp_path)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -179,11 +205,14 @@ def test_student_fine_tunes_from_init_weights_not_from_its_teacher(sequences, te
     assert loads.count(str(init_file)) == 1 and loads.count(str(teacher_file)) == 1
 
 
-@pytest.mark.parametrize("stage", ["teacher", "rbsf"])
+@pytest.mark.parametrize("stage, precision", [("teacher", "fp32"), ("rbsf", "fp32"),
+                                              ("rbsf", "bf16")])
 def test_resume_after_interruption_matches_uninterrupted_run(sequences, teacher_file,
-                                                             tmp_path, stage):
+                                                             tmp_path, stage, precision):
     def config():
-        return smoke_config(**{stage: {"epochs": 2, "pairs_per_epoch": 16}})
+        config = smoke_config(**{stage: {"epochs": 2, "pairs_per_epoch": 16}})
+        config.precision = precision
+        return config
 
     teacher = None if stage == "teacher" else teacher_file
     straight = tmp_path / "straight"

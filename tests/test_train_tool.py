@@ -62,6 +62,7 @@ def read_steps(path):
     (["--lambda-decay", "0"], "--lambda-decay"), (["--lambda-every", "0"], "--lambda-every"),
     (["--c-lr-ratio", "-1"], "--c-lr-ratio"), (["--disc-lr", "0"], "--disc-lr"),
     (["--lr", "nan"], "--lr"),
+    (["--precision", "fp16"], "--precision"),
     (["--pairs-per-epoch", "3"], "--pairs-per-epoch 3"),
     (["--batch-size", "8", "--pairs-per-epoch", "4"], "--batch-size"),
 ])

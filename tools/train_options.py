@@ -6,14 +6,14 @@ import argparse
 from typing import Iterable, Sequence
 
 from rbsf.discriminator import GENERATOR_LOSSES
-from rbsf.train.config import CoreConfig
+from rbsf.train.config import PRECISIONS, CoreConfig
 from tools.cli import non_negative_float, non_negative_int, positive_float, positive_int
 
 # settings of the core (CoreConfig) and of a stage's schedule that an option of the same name
 # overrides
 CORE_OPTIONS = ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
                 "lambda_every", "c_mode", "num_workers", "seed", "disc_mode", "disc_lr",
-                "gan_loss")
+                "gan_loss", "precision")
 SCHEDULE_OPTIONS = ("epochs", "lr", "lr_end")
 
 
@@ -58,6 +58,10 @@ def add_core_overrides(parser: argparse.ArgumentParser, items: str) -> argparse.
     o.add_argument("--gan-loss", choices=GENERATOR_LOSSES,
                    help="student's adversarial term: paper = 1/2||1-D(T)||^2 (saturates once the "
                         "discriminators win), nonsaturating = -log D(T)")
+    o.add_argument("--precision", choices=PRECISIONS,
+                   help="fp32, or bf16: forward passes in bfloat16 on channels-last tensors, "
+                        "weights and gradients in float32 (2.2x faster on this project's 2-core "
+                        "CPU, which has AVX512_BF16; default: fp32)")
     return o
 
 

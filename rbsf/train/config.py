@@ -17,6 +17,9 @@ Tracking settings are not given by the RBCN paper; the choices here (and why) ar
 * discriminators: Adam lr 1e-4, betas (0.5, 0.999), one step per mini-batch.
 * ``gan_loss``: the student's adversarial term, ``"paper"`` (1/2 ||1 - D(T)||^2, saturates once
   the discriminators win) or ``"nonsaturating"`` (-log D(T)); see ``rbsf.discriminator``.
+* ``precision``: ``"fp32"``, or ``"bf16"``: forward passes autocast to bfloat16 on
+  channels-last tensors (AVX512_BF16 or AMX on CPUs that have them, tensor cores on GPUs),
+  while weights, gradients and optimiser state stay float32 (see ``rbsf.train.trainer``).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from rbsf.errors import RBSFError
 
 STAGES = ("teacher", "xnor", "rbsf")
 STAGE_KIND = {"teacher": "fp", "xnor": "xnor", "rbsf": "rbconv"}
+PRECISIONS = ("fp32", "bf16")
 
 
 class ConfigError(RBSFError, ValueError):
@@ -77,7 +81,7 @@ class CoreConfig:
     STAGE_POSITIVE: ClassVar[Tuple[str, ...]] = ("epochs", "lr", "lr_end")
     CHOICES: ClassVar[Dict[str, Tuple[str, ...]]] = {
         "c_mode": ("scalar", "matrix"), "disc_mode": ("positions", "pooled"),
-        "gan_loss": ("paper", "nonsaturating")}
+        "gan_loss": ("paper", "nonsaturating"), "precision": PRECISIONS}
     SCHEDULE: ClassVar[type] = Schedule
 
     preset: str = "paper"
@@ -105,6 +109,7 @@ class CoreConfig:
     disc_normalize: bool = True
     disc_lr: float = 1e-4
     gan_loss: str = "paper"
+    precision: str = "fp32"
     log_every: int = 1
 
     def stage(self, name: str) -> Schedule:

@@ -18,6 +18,11 @@ Per mini-batch of an ``rbconv`` stage (Algorithm 1):
    one backward gives dW and dC at the same point; W (and every other weight) is updated
    first with lr eta1, then C with its own lr eta2.
 
+With ``precision="bf16"`` every forward pass (student, teacher, discriminators, losses) runs
+under ``torch.autocast`` to bfloat16 on channels-last tensors, and each backward pass outside
+it: the weights, their gradients and the optimisers' state stay float32 (no loss scaling is
+needed: bfloat16 has float32's range).
+
 After each epoch, the BN layers are trained for ``bn_update_batches`` mini-batches on the task
 loss with every other parameter fixed (the "BN update" of the paper). Then lambda1 and lambda2
 are decayed on their schedule and the learning rates follow their exponential schedule.
@@ -206,7 +211,9 @@ class CoreTrainer:
         # slow micro-code path (XNOR / RB-SF steps ran 10-40x slower). Flush them to zero.
         torch.set_flush_denormal(True)
         torch.manual_seed(config.seed)
-        self.model = task.build_model(kind).to(self.device)
+        self.memory_format = (torch.channels_last if config.precision == "bf16"
+                              else torch.contiguous_format)
+        self.model = task.build_model(kind).to(self.device, memory_format=self.memory_format)
         self.teacher = None
         if kind != "fp":
             if teacher is None:
@@ -214,7 +221,7 @@ class CoreTrainer:
             if init is None:
                 task.init_student(self.model, teacher)
             if kind == "rbconv":
-                self.teacher = teacher.to(self.device).eval()
+                self.teacher = teacher.to(self.device, memory_format=self.memory_format).eval()
                 for p in self.teacher.parameters():
                     p.requires_grad_(False)
         if init is not None:
@@ -262,7 +269,8 @@ class CoreTrainer:
     def state(self, finished: bool) -> dict:
         """Everything needed to continue the run exactly, plus the model in load_model's format."""
         state = {
-            "format": FORMAT, "model_config": self.model.config(), "model": self.model.state_dict(),
+            "format": FORMAT, "model_config": self.model.config(),
+            "model": {k: v.contiguous() for k, v in self.model.state_dict().items()},
             "stage": self.stage, "finished": finished, "train_config": self.cfg.to_dict(),
             "epoch": self.epoch, "batch": self.batch, "step": self.step,
             "lambda1": self.lambda1, "lambda2": self.lambda2,
@@ -351,12 +359,25 @@ class CoreTrainer:
     def _task_loss(self, output: torch.Tensor, targets) -> torch.Tensor:
         return self.task.loss(output, targets)
 
+    def _autocast(self):
+        """The context of every forward pass: bfloat16 autocast with ``precision="bf16"``."""
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                              enabled=self.cfg.precision == "bf16")
+
+    def _inputs(self, batch) -> tuple:
+        """A batch's model inputs on the device, in the model's memory format, and targets."""
+        inputs, targets = self.task.split(batch, self.device)
+        inputs = tuple(t.contiguous(memory_format=self.memory_format) if t.dim() == 4 else t
+                       for t in inputs)
+        return inputs, targets
+
     def train_step(self, batch) -> Dict[str, float]:
         """One mini-batch of Algorithm 1 (task loss only for kinds other than rbconv)."""
         self.model.train()
-        inputs, targets = self.task.split(batch, self.device)
-        output, taps = self.runner(*inputs)
-        task = self._task_loss(output, targets)
+        inputs, targets = self._inputs(batch)
+        with self._autocast():
+            output, taps = self.runner(*inputs)
+            task = self._task_loss(output, targets)
         total = task
         logged = {"L_S": task.item(), "L_kernel": 0.0, "L_adv": 0.0, "D_loss": 0.0}
         if self.kind == "rbconv" and self.cfg.kernel_loss:
@@ -415,26 +436,29 @@ class CoreTrainer:
     def _adversarial(self, inputs: tuple, taps: dict) -> tuple:
         """Discriminator ascent steps (l = L..1) on the teacher's and the student's taps of
         ``inputs``, then the student's adversarial loss."""
-        with torch.no_grad():
-            _, teacher_taps = self.teacher.forward_taps(*inputs)
         cfg = self.cfg
         names = list(self.discs.keys())
         real, fake = {}, {}
-        for name in reversed(names):
-            real[name], index = feature_vectors(_maps(teacher_taps[name]), cfg.disc_mode,
-                                                cfg.disc_samples, cfg.disc_normalize,
-                                                self.generator)
-            fake[name], _ = feature_vectors(_maps(taps[name]), cfg.disc_mode, cfg.disc_samples,
-                                            cfg.disc_normalize, index=index)
+        with self._autocast():
+            with torch.no_grad():
+                _, teacher_taps = self.teacher.forward_taps(*inputs)
+            for name in reversed(names):
+                real[name], index = feature_vectors(_maps(teacher_taps[name]), cfg.disc_mode,
+                                                    cfg.disc_samples, cfg.disc_normalize,
+                                                    self.generator)
+                fake[name], _ = feature_vectors(_maps(taps[name]), cfg.disc_mode,
+                                                cfg.disc_samples, cfg.disc_normalize, index=index)
+            d_loss = sum(discriminator_loss(self.discs[name], real[name], fake[name])
+                         for name in reversed(names))
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss = sum(discriminator_loss(self.discs[name], real[name], fake[name])
-                     for name in reversed(names))
         d_loss.backward()
         dist.average_gradients(self.discs.parameters())
         self.opt_d.step()
         for p in self.discs.parameters():
             p.requires_grad_(False)
-        adv = sum(generator_loss(self.discs[name], fake[name], cfg.gan_loss) for name in names)
+        with self._autocast():
+            adv = sum(generator_loss(self.discs[name], fake[name], cfg.gan_loss)
+                      for name in names)
         for p in self.discs.parameters():
             p.requires_grad_(True)
         return adv, d_loss.item()
@@ -457,8 +481,9 @@ class CoreTrainer:
         self.model.train()
         try:
             for batch in self._loader(self.task.bn_set, 0):
-                inputs, targets = self.task.split(batch, self.device)
-                loss = self._task_loss(self.model(*inputs), targets)
+                inputs, targets = self._inputs(batch)
+                with self._autocast():
+                    loss = self._task_loss(self.model(*inputs), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 dist.average_gradients(bn_params)

@@ -107,7 +107,8 @@ def test_missing_sequences_listed_and_allow_partial(setup, _eval):
 def test_missing_weights_is_a_clear_error(setup, _eval):
     base, root, weights = setup
     assert_clear_error(_eval(base, "--dataset", "custom", "--root", str(root), "--trackers",
-                              "xnor", "--weights-dir", str(weights)), "no weights for xnor")
+                              "xnor", "--weights-dir", str(weights)),
+                       "no weights for xnor: no file")
 
 
 def test_corrupt_frame_and_box_outside_image(tmp_path, setup, _eval):

@@ -96,7 +96,7 @@ def find_weights(name: str, weights_dir: Union[str, Path] = SHIPPED_WEIGHTS) -> 
         if path.is_file():
             return path
     how = "export it (tools/export.py)" if item.packed else "train it (tools/train_rbsf.py)"
-    raise TrackerError(f"no weights for {name}: {' nor '.join(map(str, candidates))} exists; "
+    raise TrackerError(f"no weights for {name}: no file {' or '.join(map(str, candidates))}; "
                        f"{how} or pass another weights folder")
 
 

@@ -91,9 +91,9 @@ def ship(run: Path, reports: Dict[str, Path], weights_dir: Path,
     targets = {stage: weights_dir / entry(name_of_stage(stage)).weights_file for stage in stages}
     facts_file = weights_dir / "weights.json"
     check_writable_dir(weights_dir, "--weights-dir")
-    kept = {} if set(stages) == set(STAGES) else _shipped_facts(facts_file)
-    for name in [name for name in kept if name in {t.name for t in targets.values()}]:
-        del kept[name]
+    replaced = {target.name for target in targets.values()}
+    kept = ({} if set(stages) == set(STAGES) else
+            {name: f for name, f in _shipped_facts(facts_file).items() if name not in replaced})
     check_outputs({**{f"{s} weights": p for s, p in targets.items()}, "facts": facts_file},
                   {f"{s} checkpoint": p for s, p in sources.items()})
     checkpoints = {}

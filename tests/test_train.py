@@ -17,6 +17,7 @@ from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
 from rbsf.train import Interrupted, Trainer, TrainingError, chain, preset, train_chain
 from rbsf.train.config import STAGE_KIND
+from rbsf.train.trainer import check_resumable
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = str(ROOT / "tools" / "train_rbsf.py")
@@ -266,6 +267,19 @@ def test_corrupt_checkpoint_is_reported_not_loaded(got10k_root, tmp_path):
 def test_wrong_dataset_root_fails_at_once(tmp_path):
     result = run_tool("--preset", "smoke", "--got10k", str(tmp_path / "nowhere"))
     assert_clear_error(result, "nowhere")
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(sequences, tmp_path):
+    with pytest.raises(Interrupted):
+        train_chain(smoke_config(), ["teacher"], sequences, tmp_path, max_steps=1)
+    path = tmp_path / "teacher" / "last.pt"
+    data = load_checkpoint(path)
+    del data["train_config"]["precision"]        # written before the setting existed
+    assert check_resumable(data, path, smoke_config(), "teacher") == {}
+    other = smoke_config()
+    other.precision = "bf16"
+    with pytest.raises(TrainingError, match="precision"):
+        check_resumable(data, path, other, "teacher")
 
 
 def test_ctrl_c_saves_and_resume_finishes(got10k_root, tmp_path):

@@ -143,7 +143,9 @@ def check_resumable(data: dict, path: Path, config: CoreConfig, stage: str) -> D
                             f"another --out")
     if data["finished"]:
         return {}
-    saved = _flatten(data["train_config"])
+    # a setting added after the checkpoint was written had its default value then
+    defaults = _flatten(type(config)().to_dict())
+    saved = {**defaults, **_flatten(data["train_config"])}
     current = _flatten(config.to_dict())
     changed = sorted(k for k, v in current.items()
                      if _concerns(k, stage) and k not in RESUMABLE_CHANGES and saved.get(k) != v)

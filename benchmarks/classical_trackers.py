@@ -26,7 +26,7 @@ from typing import List, Optional
 from rbsf.data import load_sequences
 from rbsf.eval.report import build_summary, markdown_table, write_report
 from rbsf.eval.runner import is_finished, read_identity
-from tools.cli import ArgumentParser, fail, run_tool
+from tools.cli import ArgumentParser, choose, fail, run_tool, split_list
 
 PEERS = ("CSRT", "KCF", "MIL")
 DEFAULT_PYTHON = Path("/work/venvs/contrib/bin/python")
@@ -98,15 +98,11 @@ def check_contrib(python: Path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    peers = [t.strip() for t in args.trackers.split(",") if t.strip()]
-    unknown = [t for t in peers if t not in PEERS]
-    if unknown or not peers:
-        return fail(f"unknown tracker(s) {', '.join(unknown) or '(none)'}; choose from "
-                    f"{', '.join(PEERS)}")
+    peers = choose(args.trackers, tuple(PEERS), "--trackers")
     sequences = load_sequences(str(args.root))
     version = check_contrib(args.python)
     result_dir = args.result_dir / args.dataset
-    others = [t.strip() for t in args.others.split(",") if t.strip()]
+    others = split_list(args.others)
     for name in others:
         missing = [s.name for s in sequences if not is_finished(result_dir, name, s.name)]
         if missing:

@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from tools.cli import ArgumentParser, choose, fail, run_tool
+
 REPO = Path(__file__).resolve().parents[1]
 FPS_GOAL_RIVAL, FPS_GOAL_BASELINE = 1.5, 8.0
 # --isa (oneDNN's names) -> environment of the capped run: oneDNN (OpenVINO, PyTorch's convs),
@@ -36,7 +38,7 @@ ISA_CAPS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
+    parser = ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--isa", choices=("native",) + tuple(ISA_CAPS), default="native",
                         help="cap every engine to this instruction set (oneDNN's names)")
@@ -80,20 +82,12 @@ def main(argv=None) -> int:
     from tqdm import tqdm
     names = list(PEERS) + packed_names(CONV1_MODES)
     if args.trackers:
-        wanted = [n.strip() for n in args.trackers.split(",") if n.strip()]
-        unknown = set(wanted) - set(names)
-        if unknown or not wanted:
-            print(f"error: unknown trackers {sorted(unknown)}; choose from {', '.join(names)}",
-                  file=sys.stderr)
-            return 2
-        names = wanted
+        names = choose(args.trackers, names, "--trackers")
     try:
         import onnxruntime  # noqa: F401
         import openvino  # noqa: F401
     except ImportError as exc:
-        print(f"error: {exc.name} is missing; pip install -r requirements-bench.txt",
-              file=sys.stderr)
-        return 2
+        return fail(f"{exc.name} is missing; pip install -r requirements-bench.txt")
     report = run(args.fp_weights, args.packed_weights, args.root, args.sequence or None,
                  args.frames, args.rounds, args.threads, args.cache, args.calibration, names,
                  memory=not args.no_memory,
@@ -114,4 +108,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -27,6 +27,7 @@ from rbsf.checkpoint import load_checkpoint, model_from_checkpoint
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_open, check_outputs, check_writable_dir, save_atomic
 from rbsf.train.config import STAGES
+from tools.cli import choose
 from trackers.registry import entry, name_of_stage
 
 SCORES = ("success_auc", "precision_20", "sr_50")
@@ -135,15 +136,6 @@ def _report(text: str):
     return label, Path(path)
 
 
-def _stages(text: str) -> tuple:
-    stages = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown or not stages:
-        raise argparse.ArgumentTypeError(f"expected stages from {', '.join(STAGES)}, got "
-                                         f"{text!r}")
-    return stages
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,14 +144,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                    metavar="LABEL=SUMMARY", help="a held-out tools/eval.py summary.json; repeat")
     p.add_argument("--weights-dir", type=Path, default=Path("data/weights"),
                    help="where the shipped files go (default: data/weights)")
-    p.add_argument("--stages", type=_stages, default=STAGES,
+    p.add_argument("--stages", default=",".join(STAGES),
                    help=f"comma-separated stages to ship, the others' files and facts kept "
                         f"(default: {','.join(STAGES)})")
     args = p.parse_args(argv)
 
     def job() -> str:
-        ship(args.run, dict(args.report), args.weights_dir, args.stages)
-        files = ", ".join(entry(name_of_stage(s)).weights_file for s in args.stages)
+        stages = tuple(choose(args.stages, STAGES, "--stages"))
+        ship(args.run, dict(args.report), args.weights_dir, stages)
+        files = ", ".join(entry(name_of_stage(s)).weights_file for s in stages)
         return f"shipped {files} and weights.json to {args.weights_dir}"
     return run_job(job)
 

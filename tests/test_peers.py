@@ -16,10 +16,12 @@ def _tool(*args):
 
 def test_bad_input_is_one_error_line(tmp_path):
     for args, word in ((("--frames", 1), "--frames"), (("--isa", "SSE2"), "--isa"),
-                       (("--fp-weights", tmp_path / "none.pt"), "none.pt")):
+                       (("--fp-weights", tmp_path / "none.pt"), "none.pt"),
+                       (("--trackers", "ov-int8,bogus"), "--trackers")):
         done = _tool(*args)
         assert done.returncode == 2 and word in done.stderr
-        assert done.stderr.strip().splitlines()[-1].startswith("peers.py: error:")
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+        assert done.stderr.startswith("error:")
 
 
 def test_markdown_has_a_row_per_tracker():

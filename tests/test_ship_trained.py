@@ -93,3 +93,11 @@ def test_shipping_some_stages_keeps_the_others_files_and_facts(run, tmp_path):
     (weights / "weights.json").write_text("{")
     with pytest.raises(ShipError, match="cannot be read"):
         ship(run, {}, weights, ("rbsf",))
+
+
+def test_an_unknown_stage_is_one_error_line(run, tmp_path, capsys):
+    assert main(["--run", str(run), "--weights-dir", str(tmp_path / "w"),
+                 "--stages", "xnor,student"]) == 2
+    assert capsys.readouterr().err == ("error: --stages wants names from teacher, xnor, rbsf, "
+                                       "got 'xnor,student'\n")
+    assert not (tmp_path / "w").exists()

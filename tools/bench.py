@@ -28,7 +28,7 @@ from tqdm import tqdm
 from experiments.speed import format_report, panned_frames, run, video_frames
 from rbsf.checkpoint import CheckpointError
 from rbsf.deploy.packed import CONV1_MODES
-from tools.cli import ArgumentParser, fail, run_tool
+from tools.cli import ArgumentParser, choose, fail, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "data" / "photos" / "baboon.jpg"
@@ -70,9 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         assert len(box) == 4 and box[2] > 0 and box[3] > 0
     except (ValueError, AssertionError):
         return fail(f"--box wants X,Y,W,H with positive W and H, got {args.box!r}")
-    conv1_modes = [m.strip() for m in args.conv1.split(",") if m.strip()]
-    if not conv1_modes or not set(conv1_modes) <= set(CONV1_MODES):
-        return fail(f"--conv1 wants modes from {', '.join(CONV1_MODES)}, got {args.conv1!r}")
+    conv1_modes = choose(args.conv1, CONV1_MODES, "--conv1")
     paths = [None, None]
     if args.weights:
         paths = [args.weights / "siamfc.pt", args.weights / "rbsf.pt"]

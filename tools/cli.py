@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 from rbsf.errors import Interrupted, RBSFError
 from tools import quiet_start
@@ -70,3 +70,18 @@ positive_int = _number(int, 1, True, "an integer >= 1")
 non_negative_int = _number(int, 0, True, "an integer >= 0")
 positive_float = _number(float, 0.0, False, "a number > 0")
 non_negative_float = _number(float, 0.0, True, "a number >= 0")
+
+
+def split_list(text: str) -> List[str]:
+    """The items of a comma-separated option value, stripped, without empty items or repeats."""
+    return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
+
+
+def choose(text: str, allowed: Sequence[str], option: str) -> List[str]:
+    """``split_list(text)``, each item one of ``allowed``; otherwise ``RBSFError`` with the
+    option's name and the valid choices."""
+    items = split_list(text)
+    unknown = [item for item in items if item not in allowed]
+    if unknown or not items:
+        raise RBSFError(f"{option} wants names from {', '.join(allowed)}, got {text!r}")
+    return items

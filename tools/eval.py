@@ -36,7 +36,7 @@ from rbsf.eval.report import (build_summary, markdown_table, report_files, submi
                               write_report)
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import check_writable
-from tools.cli import ArgumentParser, positive_int, run_tool
+from tools.cli import ArgumentParser, positive_int, run_tool, split_list
 from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, params_file, parse_names,
                                tracker_params, unfinished)
 from trackers.siamfc import changed_params
@@ -89,7 +89,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     benchmark = BENCHMARKS[args.dataset]
     subset = args.subset if benchmark.layout == "got10k" else None
     keys = parse_names(args.trackers)
-    wanted = [s.strip() for s in args.sequences.split(",")] if args.sequences else None
+    wanted = split_list(args.sequences) if args.sequences else None
     check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)

@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from rbsf.data.synthetic import LAYOUTS, write_dataset
-from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
+from tools.cli import (ArgumentParser, fail, non_negative_int, positive_int, run_tool,
+                       split_list)
 
 
 def frame_size(text: str) -> tuple:
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         root = write_dataset(args.out, args.layout, args.sequences, args.frames, args.seed,
                              image_dir=args.images, frame_size=args.size, image_names=args.image_names,
                              quality=args.quality, progress=True,
-                             subsets=[s.strip() for s in args.subsets.split(",") if s.strip()],
+                             subsets=split_list(args.subsets),
                              workers=args.workers)
     except OSError as err:
         return fail(f"writing the data set failed ({err}); nothing was kept, free space or "

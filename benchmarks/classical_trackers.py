@@ -98,7 +98,7 @@ def check_contrib(python: Path) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    peers = choose(args.trackers, tuple(PEERS), "--trackers")
+    peers = choose(args.trackers, PEERS, "--trackers")
     sequences = load_sequences(str(args.root))
     version = check_contrib(args.python)
     result_dir = args.result_dir / args.dataset

@@ -39,7 +39,7 @@ ISA_CAPS = {
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--isa", choices=("native",) + tuple(ISA_CAPS), default="native",
                         help="cap every engine to this instruction set (oneDNN's names)")
     parser.add_argument("--root", type=Path, default=REPO / "data" / "sample" / "otb",

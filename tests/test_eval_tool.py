@@ -98,6 +98,7 @@ def test_missing_sequences_listed_and_allow_partial(setup, _eval):
     assert_clear_error(_eval(base, *args), "OTB2013 sequences are missing", "Bolt",
                         "--allow-partial")
     assert_clear_error(_eval(base, *args, "--sequences", "NoSuchSeq"), "NoSuchSeq")
+    assert_clear_error(_eval(base, *args, "--sequences", " , "), "--sequences names no sequence")
     proc = _eval(base, *args, "--allow-partial")
     assert proc.returncode == 0, proc.stderr
     text = (base / "rep" / "OTB2013" / "summary.md").read_text()

@@ -36,7 +36,7 @@ from rbsf.eval.report import (build_summary, markdown_table, report_files, submi
                               write_report)
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import check_writable
-from tools.cli import ArgumentParser, positive_int, run_tool, split_list
+from tools.cli import ArgumentParser, fail, positive_int, run_tool, split_list
 from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, params_file, parse_names,
                                tracker_params, unfinished)
 from trackers.siamfc import changed_params
@@ -90,6 +90,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     subset = args.subset if benchmark.layout == "got10k" else None
     keys = parse_names(args.trackers)
     wanted = split_list(args.sequences) if args.sequences else None
+    if wanted == []:
+        return fail(f"--sequences names no sequence ({args.sequences!r}); give comma-separated "
+                    f"names, or leave it out to evaluate them all")
     check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)

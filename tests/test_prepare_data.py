@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rbsf.data import load_sequences, sources
+from rbsf.data import load_sequences, render, sources
 from tests.test_render import make_stamps
 from tools import prepare_data
 from tools.cli import run_tool
@@ -44,13 +44,16 @@ def test_status_lists_every_missing_source_with_how_to_fetch_it(tmp_path, capsys
     assert "apt-get download tuxpaint-stamps-default" in out
 
 
-def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
-    cache = tmp_path / "cache"
-    folders = fake_packages(tmp_path)
+def fetch_from(folders: dict, cache: Path) -> None:
     argv = ["--cache", str(cache), "fetch"] + list(folders)
     for name, folder in folders.items():
         argv += ["--from", f"{name}={folder}"]
     assert run_tool(prepare_data.main, argv) == 0
+
+
+def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    fetch_from(fake_packages(tmp_path), cache)
     meta = json.loads((cache / "mate-backgrounds/source.json").read_text())
     assert meta["files"] == 1 and meta["role"] == "backgrounds"
     wall = cv2.imread(str(cache / "mate-backgrounds/files/desktop/wall.jpg"))
@@ -74,6 +77,43 @@ def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
                                         "--size", "160x120"]) == 0
     assert [s.name for s in load_sequences(str(val))] == ["Val0001"]
     assert "(training split)" in capsys.readouterr().out
+
+
+def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_path, capsys):
+    folders = fake_packages(tmp_path)
+    mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"
+    shutil.copy(mammals / "dog0.png", mammals / "dog5.png")
+    walls = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/desktop"
+    shutil.copy(walls / "wall.jpg", walls / "wall1.jpg")
+    assert render.stamp_split("animals/mammals/dog5.png") == "tuning"
+    assert render.background_split("mate-backgrounds", "wall1.jpg") == "tuning"
+    assert render.background_split("mate-backgrounds", "wall.jpg") == "training"
+    cache = tmp_path / "cache"
+    fetch_from(folders, cache)
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps"]) == 0
+
+    def drawn_from(split: str, reserve: bool) -> tuple:
+        lib = prepare_data.library(cache, split, reserve)
+        return "animals/mammals/dog5.png" in {m.name for m in lib.mattes}, len(lib.backgrounds)
+
+    assert drawn_from("training", False) == (True, 2)       # as the shipped set was built
+    assert drawn_from("training", True) == (False, 1)
+    tuning = prepare_data.library(cache, "tuning")
+    assert [m.name for m in tuning.mattes] == ["animals/mammals/dog5.png"]
+    assert len(tuning.backgrounds) == 1
+
+    out = tmp_path / "real"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "train", "--reserve-tuning",
+                                        "--out", str(out), "--sequences", "2", "--frames", "4",
+                                        "--size", "160x120", "--tracks-per-video", "0"]) == 0
+    assert "animals/mammals/dog5.png" not in json.loads((out / "dataset.json").read_text())["stamps"]
+    assert "tuning split reserved" in capsys.readouterr().out
+    tune = tmp_path / "tune"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "tuning", "--out", str(tune),
+                                        "--sequences", "1", "--frames", "4",
+                                        "--size", "160x120"]) == 0
+    assert [s.name for s in load_sequences(str(tune))] == ["Tune0001"]
+    assert json.loads((tune / "dataset.json").read_text())["stamps"] == ["animals/mammals/dog5.png"]
 
 
 def test_train_without_stamps_is_one_error_line(tmp_path, capsys):

@@ -117,7 +117,8 @@ def test_training_set_is_a_got10k_root_that_pairs_and_the_toolkit_read(tmp_path)
         render.write_real_dataset(out, library, {}, 1, 0, 5, seed=0)
 
 
-@pytest.mark.parametrize("split,prefix", [("held-out", "Heldout"), ("validation", "Val")])
+@pytest.mark.parametrize("split,prefix", [("held-out", "Heldout"), ("validation", "Val"),
+                                          ("tuning", "Tune")])
 def test_rendered_otb_set_is_otb_layout(tmp_path, split, prefix):
     out = render.write_rendered_otb(tmp_path / "held", tiny_library(tmp_path), 2, 8, seed=5,
                                     frame_size=(160, 120), split=split)
@@ -134,13 +135,27 @@ def test_rendered_otb_set_refuses_an_unknown_split(tmp_path):
                                   split="test")
 
 
-def test_stamp_split_is_fixed_and_disjoint():
+def test_stamp_splits_are_fixed_disjoint_and_sized():
     infos = [stamps.StampInfo(f"a/b/{i}.png", "a/b", 1, 1, 1, 0, 0, False, 1.0, "photo")
-             for i in range(200)]
-    train, held = render.split_stamps(infos, False), render.split_stamps(infos, True)
-    assert not {i.path for i in train} & {i.path for i in held}
-    assert 10 <= len(held) <= 50
-    assert render.is_heldout_stamp("a/b/7.png") == render.is_heldout_stamp("a/b/7.png")
+             for i in range(400)]
+    parts = {s: {i.path for i in render.split_stamps(infos, (s,))} for s in render.SOURCE_SPLITS}
+    assert sum(len(p) for p in parts.values()) == len(set().union(*parts.values())) == 400
+    assert 40 <= len(parts["held-out"]) <= 80 and 20 <= len(parts["tuning"]) <= 60
+    # the held-out split is the one every shipped report used: a fixed hash below 15 %
+    assert render.stamp_split("animals/cartoon.png") == "held-out"     # crc32 % 100 == 1
+    assert render.stamp_split("animals/mammals/dog0.png") == "training"  # 71
+    training = render.split_stamps(infos, render.library_splits("training", False))
+    assert {i.path for i in training} == parts["training"] | parts["tuning"]
+    assert render.library_splits("training", True) == ("training",)
+    with pytest.raises(render.RenderError, match="unknown split"):
+        render.library_splits("test", False)
+
+
+def test_background_splits_hold_out_whole_sources():
+    assert render.background_split("sklearn", "china.jpg") == "held-out"
+    names = [f"w{i}.jpg" for i in range(300)]
+    tuning = [n for n in names if render.background_split("mate-backgrounds", n) == "tuning"]
+    assert 15 <= len(tuning) <= 45
 
 
 def test_colour_boxes_find_a_red_target():

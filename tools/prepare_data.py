@@ -6,7 +6,9 @@
     python tools/prepare_data.py stamps --sheet runs/stamps.png   # photo / drawing filter
     python tools/prepare_data.py train --out data/cache/real      # GOT-10k train/ for train_rbsf.py
     python tools/prepare_data.py heldout --out data/cache/heldout-rendered   # OTB layout
-    python tools/prepare_data.py val --out data/cache/val-rendered   # for tuning tracker settings
+    python tools/prepare_data.py val --out data/cache/val-rendered   # renders of training sources
+    python tools/prepare_data.py tuning --out data/cache/tuning-rendered   # the tuning split
+    python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
 
 Nothing is fetched unless ``fetch`` is asked; the other commands use only the cache
@@ -28,6 +30,10 @@ import numpy as np
 from rbsf.data import heldout, load_sequences, render, sources, stamps
 from rbsf.files import check_writable, check_writable_dir
 from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
+
+# command -> (split of stamps and backgrounds it draws from, rendered split it writes)
+COMMAND_SPLITS = {"train": ("training", None), "val": ("training", "validation"),
+                  "heldout": ("held-out", "held-out"), "tuning": ("tuning", "tuning")}
 
 
 def frame_size(text: str) -> tuple:
@@ -69,7 +75,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             ("heldout", "write held-out rendered sequences (OTB layout) from held-out stamps "
                         "and backgrounds", 1000),
             ("val", "write validation rendered sequences (OTB layout, Val0001...): new renders "
-                    "from the training stamps and backgrounds, for tuning tracker settings", 2000)):
+                    "from the training stamps and backgrounds", 2000),
+            ("tuning", "write tuning rendered sequences (OTB layout, Tune0001...) from the "
+                       "tuning split of stamps and backgrounds, for choosing settings and weights "
+                       "of runs trained with --reserve-tuning", 4000)):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--out", type=Path, required=True, help="new or empty output folder")
         sub.add_argument("--sequences", type=non_negative_int, default=300 if name == "train" else 12,
@@ -83,6 +92,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         sub.add_argument("--workers", type=positive_int, default=1,
                          help="worker processes (default: %(default)s)")
         if name == "train":
+            sub.add_argument("--reserve-tuning", action="store_true",
+                             help="leave the tuning split's stamps and backgrounds out of the "
+                                  "training set (the shipped set was built without it)")
             sub.add_argument("--tracks-per-video", type=non_negative_int, default=40,
                              help=f"real-motion tracks from each of "
                                   f"{', '.join(render.TRAIN_VIDEOS)} (default: %(default)s)")
@@ -178,34 +190,37 @@ def build_stamps(args: argparse.Namespace) -> int:
     return 0
 
 
-def library(cache: Path, heldout: bool) -> render.Library:
-    """Stamps and backgrounds of one split, from the cache."""
+def library(cache: Path, split: str, reserve_tuning: bool = False) -> render.Library:
+    """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
     root = stamp_root(cache)
-    infos = render.split_stamps(stamps.load_index(index_path(cache)), heldout)
+    splits = render.library_splits(split, reserve_tuning)
+    infos = render.split_stamps(stamps.load_index(index_path(cache)), splits)
     if not infos:
-        raise render.RenderError(f"no kept stamp in the {'held-out' if heldout else 'training'} "
-                                 f"split of {index_path(cache)}; fetch the full stamps source")
+        raise render.RenderError(f"no kept stamp in the {split} split of {index_path(cache)}; "
+                                 f"fetch the full stamps source")
     chosen = [n for n, s in sources.SOURCES.items() if s.role == "backgrounds"
-              and (n in render.HELDOUT_BACKGROUND_SOURCES) == heldout]
+              and (n in render.HELDOUT_BACKGROUND_SOURCES) == ("held-out" in splits)]
     backgrounds = sources.role_files("backgrounds", cache, chosen)
     absent = [n for n in chosen if n not in backgrounds]
     if absent:
         print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
               file=sys.stderr)
-    files = [p for group in backgrounds.values() for p in group]
+    files = [p for name, group in backgrounds.items() for p in group
+             if render.background_split(name, p.name) in splits]
     return render.load_library(root, infos, files)
 
 
 def write(args: argparse.Namespace) -> int:
     check_writable_dir(args.out, "--out")
-    heldout = args.command == "heldout"
-    lib = library(args.cache, heldout)
+    split, rendered = COMMAND_SPLITS[args.command]
+    reserve = getattr(args, "reserve_tuning", False)
+    lib = library(args.cache, split, reserve)
     print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
-          f"({'held-out' if heldout else 'training'} split)")
-    if args.command in ("heldout", "val"):
+          f"({split} split{', tuning split reserved' if reserve else ''})")
+    if rendered:
         root = render.write_rendered_otb(args.out, lib, args.sequences, args.frames, args.seed,
                                          args.size, workers=args.workers, progress=True,
-                                         split="held-out" if heldout else "validation")
+                                         split=rendered)
     else:
         videos = {}
         if args.tracks_per_video:

@@ -17,10 +17,12 @@ got10k toolkit's ``GOT10k`` read them like the real data set):
   do not. The box moves by the median point motion and scales by the median change of
   pairwise point distances (Median Flow).
 
-``write_real_dataset`` writes the training set (GOT-10k ``train/``) from the training split of
-stamps, backgrounds and videos; ``write_rendered_otb`` writes OTB-layout sequences: held-out
-ones from the held-out stamps and backgrounds only (``split_stamps``,
-``HELDOUT_BACKGROUND_SOURCES``), or validation ones, new renders from the training sources. Both
+Stamps and backgrounds fall into three fixed splits (``stamp_split``, ``background_split``):
+training, held-out (for the final evaluation only) and tuning (for choosing settings and
+weights on objects and backgrounds a run reserving it never trained on).
+``write_real_dataset`` writes the training set (GOT-10k ``train/``) from the training sources
+and videos; ``write_rendered_otb`` writes OTB-layout sequences: held-out or tuning ones from
+that split only, or validation ones, new renders from the training sources. Both
 build the data set in ``rbsf.files.atomic_dir`` (a hidden sibling renamed when complete), so a
 data set is complete or absent.
 """
@@ -47,28 +49,56 @@ from rbsf.errors import RBSFError
 from rbsf.files import atomic_dir
 
 HELDOUT_STAMP_PERCENT = 15
+TUNING_PERCENT = 10
 HELDOUT_BACKGROUND_SOURCES = ("ukui-wallpapers", "sklearn")
 TRAIN_VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")   # carphone_pristine.mp4 is held out
 FB_MAX_ERROR = 1.0
 FB_MIN_SHARE = 0.6
 MAX_VIDEO_SIDE = 640
 JPEG_QUALITY = 88
-RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val"}   # split -> folder prefix
+SOURCE_SPLITS = ("training", "held-out", "tuning")
+RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val", "tuning": "Tune"}  # -> folder prefix
 
 
 class RenderError(RBSFError):
     """Inputs that cannot make a data set (no stamps, no backgrounds, a non-empty output)."""
 
 
-def is_heldout_stamp(path: str) -> bool:
-    """Whether a stamp (path relative to the stamps folder) belongs to the held-out split:
-    a fixed hash of the path, ``HELDOUT_STAMP_PERCENT`` percent of the stamps."""
-    return zlib.crc32(path.encode()) % 100 < HELDOUT_STAMP_PERCENT
+def _bucket(key: str) -> int:
+    return zlib.crc32(key.encode()) % 100
 
 
-def split_stamps(infos: Sequence[StampInfo], heldout: bool) -> List[StampInfo]:
-    """Kept stamps (weight > 0) of the training split, or of the held-out split."""
-    return [i for i in infos if i.weight > 0 and is_heldout_stamp(i.path) == heldout]
+def stamp_split(path: str) -> str:
+    """The split of a stamp (path relative to the stamps folder), by a fixed hash of the path:
+    ``HELDOUT_STAMP_PERCENT`` percent held out, the next ``TUNING_PERCENT`` percent for tuning."""
+    bucket = _bucket(path)
+    if bucket < HELDOUT_STAMP_PERCENT:
+        return "held-out"
+    return "tuning" if bucket < HELDOUT_STAMP_PERCENT + TUNING_PERCENT else "training"
+
+
+def background_split(source: str, name: str) -> str:
+    """The split of a background file: whole sources held out (``HELDOUT_BACKGROUND_SOURCES``);
+    of the others, ``TUNING_PERCENT`` percent by a fixed hash of ``source/name``."""
+    if source in HELDOUT_BACKGROUND_SOURCES:
+        return "held-out"
+    return "tuning" if _bucket(f"{source}/{name}") < TUNING_PERCENT else "training"
+
+
+def library_splits(split: str, reserve_tuning: bool) -> Tuple[str, ...]:
+    """The source splits a library of ``split`` draws from. The training library takes the
+    tuning split too unless it is reserved (the shipped training set was built before that
+    split existed, so it includes those stamps and backgrounds)."""
+    if split not in SOURCE_SPLITS:
+        raise RenderError(f"unknown split {split!r}; choose from {', '.join(SOURCE_SPLITS)}")
+    if split == "training" and not reserve_tuning:
+        return ("training", "tuning")
+    return (split,)
+
+
+def split_stamps(infos: Sequence[StampInfo], splits: Sequence[str]) -> List[StampInfo]:
+    """Kept stamps (weight > 0) whose split is one of ``splits``."""
+    return [i for i in infos if i.weight > 0 and stamp_split(i.path) in splits]
 
 
 @dataclass
@@ -434,9 +464,10 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
                        split: str = "held-out") -> Path:
     """OTB-layout rendered sequences ``out/Heldout0001/img/0001.jpg`` + ``groundtruth_rect.txt``
     (``rbsf.data.load_sequences`` and ``tools/eval.py --dataset custom --root out`` read it).
-    ``split`` "held-out": pass a library of held-out stamps and backgrounds only; "validation"
-    (folders ``Val0001``...): the training library, for tuning tracker settings on sequences
-    that no training run saw but drawn from the training sources. Complete or absent."""
+    ``split`` "held-out": pass a library of held-out stamps and backgrounds only; "tuning"
+    (folders ``Tune0001``...): the tuning split only, for choosing settings and weights on
+    sources that a run reserving them never saw; "validation" (``Val0001``...): the training
+    library, new sequences drawn from the training sources. Complete or absent."""
     if split not in RENDERED_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(RENDERED_SPLITS)}")
     with atomic_dir(out) as building:

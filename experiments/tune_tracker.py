@@ -7,8 +7,9 @@ values: a setting is taken only when it adds ``MIN_GAIN`` success or more.
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
         --out runs/tune-packed --workers 2
 
-Tune on sequences no evaluation uses (``prepare_data.py val``: new renders of the training
-sources), never on a held-out or benchmark set. Each trial's results go to
+Tune on sequences no evaluation uses, never on a held-out or benchmark set: renders of the
+tuning split (``prepare_data.py tuning``) for weights trained with ``--reserve-tuning``, else new
+renders of the training sources (``prepare_data.py val``). Each trial's results go to
 ``OUT/results/custom/<trial>/``, so a rerun skips what is finished; after every trial
 ``OUT/tuning.json`` and ``OUT/tuning.md`` are rewritten (every trial and its scores) and
 ``OUT/params.json`` holds the best settings so far, the file ``--params`` of ``tools/eval.py``

@@ -30,7 +30,7 @@ from trackers.siamfc import changed_params
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VIDEO = ROOT / "data" / "heldout" / "carphone_bowtie.mp4"
 SAMPLE_GROUNDTRUTH = ROOT / "data" / "heldout" / "carphone_bowtie_groundtruth.txt"
-DEFAULT_TRACKER = "packed-int8"  # the fastest measured; 0.01-0.03 success below exact conv1
+DEFAULT_TRACKER = "packed-int8"  # the fastest measured; within 0.03 success of exact conv1
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
                              "float), packed (RB-SF on the bit-packed CPU engine, exact conv1) or "
                              "packed-int8 (the same with an 8-bit first conv: the fastest measured, "
-                             "0.01-0.03 success below exact conv1 on the held-out sets) "
+                             "within 0.03 success of exact conv1 on the held-out sets) "
                              "(default: packed-int8, or with "
                              "--weights the tracker of the model the file holds)")
     parser.add_argument("--weights", type=Path, metavar="PATH",

@@ -70,6 +70,7 @@ def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
                                         "--tracks-per-video", "0"])
     assert code == 0
     assert len(load_sequences(str(out))) == 2
+    assert json.loads((out / "dataset.json").read_text())["reserved_splits"] == []
     assert "skvideo" not in capsys.readouterr().err
     val = tmp_path / "val"
     assert run_tool(prepare_data.main, ["--cache", str(cache), "val", "--out", str(val),
@@ -106,7 +107,9 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
     assert run_tool(prepare_data.main, ["--cache", str(cache), "train", "--reserve-tuning",
                                         "--out", str(out), "--sequences", "2", "--frames", "4",
                                         "--size", "160x120", "--tracks-per-video", "0"]) == 0
-    assert "animals/mammals/dog5.png" not in json.loads((out / "dataset.json").read_text())["stamps"]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert "animals/mammals/dog5.png" not in manifest["stamps"]
+    assert manifest["reserved_splits"] == ["tuning"]
     assert "tuning split reserved" in capsys.readouterr().out
     tune = tmp_path / "tune"
     assert run_tool(prepare_data.main, ["--cache", str(cache), "tuning", "--out", str(tune),

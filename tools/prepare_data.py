@@ -228,7 +228,8 @@ def write(args: argparse.Namespace) -> int:
             videos = {n: render.read_video(files[n]) for n in render.TRAIN_VIDEOS if n in files}
         root = render.write_real_dataset(args.out, lib, videos, args.sequences,
                                          args.tracks_per_video, args.frames, args.seed,
-                                         args.size, workers=args.workers, progress=True)
+                                         args.size, workers=args.workers, progress=True,
+                                         reserved_splits=("tuning",) if reserve else ())
     print(f"wrote {root}")
     return 0
 

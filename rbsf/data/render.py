@@ -428,9 +428,11 @@ def _run_stamp_jobs(jobs: List[_StampJob], library: Library, workers: int, progr
 def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[np.ndarray]],
                        stamp_sequences: int, tracks_per_video: int, num_frames: int, seed: int,
                        frame_size: Tuple[int, int] = (480, 360), quality: int = JPEG_QUALITY,
-                       workers: int = 1, progress: bool = False) -> Path:
+                       workers: int = 1, progress: bool = False,
+                       reserved_splits: Sequence[str] = ()) -> Path:
     """The GOT-10k-layout training set ``out/train/``: ``stamp_sequences`` stamp sequences of
     ``num_frames`` frames, then up to ``tracks_per_video`` real-motion tracks of each video.
+    ``reserved_splits`` (source splits the library leaves out) is recorded in the manifest.
     Complete or absent: built in a temporary folder and renamed."""
     if stamp_sequences < 0 or tracks_per_video < 0 or stamp_sequences + tracks_per_video == 0:
         raise RenderError("ask for at least one stamp sequence or one video track")
@@ -454,6 +456,7 @@ def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[n
         write_manifest(building, {"kind": "rbsf.data.render training set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": counts,
+                                  "reserved_splits": list(reserved_splits),
                                   "stamps": sorted({m.name for m in library.mattes})})
     return Path(out)
 

@@ -93,12 +93,12 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
     fetch_from(folders, cache)
     assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps"]) == 0
 
-    def drawn_from(split: str, reserve: bool) -> tuple:
-        lib = prepare_data.library(cache, split, reserve)
+    def drawn_from(split: str, reserved: tuple) -> tuple:
+        lib = prepare_data.library(cache, split, reserved)
         return "animals/mammals/dog5.png" in {m.name for m in lib.mattes}, len(lib.backgrounds)
 
-    assert drawn_from("training", False) == (True, 2)       # as the shipped set was built
-    assert drawn_from("training", True) == (False, 1)
+    assert drawn_from("training", ()) == (True, 2)          # as the shipped set was built
+    assert drawn_from("training", ("tuning",)) == (False, 1)
     tuning = prepare_data.library(cache, "tuning")
     assert [m.name for m in tuning.mattes] == ["animals/mammals/dog5.png"]
     assert len(tuning.backgrounds) == 1

@@ -144,11 +144,11 @@ def test_stamp_splits_are_fixed_disjoint_and_sized():
     # the held-out split is the one every shipped report used: a fixed hash below 15 %
     assert render.stamp_split("animals/cartoon.png") == "held-out"     # crc32 % 100 == 1
     assert render.stamp_split("animals/mammals/dog0.png") == "training"  # 71
-    training = render.split_stamps(infos, render.library_splits("training", False))
+    training = render.split_stamps(infos, render.library_splits("training"))
     assert {i.path for i in training} == parts["training"] | parts["tuning"]
-    assert render.library_splits("training", True) == ("training",)
+    assert render.library_splits("training", ("tuning",)) == ("training",)
     with pytest.raises(render.RenderError, match="unknown split"):
-        render.library_splits("test", False)
+        render.library_splits("test")
 
 
 def test_background_splits_hold_out_whole_sources():

@@ -22,7 +22,7 @@ import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch 
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -190,10 +190,10 @@ def build_stamps(args: argparse.Namespace) -> int:
     return 0
 
 
-def library(cache: Path, split: str, reserve_tuning: bool = False) -> render.Library:
+def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Library:
     """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
     root = stamp_root(cache)
-    splits = render.library_splits(split, reserve_tuning)
+    splits = render.library_splits(split, reserved)
     infos = render.split_stamps(stamps.load_index(index_path(cache)), splits)
     if not infos:
         raise render.RenderError(f"no kept stamp in the {split} split of {index_path(cache)}; "
@@ -213,10 +213,10 @@ def library(cache: Path, split: str, reserve_tuning: bool = False) -> render.Lib
 def write(args: argparse.Namespace) -> int:
     check_writable_dir(args.out, "--out")
     split, rendered = COMMAND_SPLITS[args.command]
-    reserve = getattr(args, "reserve_tuning", False)
-    lib = library(args.cache, split, reserve)
+    reserved = ("tuning",) if getattr(args, "reserve_tuning", False) else ()
+    lib = library(args.cache, split, reserved)
     print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
-          f"({split} split{', tuning split reserved' if reserve else ''})")
+          f"({split} split{''.join(f', {r} split reserved' for r in reserved)})")
     if rendered:
         root = render.write_rendered_otb(args.out, lib, args.sequences, args.frames, args.seed,
                                          args.size, workers=args.workers, progress=True,
@@ -229,7 +229,7 @@ def write(args: argparse.Namespace) -> int:
         root = render.write_real_dataset(args.out, lib, videos, args.sequences,
                                          args.tracks_per_video, args.frames, args.seed,
                                          args.size, workers=args.workers, progress=True,
-                                         reserved_splits=("tuning",) if reserve else ())
+                                         reserved_splits=reserved)
     print(f"wrote {root}")
     return 0
 

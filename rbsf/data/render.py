@@ -85,14 +85,14 @@ def background_split(source: str, name: str) -> str:
     return "tuning" if _bucket(f"{source}/{name}") < TUNING_PERCENT else "training"
 
 
-def library_splits(split: str, reserve_tuning: bool) -> Tuple[str, ...]:
+def library_splits(split: str, reserved: Sequence[str] = ()) -> Tuple[str, ...]:
     """The source splits a library of ``split`` draws from. The training library takes the
-    tuning split too unless it is reserved (the shipped training set was built before that
-    split existed, so it includes those stamps and backgrounds)."""
+    tuning split too unless ``reserved`` names it (the shipped training set was built before
+    that split existed, so it includes those stamps and backgrounds)."""
     if split not in SOURCE_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(SOURCE_SPLITS)}")
-    if split == "training" and not reserve_tuning:
-        return ("training", "tuning")
+    if split == "training":
+        return tuple(s for s in ("training", "tuning") if s not in reserved)
     return (split,)
 
 

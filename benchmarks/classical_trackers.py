@@ -85,15 +85,28 @@ def check_contrib(python: Path) -> str:
     if not python.is_file():
         raise SystemExit(fail(f"no python at {python}; make the contrib environment: python -m venv "
                               f"{python.parents[1]} && {python.parent}/pip install -r "
-                              f"requirements-bench.txt (only its opencv-contrib and numpy lines)"))
+                              f"requirements-contrib.txt"))
     probe = ("import cv2; ok = all(hasattr(cv2, f'Tracker{n}_create') or hasattr(getattr(cv2, "
              "'legacy', None), f'Tracker{n}_create') for n in ('CSRT','KCF','MIL')); "
              "print(cv2.__version__ if ok else 'missing')")
     done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
     if done.returncode != 0 or done.stdout.strip() in ("", "missing"):
         raise SystemExit(fail(f"{python} has no opencv-contrib with CSRT/KCF/MIL; install "
-                              f"opencv-contrib-python-headless there (requirements-bench.txt)"))
+                              f"opencv-contrib-python-headless there (requirements-contrib.txt)"))
     return done.stdout.strip()
+
+
+def run_jobs(python: Path, jobs: List[dict]) -> bool:
+    """Run the peer jobs (tracker, seq, frames, first_box, boxes, times) in the contrib
+    environment's ``python``; False when its worker failed (finished jobs are written)."""
+    if not jobs:
+        return True
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "jobs.json").write_text(json.dumps(jobs))
+        (Path(tmp) / "worker.py").write_text(WORKER)
+        done = subprocess.run([str(python), str(Path(tmp) / "worker.py"),
+                               str(Path(tmp) / "jobs.json")])
+    return done.returncode == 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -118,15 +131,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "boxes": str(result_dir / name / f"{seq.name}.txt"),
                          "times": str(result_dir / name / "times" / f"{seq.name}_time.txt")})
     print(f"OpenCV {version} (contrib): {len(jobs)} tracker-sequence runs to do")
-    if jobs:
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "jobs.json").write_text(json.dumps(jobs))
-            (Path(tmp) / "worker.py").write_text(WORKER)
-            done = subprocess.run([str(args.python), str(Path(tmp) / "worker.py"),
-                                   str(Path(tmp) / "jobs.json")])
-            if done.returncode != 0:
-                return fail(f"the contrib worker failed (exit {done.returncode}); finished "
-                            f"sequences are kept, rerun to continue")
+    if not run_jobs(args.python, jobs):
+        return fail("the contrib worker failed; finished sequences are kept, rerun to continue")
     recorded = [read_identity(result_dir, name) for name in others]
     settings = [r.get("settings") for r in recorded if r is not None]
     shared = settings[0] if others and len(settings) == len(others) and all(

@@ -23,6 +23,15 @@ def test_center_error_hand_case():
     assert metrics.center_error([[0, 0, 11, 11]], [[3, 4, 11, 11]])[0] == pytest.approx(5.0)
 
 
+def test_centre_inside_hand_cases():
+    gt = np.array([[10, 10, 11, 21]] * 4)   # pixels 10..20 across, 10..30 down
+    boxes = np.array([[0, 0, 41, 61],       # centre (20, 30): the last pixel, inside
+                      [1, 0, 41, 61],       # centre (21, 30): one pixel right of it
+                      [14, 18, 3, 3],       # a small box on the target
+                      [10, 9, 11, 1]])      # centre (15, 9): just above
+    assert metrics.centre_inside(boxes, gt).tolist() == [True, False, True, False]
+
+
 def test_curves_hand_cases():
     succ = metrics.success_curve(np.array([0.0, 0.5, 1.0]), 3)  # thresholds 0, .5, 1; IoU > t
     np.testing.assert_allclose(succ, [2 / 3, 1 / 3, 0.0])

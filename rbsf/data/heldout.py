@@ -19,6 +19,7 @@ project's independent check).
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -27,9 +28,14 @@ import cv2
 import numpy as np
 
 from rbsf.errors import RBSFError
+from rbsf.data.sources import source_dir
 from rbsf.files import atomic_dir
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "heldout"
+VTEST_PEDESTRIAN = SHIPPED / "vtest_pedestrian.txt"   # checkpoints of the demo's pedestrian
+VTEST_PEDESTRIAN_BOX = (638, 240, 48, 82)             # his box in the first frame of vtest.avi
+VTEST_VIDEOS = (source_dir("opencv-doc") / "files" / "vtest.avi",   # prepare_data.py fetch
+                SHIPPED.parents[2] / "shared" / "data" / "videos" / "vtest.avi")  # workplace copy
 FOREGROUND_STEP = 35          # grey levels (any channel) from the median background
 MIN_COMPONENT = 80            # pixels
 
@@ -151,6 +157,24 @@ def clip_frames_and_boxes(spec: ClipSpec, video: Path) -> Tuple[List[np.ndarray]
     chosen = frames[spec.first - 1:][:spec.count]
     boxes = background_boxes(chosen, background, spec.init_box)
     return chosen[:len(boxes)], boxes
+
+
+def read_checkpoints(path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    """Frames (0-based, increasing) and boxes (x, y, w, h) of a checkpoint file: one
+    ``frame,x,y,w,h`` line per frame checked by eye, ``#`` comments; ``ClipError`` for a file
+    that is missing or malformed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # an empty file: refused below
+            table = np.loadtxt(path, delimiter=",", comments="#", ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ClipError(f"cannot read checkpoints {path}: {exc}") from exc
+    frames = table[:, 0] if table.shape[1] == 5 else np.empty(0)
+    if (len(frames) == 0 or np.any(frames < 0) or np.any(frames != np.round(frames))
+            or np.any(np.diff(frames) <= 0) or np.any(table[:, 3:] <= 0)):
+        raise ClipError(f"checkpoints {path} must hold lines of frame,x,y,w,h with frames "
+                        f"increasing from 0 and positive sizes")
+    return frames.astype(int), table[:, 1:]
 
 
 def write_otb_clip(folder: Path, frames: Sequence[np.ndarray], boxes: np.ndarray,

@@ -72,6 +72,16 @@ def center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.sqrt(((ca - cb) ** 2).sum(axis=1))
 
 
+def centre_inside(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per frame, whether the centre of ``boxes`` lies inside the ``gt`` box (edges included;
+    pixel-centre convention ``x + (w - 1) / 2``): the tracker is on the target, whatever size
+    it gives it."""
+    a = np.array(boxes, dtype=np.float64, ndmin=2)
+    b = np.array(gt, dtype=np.float64, ndmin=2)
+    centre = a[:, :2] + (a[:, 2:] - 1) / 2
+    return np.all((centre >= b[:, :2]) & (centre <= b[:, :2] + b[:, 2:] - 1), axis=1)
+
+
 def normalized_center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Centre error with both centres divided by the ground-truth width and height (LaSOT,
     TrackingNet)."""

@@ -17,6 +17,7 @@ from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
 from rbsf.train import Interrupted, Trainer, TrainingError, chain, preset, train_chain
 from rbsf.train.config import STAGE_KIND
+from rbsf.train.tracking import TrackingTask
 from rbsf.train.trainer import check_resumable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +108,38 @@ def test_discriminator_step_raises_its_objective(sequences, teacher_file, tmp_pa
     trainer.adversarial(z, x, taps)
     after = objectives()
     assert all(after[name] > before[name] for name in TAP_LAYERS), (before, after)
+
+
+def test_response_distillation_is_least_where_the_responses_agree(sequences):
+    task = TrackingTask(smoke_config(), sequences, 8)
+    teacher = torch.tensor([[-2.0, 0.0, 3.0]])
+    student = teacher.clone().requires_grad_(True)
+    loss = task.distill_loss(student, teacher)
+    loss.backward()
+    assert torch.allclose(student.grad, torch.zeros(3), atol=1e-7)
+    # by hand: mean over positions of -(p log s + (1 - p) log(1 - s)), p = sigmoid(teacher)
+    p, q = torch.sigmoid(teacher), torch.sigmoid(torch.tensor([[0.0, 1.0, -1.0]]))
+    by_hand = -(p * q.log() + (1 - p) * (1 - q).log()).mean()
+    assert task.distill_loss(torch.tensor([[0.0, 1.0, -1.0]]), teacher).item() == pytest.approx(
+        by_hand.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("stage", ["xnor", "rbsf"])
+def test_distillation_weight_adds_a_paired_term_for_any_student(sequences, teacher_file,
+                                                                tmp_path, stage):
+    teacher = SiamFCNet("fp", width=0.25)
+    teacher.load_teacher_state(torch.load(teacher_file))
+    logged = {}
+    for weight in (0.0, 1.0):
+        config = smoke_config()
+        config.lambda_distill = weight
+        trainer = Trainer(config, stage, sequences, tmp_path / f"{stage}{weight}",
+                          teacher=teacher, show_progress=False)
+        assert (trainer.teacher is not None) == (stage == "rbsf" or weight > 0)
+        logged[weight] = trainer.train_step(first_batch(trainer))
+    assert logged[0.0]["L_distill"] == 0.0
+    assert logged[1.0]["L_distill"] > 0
+    assert logged[1.0]["L_S"] == pytest.approx(logged[0.0]["L_S"])   # same start, same batch
 
 
 @pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32),

@@ -12,7 +12,8 @@ from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps, run_in_pro
 
 from rbsf.checkpoint import load_checkpoint
 from rbsf.errors import Interrupted
-from rbsf.train.classification import (ClsData, cls_stages, load_classifier, train_cls_chain)
+from rbsf.train.classification import (ClassificationTask, ClsData, cls_stages, load_classifier,
+                                       train_cls_chain)
 from rbsf.train.config import cls_preset
 from rbsf.train.trainer import TrainingError
 from tools import train_cls
@@ -67,6 +68,7 @@ def test_tool_trains_teacher_then_rbcn_and_writes_metrics(tmp_path, capsys):
     (["--root", "nowhere"], "nowhere is not a folder"),
     (["--stages", "32-32-64"], "--stages"), (["--epochs", "0"], "--epochs"),
     (["--lr", "-1"], "--lr"), (["--kind", "ternary"], "--kind"),
+    (["--lambda-distill", "-0.5"], "--lambda-distill"),
     (["--kind", "xnor", "--teacher", "missing.pt"], "missing.pt does not exist"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, options, phrase):
@@ -142,6 +144,16 @@ def test_run_killed_mid_epoch_and_resumed_ends_with_the_same_weights(tmp_path, d
     log_a, log_b = csv_rows(straight / stage / "log.csv"), csv_rows(broken / stage / "log.csv")
     for key in ("step", "L_S", "L_kernel", "L_adv", "D_loss", "batch_top1"):
         assert [r[key] for r in log_a] == [r[key] for r in log_b], key
+
+
+def test_distillation_is_zero_where_the_class_distributions_agree():
+    task = ClassificationTask.__new__(ClassificationTask)   # distill_loss reads no state
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    assert task.distill_loss(teacher + 7.0, teacher).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(2, 3)
+    p = torch.softmax(teacher, dim=1)
+    by_hand = (p * (p.log() - torch.log(torch.full((2, 3), 1 / 3)))).sum() / 2
+    assert task.distill_loss(student, teacher).item() == pytest.approx(by_hand.item(), rel=1e-6)
 
 
 def test_stages_of_a_run():

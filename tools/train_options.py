@@ -12,7 +12,7 @@ from tools.cli import non_negative_float, non_negative_int, positive_float, posi
 # settings of the core (CoreConfig) and of a stage's schedule that an option of the same name
 # overrides
 CORE_OPTIONS = ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
-                "lambda_every", "c_mode", "num_workers", "seed", "disc_mode", "disc_lr",
+                "lambda_every", "lambda_distill", "c_mode", "num_workers", "seed", "disc_mode", "disc_lr",
                 "gan_loss", "precision")
 SCHEDULE_OPTIONS = ("epochs", "lr", "lr_end")
 
@@ -46,6 +46,9 @@ def add_core_overrides(parser: argparse.ArgumentParser, items: str) -> argparse.
     o.add_argument("--lambda-decay", type=positive_float,
                    help="factor applied to lambda1/lambda2 every --lambda-every epochs")
     o.add_argument("--lambda-every", type=positive_int, help="epochs between lambda decays")
+    o.add_argument("--lambda-distill", type=non_negative_float,
+                   help="students: weight of a response-distillation term towards the teacher's "
+                        "output on the same batch (beyond the paper; 0: off, the default)")
     o.add_argument("--c-mode", choices=("scalar", "matrix"),
                    help="RBConv scale: one scalar C* (paper) or the full matrix C")
     o.add_argument("--workers", type=non_negative_int, dest="num_workers",

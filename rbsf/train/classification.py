@@ -42,8 +42,8 @@ from rbsf.train.trainer import (CoreTrainer, TrainingError, check_resumable,  # 
                                 refuse_existing)
 
 METHOD_NAMES = {"fp": "Full precision", "xnor": "XNOR", "bireal": "Bi-Real", "rbcn": "RBCN"}
-LOG_COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "lr", "lambda1",
-               "lambda2", "batch_top1", "grad_stem", "grad_binary", "grad_fc", "elapsed_s"]
+LOG_COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "L_distill", "lr",
+               "lambda1", "lambda2", "batch_top1", "grad_stem", "grad_binary", "grad_fc", "elapsed_s"]
 EPOCH_COLUMNS = ["epoch", "step", "train_error", "test_error", "test_top5_error"]
 
 
@@ -121,6 +121,13 @@ class ClassificationTask:
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, labels)
+
+    def distill_loss(self, logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """KL divergence of the student's class distribution from the teacher's (Hinton's
+        knowledge distillation at temperature 1)."""
+        return F.kl_div(F.log_softmax(logits.float(), dim=1),
+                        F.log_softmax(teacher_logits.float(), dim=1), log_target=True,
+                        reduction="batchmean")
 
     def grad_norms(self, model: Classifier) -> Dict[str, float]:
         def norm(params: Iterable[torch.Tensor]) -> float:

@@ -17,6 +17,10 @@ Tracking settings are not given by the RBCN paper; the choices here (and why) ar
 * discriminators: Adam lr 1e-4, betas (0.5, 0.999), one step per mini-batch.
 * ``gan_loss``: the student's adversarial term, ``"paper"`` (1/2 ||1 - D(T)||^2, saturates once
   the discriminators win) or ``"nonsaturating"`` (-log D(T)); see ``rbsf.discriminator``.
+* ``lambda_distill``: weight of a response-distillation term, *beyond the paper* (0, the
+  default: off, the paper's objective). A student's output is pulled towards the frozen
+  teacher's on the same batch (``Task.distill_loss``): a paired signal, where the paper's
+  discriminators see the two models' features unpaired.
 * ``precision``: ``"fp32"``, or ``"bf16"``: forward passes autocast to bfloat16 on
   channels-last tensors (AVX512_BF16 or AMX on CPUs that have them, tensor cores on GPUs),
   while weights, gradients and optimiser state stay float32 (see ``rbsf.train.trainer``).
@@ -77,7 +81,8 @@ class CoreConfig:
         "batch_size", "lambda_decay", "lambda_every", "disc_lr", "bn_update_lr",
         "bn_update_batches", "disc_hidden", "log_every")
     NON_NEGATIVE: ClassVar[Tuple[str, ...]] = (
-        "seed", "num_workers", "lambda1", "lambda2", "c_lr_ratio", "momentum", "weight_decay")
+        "seed", "num_workers", "lambda1", "lambda2", "lambda_distill", "c_lr_ratio", "momentum",
+        "weight_decay")
     STAGE_POSITIVE: ClassVar[Tuple[str, ...]] = ("epochs", "lr", "lr_end")
     CHOICES: ClassVar[Dict[str, Tuple[str, ...]]] = {
         "c_mode": ("scalar", "matrix"), "disc_mode": ("positions", "pooled"),
@@ -98,6 +103,7 @@ class CoreConfig:
     lambda2: float = 0.01
     lambda_decay: float = 0.9
     lambda_every: int = 20
+    lambda_distill: float = 0.0   # beyond the paper: response distillation from the teacher
     kernel_loss: bool = True
     gan: bool = True
     bn_update: bool = True

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rbsf.files import atomic_open  # noqa: E402
 
 # the tracking trainer's columns (rbsf.train.tracking); other tasks name their own
-COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "lr", "lambda1", "lambda2",
-           "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5",
+COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "L_distill", "lr", "lambda1",
+           "lambda2", "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4", "grad_conv5",
            "elapsed_s"]
 
 
@@ -55,13 +55,15 @@ def _fmt(value) -> str:
 
 
 def plot_losses(log_path: Path, out_path: Path, title: str) -> None:
-    """Loss curves (task, kernel, adversarial, discriminator), raw and smoothed, like Fig. 2."""
+    """Loss curves (task, kernel, adversarial, discriminator, and distillation when it was on),
+    raw and smoothed, like Fig. 2."""
     rows = CsvLog(log_path).read()
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    panels = [(k, [float(r[k]) for r in rows]) for k in ("L_S", "L_kernel", "L_adv", "D_loss")
-              if any(r[k] not in ("", "0") for r in rows)]
+    panels = [(k, [float(r[k]) for r in rows])
+              for k in ("L_S", "L_kernel", "L_adv", "D_loss", "L_distill")
+              if any(r.get(k) not in (None, "", "0") for r in rows)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (name, values) in zip(axes[0], panels):
         ax.plot(steps, values, color="tab:blue", alpha=0.3, linewidth=0.8, label="per step")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels, data_fingerprint
 from rbsf.models.siamfc import MODEL_NAMES, TAP_LAYERS, SiamFCNet
@@ -58,6 +59,12 @@ class TrackingTask:
             self._labels[key] = (labels.to(response.device), weights.to(response.device))
         labels, weights = self._labels[key]
         return balanced_logistic_loss(response, labels, weights)
+
+    def distill_loss(self, response: torch.Tensor, teacher_response: torch.Tensor) -> torch.Tensor:
+        """Logistic loss of the student's response against the teacher's probabilities
+        (sigmoid of its response) at every position: minimal where the two responses agree."""
+        return F.binary_cross_entropy_with_logits(response.float(),
+                                                  torch.sigmoid(teacher_response.float()))
 
     def grad_norms(self, model: SiamFCNet) -> Dict[str, float]:
         backbone = model.backbone
@@ -116,4 +123,5 @@ class Trainer(CoreTrainer):
 
     def adversarial(self, z: torch.Tensor, x: torch.Tensor, taps) -> tuple:
         """Discriminator ascent steps (l = L..1), then the student's adversarial loss."""
-        return self._adversarial((z, x), taps)
+        _, teacher_taps = self._teacher_forward((z, x))
+        return self._adversarial(taps, teacher_taps)

@@ -14,7 +14,9 @@ Per mini-batch of an ``rbconv`` stage (Algorithm 1):
    teacher, both returning the feature maps of every binarized layer;
 2. for l = L ... 1: one ascent step of discriminator D^l on log D(R^l) + log(1 - D(T^l)) with
    the student maps detached;
-3. loss = L_S + lambda1 * L_kernel + lambda2 * L_adv (with the updated discriminators);
+3. loss = L_S + lambda1 * L_kernel + lambda2 * L_adv (with the updated discriminators)
+   [+ lambda_distill * L_distill, the student's output against the teacher's on the same
+   batch: beyond the paper, off by default, for any student kind];
    one backward gives dW and dC at the same point; W (and every other weight) is updated
    first with lr eta1, then C with its own lr eta2.
 
@@ -92,6 +94,9 @@ class Task(Protocol):
     def split(self, batch, device: str) -> Tuple[tuple, object]: ...
 
     def loss(self, output: torch.Tensor, targets) -> torch.Tensor: ...
+
+    def distill_loss(self, output: torch.Tensor, teacher_output: torch.Tensor
+                     ) -> torch.Tensor: ...
 
     def grad_norms(self, model: nn.Module) -> Dict[str, float]: ...
 
@@ -222,7 +227,7 @@ class CoreTrainer:
                 raise TrainingError(f"stage {stage} needs a trained teacher")
             if init is None:
                 task.init_student(self.model, teacher)
-            if kind == "rbconv":
+            if kind == "rbconv" or config.lambda_distill > 0:
                 self.teacher = teacher.to(self.device, memory_format=self.memory_format).eval()
                 for p in self.teacher.parameters():
                     p.requires_grad_(False)
@@ -381,15 +386,23 @@ class CoreTrainer:
             output, taps = self.runner(*inputs)
             task = self._task_loss(output, targets)
         total = task
-        logged = {"L_S": task.item(), "L_kernel": 0.0, "L_adv": 0.0, "D_loss": 0.0}
+        logged = {"L_S": task.item(), "L_kernel": 0.0, "L_adv": 0.0, "D_loss": 0.0,
+                  "L_distill": 0.0}
         if self.kind == "rbconv" and self.cfg.kernel_loss:
             lk = kernel_loss(self.model)
             total = total + self.lambda1 * lk
             logged["L_kernel"] = lk.item()
+        if self.discs is not None or self.cfg.lambda_distill > 0:
+            teacher_output, teacher_taps = self._teacher_forward(inputs)
         if self.discs is not None:
-            adv, d_loss = self._adversarial(inputs, taps)
+            adv, d_loss = self._adversarial(taps, teacher_taps)
             total = total + self.lambda2 * adv
             logged["L_adv"], logged["D_loss"] = adv.item(), d_loss
+        if self.cfg.lambda_distill > 0:
+            with self._autocast():
+                distill = self.task.distill_loss(output, teacher_output)
+            total = total + self.cfg.lambda_distill * distill
+            logged["L_distill"] = distill.item()
         self._check_finite({"loss": total.item()}, logged)
         self.opt_w.zero_grad(set_to_none=True)
         if self.opt_c:
@@ -435,15 +448,18 @@ class CoreTrainer:
             raise TrainingError(f"{self.stage}: {name} became {value} at {where} "
                                 f"({context_text}); {kept}")
 
-    def _adversarial(self, inputs: tuple, taps: dict) -> tuple:
-        """Discriminator ascent steps (l = L..1) on the teacher's and the student's taps of
-        ``inputs``, then the student's adversarial loss."""
+    def _teacher_forward(self, inputs: tuple) -> tuple:
+        """The frozen teacher's output and taps on the student's inputs."""
+        with self._autocast(), torch.no_grad():
+            return self.teacher.forward_taps(*inputs)
+
+    def _adversarial(self, taps: dict, teacher_taps: dict) -> tuple:
+        """Discriminator ascent steps (l = L..1) on the teacher's and the student's taps of one
+        batch, then the student's adversarial loss."""
         cfg = self.cfg
         names = list(self.discs.keys())
         real, fake = {}, {}
         with self._autocast():
-            with torch.no_grad():
-                _, teacher_taps = self.teacher.forward_taps(*inputs)
             for name in reversed(names):
                 real[name], index = feature_vectors(_maps(teacher_taps[name]), cfg.disc_mode,
                                                     cfg.disc_samples, cfg.disc_normalize,

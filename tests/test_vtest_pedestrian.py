@@ -1,14 +1,20 @@
-"""The demo's pedestrian in OpenCV's vtest.avi: the checkpoint file, and the shipped tracker on
-him (run where the video is at hand: the cached opencv-doc source or the workplace's copy)."""
+"""The demo's pedestrian in OpenCV's vtest.avi: the checkpoint file, benchmarks/vtest_pedestrian.py,
+and the shipped tracker on him (where the video is at hand: the cached opencv-doc source or the
+workplace's copy)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rbsf.data.heldout import (VTEST_PEDESTRIAN, VTEST_PEDESTRIAN_BOX, VTEST_VIDEOS, ClipError,
                                read_checkpoints)
-from rbsf.eval.metrics import centre_inside, iou
-from rbsf.video import FrameSource
-from trackers.registry import SHIPPED_WEIGHTS, build_tracker, params_file, tracker_params
+from rbsf.eval.metrics import iou
 
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "vtest_pedestrian.py"
 VIDEO = next((path for path in VTEST_VIDEOS if path.is_file()), None)
 
 
@@ -31,23 +37,31 @@ def test_bad_checkpoint_files(tmp_path, text):
         read_checkpoints(tmp_path / "missing.txt")
 
 
+def bench(*options):
+    return subprocess.run([sys.executable, str(BENCH), *map(str, options)], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def test_benchmark_bad_input_is_one_line(tmp_path):
+    for options, phrase in ((["--video", tmp_path / "none.avi"], "vtest.avi not found"),
+                            (["--trackers", "kcf"], "--trackers"),
+                            (["--trackers", "", "--peers", ""], "at least one tracker")):
+        result = bench(*options, "--out", tmp_path / "out")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and phrase in lines[0], result.stderr
+        assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(VIDEO is None, reason="vtest.avi not at hand (prepare_data.py fetch opencv-doc)")
-def test_shipped_tracker_follows_the_pedestrian_through_the_crossings():
+def test_shipped_tracker_follows_the_pedestrian_through_the_crossings(tmp_path):
     """The issue's must-show: with the shipped weights and settings the demo's tracker stays on
     him when he walks past the man in jeans (frame ~106) and the man in the striped jumper
     (~140). Without the motion model it switched to the man in jeans for good (16 of 23)."""
-    checked, truth = read_checkpoints(VTEST_PEDESTRIAN)
-    params = tracker_params(params_file(SHIPPED_WEIGHTS))
-    tracker = build_tracker("packed-int8", params=params)
-    source = FrameSource.open_file(VIDEO)
-    boxes = [np.array(VTEST_PEDESTRIAN_BOX, float)]
-    for index, rgb in source.frames():
-        if index == 0:
-            tracker.init(rgb, VTEST_PEDESTRIAN_BOX)
-        else:
-            boxes.append(tracker.update(rgb))
-        if index == checked[-1]:
-            break
-    source.close()
-    inside = centre_inside(np.array(boxes)[checked], truth)
-    assert inside.all(), f"off the pedestrian at frames {checked[~inside].tolist()}"
+    result = bench("--video", VIDEO, "--trackers", "packed-int8", "--peers", "",
+                   "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    row = summary["trackers"]["RB-SF packed int8"]
+    assert row["on_target"] == row["checkpoints"] == 23, row["missed_frames"]
+    assert (tmp_path / "sheet.png").stat().st_size > 0
+    assert (tmp_path / "RB-SF_packed_int8.txt").read_text().count("\n") == 145

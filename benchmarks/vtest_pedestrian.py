@@ -1,4 +1,5 @@
-"""Does a tracker follow the demo's pedestrian in OpenCV's vtest.avi? Scored at frames checked by eye.
+"""Does a tracker follow the demo's pedestrian in OpenCV's vtest.avi? Scored at frames checked
+by eye.
 
     python benchmarks/vtest_pedestrian.py
     python benchmarks/vtest_pedestrian.py --trackers packed-int8 --peers CSRT --params reference

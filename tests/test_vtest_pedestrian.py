@@ -52,7 +52,8 @@ def test_benchmark_bad_input_is_one_line(tmp_path):
         assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(VIDEO is None, reason="vtest.avi not at hand (prepare_data.py fetch opencv-doc)")
+@pytest.mark.skipif(VIDEO is None,
+                    reason="vtest.avi not at hand (prepare_data.py fetch opencv-doc)")
 def test_shipped_tracker_follows_the_pedestrian_through_the_crossings(tmp_path):
     """The issue's must-show: with the shipped weights and settings the demo's tracker stays on
     him when he walks past the man in jeans (frame ~106) and the man in the striped jumper

@@ -12,8 +12,8 @@ from tools.cli import non_negative_float, non_negative_int, positive_float, posi
 # settings of the core (CoreConfig) and of a stage's schedule that an option of the same name
 # overrides
 CORE_OPTIONS = ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
-                "lambda_every", "lambda_distill", "c_mode", "num_workers", "seed", "disc_mode", "disc_lr",
-                "gan_loss", "precision")
+                "lambda_every", "lambda_distill", "c_mode", "num_workers", "seed", "disc_mode",
+                "disc_lr", "gan_loss", "precision")
 SCHEDULE_OPTIONS = ("epochs", "lr", "lr_end")
 
 

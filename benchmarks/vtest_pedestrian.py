@@ -25,7 +25,6 @@ chosen by looking at this video, so this checks the issue's must-show; it is not
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -35,9 +34,11 @@ import cv2
 import numpy as np
 
 from classical_trackers import DEFAULT_PYTHON, PEERS, check_contrib, run_jobs
+from experiments import write_record
 from rbsf.data.heldout import (VTEST_PEDESTRIAN, VTEST_PEDESTRIAN_BOX, VTEST_VIDEOS,
                                read_checkpoints)
 from rbsf.eval.metrics import centre_inside
+from rbsf.eval.runner import write_atomic
 from rbsf.files import atomic_open, check_writable_dir
 from rbsf.video import FrameSource, VideoError
 from tools.cli import ArgumentParser, choose, fail, run_tool, split_list
@@ -171,14 +172,9 @@ def sheet(frames: Sequence[np.ndarray], boxes: Dict[str, np.ndarray], checked: n
     return np.vstack([legend, body])
 
 
-def write_text(path: Path, text: str) -> None:
-    with atomic_open(path) as handle:
-        handle.write(text)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    ours = choose(args.trackers, list(TRACKERS), "--trackers") if args.trackers.strip() else []
+    ours = choose(args.trackers, list(TRACKERS), "--trackers") if split_list(args.trackers) else []
     peers = choose(args.peers, PEERS, "--peers") if split_list(args.peers) else []
     if not ours and not peers:
         return fail("give at least one tracker: --trackers or --peers")
@@ -200,17 +196,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         boxes.update(track_peers(args.python, peers, frames, VTEST_PEDESTRIAN_BOX))
     table = score(boxes, checked, truth)
     settings = str(chosen) if chosen is not None else "SiamFC's reference values"
-    args.out.mkdir(parents=True, exist_ok=True)
+    report = markdown(table, video, settings)
+    write_record(args.out, "summary", {"video": str(video), "first_box": VTEST_PEDESTRIAN_BOX,
+                                       "settings": settings, "trackers": table}, report)
     for name, found in boxes.items():
-        write_text(args.out / f"{name.replace(' ', '_')}.txt",
-                   "".join(",".join(f"{v:.2f}" for v in box) + "\n" for box in found))
-    write_text(args.out / "summary.json", json.dumps(
-        {"video": str(video), "first_box": VTEST_PEDESTRIAN_BOX, "settings": settings,
-         "trackers": table}, indent=2) + "\n")
-    write_text(args.out / "summary.md", markdown(table, video, settings))
+        write_atomic(args.out / f"{name.replace(' ', '_')}.txt", found, "%.2f")
     with atomic_open(args.out / "sheet.png", "wb") as handle:
         handle.write(cv2.imencode(".png", sheet(frames, boxes, checked, truth))[1].tobytes())
-    print(markdown(table, video, settings))
+    print(report)
     print(f"wrote {args.out}/summary.json, summary.md, sheet.png and one box file per tracker")
     return 0
 

@@ -63,33 +63,31 @@ def _clip(boxes: np.ndarray, bound: Tuple[float, float]) -> np.ndarray:
     return np.stack([x, y, w, h], axis=1)
 
 
+def _centres(boxes: np.ndarray) -> np.ndarray:
+    """Box centres (x, y), pixel-centre convention ``x + (w - 1) / 2``."""
+    a = np.array(boxes, dtype=np.float64, ndmin=2)
+    return a[:, :2] + (a[:, 2:] - 1) / 2
+
+
 def center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Euclidean distance between box centres (pixel-centre convention ``x + (w - 1) / 2``)."""
-    a = np.array(boxes, dtype=np.float64, ndmin=2)
-    b = np.array(gt, dtype=np.float64, ndmin=2)
-    ca = a[:, :2] + (a[:, 2:] - 1) / 2
-    cb = b[:, :2] + (b[:, 2:] - 1) / 2
-    return np.sqrt(((ca - cb) ** 2).sum(axis=1))
+    return np.sqrt(((_centres(boxes) - _centres(gt)) ** 2).sum(axis=1))
 
 
 def centre_inside(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Per frame, whether the centre of ``boxes`` lies inside the ``gt`` box (edges included;
     pixel-centre convention ``x + (w - 1) / 2``): the tracker is on the target, whatever size
     it gives it."""
-    a = np.array(boxes, dtype=np.float64, ndmin=2)
     b = np.array(gt, dtype=np.float64, ndmin=2)
-    centre = a[:, :2] + (a[:, 2:] - 1) / 2
+    centre = _centres(boxes)
     return np.all((centre >= b[:, :2]) & (centre <= b[:, :2] + b[:, 2:] - 1), axis=1)
 
 
 def normalized_center_error(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Centre error with both centres divided by the ground-truth width and height (LaSOT,
     TrackingNet)."""
-    a = np.array(boxes, dtype=np.float64, ndmin=2)
-    b = np.array(gt, dtype=np.float64, ndmin=2)
-    ca = (a[:, :2] + (a[:, 2:] - 1) / 2) / b[:, 2:]
-    cb = (b[:, :2] + (b[:, 2:] - 1) / 2) / b[:, 2:]
-    return np.sqrt(((ca - cb) ** 2).sum(axis=1))
+    size = np.array(gt, dtype=np.float64, ndmin=2)[:, 2:]
+    return np.sqrt(((_centres(boxes) / size - _centres(gt) / size) ** 2).sum(axis=1))
 
 
 def success_curve(ious: np.ndarray, bins: int) -> np.ndarray:

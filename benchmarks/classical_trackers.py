@@ -133,12 +133,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"OpenCV {version} (contrib): {len(jobs)} tracker-sequence runs to do")
     if not run_jobs(args.python, jobs):
         return fail("the contrib worker failed; finished sequences are kept, rerun to continue")
-    recorded = [read_identity(result_dir, name) for name in others]
-    settings = [r.get("settings") for r in recorded if r is not None]
-    shared = settings[0] if others and len(settings) == len(others) and all(
-        s == settings[0] for s in settings) else None
+    recorded = {name: read_identity(result_dir, name) for name in others}
+    settings = {name: r["settings"] for name, r in recorded.items()
+                if r is not None and "settings" in r}
     summary = build_summary(args.dataset, "otb", sequences, result_dir, others + peers,
-                            settings=shared, root=args.root)
+                            settings=settings, root=args.root)
     summary["peers_opencv_version"] = version
     for path in write_report(summary, args.report_dir / args.dataset):
         print(f"wrote {path}")

@@ -38,12 +38,14 @@ from experiments import write_record
 from rbsf.data.heldout import (VTEST_PEDESTRIAN, VTEST_PEDESTRIAN_BOX, VTEST_VIDEOS,
                                read_checkpoints)
 from rbsf.eval.metrics import centre_inside
+from rbsf.eval.report import settings_lines
 from rbsf.eval.runner import write_atomic
 from rbsf.files import atomic_open, check_writable_dir
 from rbsf.video import FrameSource, VideoError
 from tools.cli import ArgumentParser, choose, fail, run_tool, split_list
-from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, params_file,
-                               tracker_params)
+from trackers.registry import (PARAMS_HELP, SHIPPED_WEIGHTS, TRACKERS, factories,
+                               params_file, tracker_params)
+from trackers.siamfc import changed_params
 
 COLOURS = ((0, 0, 255), (255, 0, 0), (0, 200, 255), (255, 0, 255), (255, 255, 0), (0, 128, 255),
            (128, 0, 255), (255, 128, 0))   # BGR; ground truth is green
@@ -61,9 +63,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="comma-separated of OpenCV's CSRT,KCF,MIL, or '' for none")
     p.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
                    help="folder with our trackers' weights")
-    p.add_argument("--params", default=None,
-                   help="tracker settings JSON, or 'reference' (default: tracking.json beside "
-                        "the weights)")
+    p.add_argument("--params", default=None, help=PARAMS_HELP)
     p.add_argument("--python", type=Path, default=DEFAULT_PYTHON,
                    help="python of the environment with opencv-contrib-python-headless")
     p.add_argument("--out", type=Path, default=Path("runs/vtest_pedestrian"),
@@ -130,10 +130,10 @@ def score(boxes: Dict[str, np.ndarray], checked: np.ndarray, truth: np.ndarray) 
     return table
 
 
-def markdown(table: dict, video: Path, settings: str) -> str:
+def markdown(table: dict, video: Path, source: str, settings: Dict[str, dict]) -> str:
     lines = ["# vtest.avi pedestrian: checkpoints on target", "",
              f"Video: `{video}`, first box {','.join(map(str, VTEST_PEDESTRIAN_BOX))}; "
-             f"our trackers' settings: {settings}.", "",
+             f"settings from {source}.", *settings_lines(settings), "",
              "| tracker | on target | missed checkpoints (0-based frames) |", "|---|---|---|"]
     for name, row in table.items():
         missed = ", ".join(map(str, row["missed_frames"])) or "none"
@@ -181,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     checked, truth = read_checkpoints(VTEST_PEDESTRIAN)
     video = find_video(args.video)
     chosen = params_file(args.weights_dir, args.params)
-    params = tracker_params(chosen)
+    params = tracker_params(chosen, ours)
     made = factories(ours, args.weights_dir, params=params)
     if peers:
         check_contrib(args.python)
@@ -195,10 +195,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"tracking with OpenCV's {', '.join(peers)} ...", flush=True)
         boxes.update(track_peers(args.python, peers, frames, VTEST_PEDESTRIAN_BOX))
     table = score(boxes, checked, truth)
-    settings = str(chosen) if chosen is not None else "SiamFC's reference values"
-    report = markdown(table, video, settings)
+    source = str(chosen) if chosen is not None else "SiamFC's reference values"
+    settings = {label: changed_params(factory.params) for label, factory in made.items()}
+    report = markdown(table, video, source, settings)
     write_record(args.out, "summary", {"video": str(video), "first_box": VTEST_PEDESTRIAN_BOX,
-                                       "settings": settings, "trackers": table}, report)
+                                       "settings_file": source, "settings": settings,
+                                       "trackers": table}, report)
     for name, found in boxes.items():
         write_atomic(args.out / f"{name.replace(' ', '_')}.txt", found, "%.2f")
     with atomic_open(args.out / "sheet.png", "wb") as handle:

@@ -26,7 +26,8 @@ from rbsf.data import Sequence, load_sequences
 from rbsf.eval.metrics import otb_overall, otb_sequence
 from rbsf.eval.runner import process_pool, track_sequence
 from rbsf.files import check_writable_dir
-from trackers.registry import TrackerFactory, entry, find_weights, params_file, tracker_params
+from trackers.registry import (PARAMS_HELP, TrackerFactory, entry, find_weights, params_file,
+                               tracker_params)
 
 MODES = ("tracker", "size oracle")
 
@@ -97,8 +98,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_tracker_options(parser, "sequences with ground truth (OTB or GOT-10k layout)")
-    parser.add_argument("--params", help="tracker settings JSON or 'reference' (default: "
-                        "tracking.json beside the weights)")
+    parser.add_argument("--params", help=PARAMS_HELP)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--workers", type=int, default=1, help="sequences tracked in parallel")
     return parser.parse_args(argv)
@@ -113,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sequences = load_sequences(str(args.root))
         settings = params_file(args.weights_dir, args.params)
         factory = TrackerFactory(args.tracker, str(find_weights(args.tracker, args.weights_dir)),
-                                 params=tracker_params(settings))
+                                 params=tracker_params(settings, [args.tracker])[args.tracker])
         record = compare(factory, sequences, max(1, args.workers))
         title = (f"{entry(args.tracker).report_name} on {args.root}, settings "
                  f"{settings or 'reference'}: its own size against the true size")

@@ -277,7 +277,7 @@ def test_tracker_settings_file_is_used_recorded_and_kept_apart(setup, tmp_path, 
     proc = _eval(other, *args, "--params", str(settings))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((other / "rep" / "custom" / "summary.json").read_text())
-    assert summary["settings"] == {"window_influence": 0.9, "scale_lr": 0.0}
+    assert summary["settings"] == {"RB-SF": {"window_influence": 0.9, "scale_lr": 0.0}}
     assert "window_influence=0.9" in (other / "rep" / "custom" / "summary.md").read_text()
     boxes = np.loadtxt(sorted((other / "res" / "custom" / "RB-SF").glob("*.txt"))[0],
                        delimiter=",")
@@ -295,11 +295,32 @@ def test_settings_beside_the_weights_are_the_default(setup, tmp_path, _eval):
             "--weights-dir", str(folder))
     assert _eval(tmp_path, *args).returncode == 0
     assert json.loads((tmp_path / "rep" / "custom" / "summary.json").read_text())[
-        "settings"] == {"scale_step": 1.09}
+        "settings"] == {"RB-SF": {"scale_step": 1.09}}
     proc = _eval(tmp_path / "ref", *args, "--params", "reference")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "ref" / "rep" / "custom" / "summary.json").read_text())[
-        "settings"] == {}
+        "settings"] == {"RB-SF": {}}
+
+
+def test_a_tracker_runs_its_own_settings_from_the_file(setup, tmp_path, _eval):
+    base, root, weights = setup
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "rbsf.pt").write_bytes((weights / "rbsf.pt").read_bytes())
+    (folder / "siamfc.pt").write_bytes((weights / "run" / "teacher" / "last.pt").read_bytes())
+    (folder / "tracking.json").write_text(json.dumps(
+        {"scale_step": 1.09, "motion_lr": 0.3, "per_tracker": {"siamfc": {"motion_lr": 0.0}}}))
+    proc = _eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
+                 "siamfc,rbsf", "--weights-dir", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "rep" / "custom" / "summary.json").read_text())
+    assert summary["settings"] == {"SiamFC": {"scale_step": 1.09},
+                                   "RB-SF": {"scale_step": 1.09, "motion_lr": 0.3}}
+    report = (tmp_path / "rep" / "custom" / "summary.md").read_text()
+    assert "Settings of SiamFC: scale_step=1.09 (the rest" in report
+    assert "Settings of RB-SF: scale_step=1.09, motion_lr=0.3 (the rest" in report
+    recorded = json.loads((tmp_path / "res" / "custom" / "SiamFC" / "tracker.json").read_text())
+    assert recorded["settings"] == {"scale_step": 1.09}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -311,6 +332,11 @@ def test_settings_beside_the_weights_are_the_default(setup, tmp_path, _eval):
     ('{"window_influence": 1.5}', "window_influence=1.5 must be in [0, 1]"),
     ('{"scale_step": "big"}', "scale_step must be a number"),
     ('{"response_up": 2.5}', "response_up must be an integer"),
+    ('{"per_tracker": {"kcf": {}}}', "per_tracker names unknown tracker 'kcf'"),
+    ('{"per_tracker": {"rbsf": {"motion_lr": 2}}}', "(per_tracker rbsf): tracker setting "
+                                                    "motion_lr=2 must be in [0, 1]"),
+    ('{"per_tracker": {"rbsf": 0.3}}', "per_tracker must map tracker names to objects"),
+    ('{"per_tracker": [1]}', "per_tracker must map tracker names to objects"),
 ])
 def test_bad_settings_file_is_one_line_before_tracking(setup, tmp_path, _eval, text, message):
     base, root, weights = setup

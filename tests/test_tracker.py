@@ -15,8 +15,9 @@ from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from tests.helpers import PixelNet
 from trackers import SiamFCTracker
-from trackers.registry import TrackerError, TrackerFactory, build_tracker, name_for_weights
-from trackers.siamfc import ParamsError, TrackerParams, distractor_cells
+from trackers.registry import (TrackerError, TrackerFactory, build_tracker, name_for_weights,
+                               tracker_params)
+from trackers.siamfc import ParamsError, TrackerParams, distractor_cells, load_params
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
 
@@ -214,3 +215,14 @@ def test_distractor_embedding_is_cut_where_the_look_alike_is():
 def test_bad_distractor_settings_are_refused(field, value):
     with pytest.raises(ParamsError, match=field):
         TrackerParams(**{field: value})
+
+
+def test_a_settings_file_gives_each_tracker_its_shared_or_own_settings(tmp_path):
+    path = tmp_path / "tracking.json"
+    path.write_text('{"scale_step": 1.06, "motion_lr": 0.3, '
+                    '"per_tracker": {"siamfc": {"motion_lr": 0.0, "template_lr": 0.02}}}')
+    found = tracker_params(path, ["siamfc", "packed"])
+    assert found["packed"] == TrackerParams(scale_step=1.06, motion_lr=0.3)
+    assert found["siamfc"] == TrackerParams(scale_step=1.06, template_lr=0.02)
+    assert load_params(path).for_tracker("xnor") == found["packed"]
+    assert tracker_params(None, ["rbsf"]) == {"rbsf": TrackerParams()}

@@ -35,7 +35,8 @@ def test_every_trial_is_recorded_and_the_best_is_a_settings_file(setup):
     assert len(record["trials"]) == 3
     best = max(record["trials"], key=lambda t: t["success_auc"])
     assert record["best"]["success_auc"] == best["success_auc"]
-    assert load_params(out / "params.json").window_influence == best["params"]["window_influence"]
+    chosen = load_params(out / "params.json").shared
+    assert chosen.window_influence == best["params"]["window_influence"]
     assert "| window_influence | scale_lr | success |" in (out / "tuning.md").read_text()
 
 
@@ -64,7 +65,7 @@ def test_a_gain_below_the_margin_keeps_the_reference(setup, monkeypatch):
     out = tmp_path / "tune"
     assert tune_tracker.main(["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"),
                               "--root", str(root), "--out", str(out)]) == 0
-    assert load_params(out / "params.json") == TrackerParams()
+    assert load_params(out / "params.json").shared == TrackerParams()
     assert (out / "results" / "custom" / "reference").is_dir()
 
 

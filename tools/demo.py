@@ -23,7 +23,7 @@ from rbsf.video import (CAMERA_INDICES, BoxOutput, FrameSource, VideoError, Vide
                         check_box, check_video_path, display_available, parse_box,
                         read_groundtruth_box, select_box, track_video)
 from tools.cli import EXIT_INTERRUPTED, ArgumentParser, run_tool
-from trackers.registry import (TRACKERS, build_tracker, find_weights, name_for_weights,
+from trackers.registry import (PARAMS_HELP, TRACKERS, build_tracker, find_weights, name_for_weights,
                                params_file, tracker_params, unfinished)
 from trackers.siamfc import changed_params
 
@@ -60,10 +60,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, metavar="PATH",
                         help="checkpoint to load (default: data/weights/<tracker>.pt, "
                              "data/weights/rbsf.packed for packed and packed-int8)")
-    parser.add_argument("--params", metavar="PATH",
-                        help="tracker settings JSON (experiments/tune_tracker.py writes one), or "
-                             "'reference' for SiamFC's values (default: tracking.json beside "
-                             "the weights when there is one, else the reference values)")
+    parser.add_argument("--params", metavar="PATH", help=PARAMS_HELP)
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
     parser.add_argument("--boxes", type=Path, metavar="PATH",
@@ -138,7 +135,7 @@ def initial_box(args: argparse.Namespace, source: FrameSource, display: bool):
 def run(args: argparse.Namespace) -> int:
     resolve_paths(args)
     boxes = check_paths(args)
-    params = tracker_params(args.params_file)
+    params = tracker_params(args.params_file, [args.tracker])[args.tracker]
     display = not args.no_display and display_available()
     source = open_source(args)
     try:

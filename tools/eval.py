@@ -37,8 +37,8 @@ from rbsf.eval.report import (build_summary, markdown_table, report_files, submi
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import check_writable
 from tools.cli import ArgumentParser, fail, positive_int, run_tool, split_list
-from trackers.registry import (SHIPPED_WEIGHTS, TRACKERS, factories, params_file, parse_names,
-                               tracker_params, unfinished)
+from trackers.registry import (PARAMS_HELP, SHIPPED_WEIGHTS, TRACKERS, factories, params_file,
+                               parse_names, tracker_params, unfinished)
 from trackers.siamfc import changed_params
 
 
@@ -62,11 +62,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS,
                         help="folder with <tracker>.pt, or a training output folder with "
                              "<stage>/last.pt (stage teacher, xnor, rbsf)")
-    parser.add_argument("--params", metavar="PATH",
-                        help="tracker settings JSON for every tracker (experiments/"
-                             "tune_tracker.py writes one), or 'reference' for SiamFC's values "
-                             "(default: <weights-dir>/tracking.json when it exists, else the "
-                             "reference values)")
+    parser.add_argument("--params", metavar="PATH", help=PARAMS_HELP)
     parser.add_argument("--result-dir", type=Path, default=Path("results"),
                         help="raw tracking results, <result-dir>/<dataset>/<tracker>/...; finished "
                              "sequences are skipped, so delete a tracker's folder after "
@@ -96,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     check_device(args.device)
     root = resolve_root(benchmark, args.root)
     names, missing = select_sequences(benchmark, root, subset, wanted, args.allow_partial)
-    params = tracker_params(params_file(args.weights_dir, args.params))
+    params = tracker_params(params_file(args.weights_dir, args.params), keys)
     trackers = factories(keys, args.weights_dir, args.device, params)
     notes = {name: note for name, factory in trackers.items()
              if (note := unfinished(factory.weights))}
@@ -128,7 +124,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"evaluation server)")
         return 0
     summary = build_summary(benchmark.name, benchmark.protocol, sequences, result_dir, names,
-                            missing, subset, notes, unfound, changed_params(params), root)
+                            missing, subset, notes, unfound,
+                            {name: changed_params(f.params) for name, f in trackers.items()},
+                            root)
     for path in write_report(summary, report_dir):
         print(f"wrote {path}")
     print(markdown_table(summary))

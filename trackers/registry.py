@@ -18,18 +18,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 from rbsf.checkpoint import load_checkpoint, load_model, unfinished_note
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.errors import RBSFError
 from rbsf.models.siamfc import MODEL_NAMES
-from trackers.siamfc import SiamFCTracker, TrackerParams, changed_params, load_params
+from trackers.siamfc import (ParamsError, SiamFCTracker, TrackerParams, changed_params,
+                             load_params)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_WEIGHTS = REPO / "data" / "weights"
 PARAMS_FILE = "tracking.json"   # tracker settings beside the weights they were tuned for
 REFERENCE = "reference"         # --params value: SiamFC's reference settings
+PARAMS_HELP = ("tracker settings JSON (experiments/tune_tracker.py writes one; its 'per_tracker' "
+               "object gives a tracker settings of its own, e.g. {\"per_tracker\": {\"siamfc\": "
+               "{\"motion_lr\": 0}}}), or 'reference' for SiamFC's values (default: tracking.json "
+               "beside the weights when there is one, else the reference values)")
 
 
 class TrackerError(RBSFError):
@@ -174,20 +179,30 @@ def params_file(weights_dir: Union[str, Path], choice: Optional[str] = None) -> 
     return default if default.is_file() else None
 
 
-def tracker_params(path: Optional[Path]) -> TrackerParams:
-    """The settings in ``path`` (what :func:`params_file` chose), loaded and checked
-    (``ParamsError``); the reference settings for None."""
-    return TrackerParams() if path is None else load_params(path)
+def tracker_params(path: Optional[Path], names: Sequence[str]) -> Dict[str, TrackerParams]:
+    """The settings each of the trackers ``names`` runs with, from ``path`` (what
+    :func:`params_file` chose; its ``per_tracker`` names are checked to be trackers), loaded
+    and checked (``ParamsError``); the reference settings for None."""
+    if path is None:
+        return {name: TrackerParams() for name in names}
+    settings = load_params(path)
+    for name in settings.own:
+        if name not in TRACKERS:
+            raise ParamsError(f"tracker settings {path}: per_tracker names unknown tracker "
+                              f"{name!r}; choose from {', '.join(TRACKERS)}")
+    return {name: settings.for_tracker(name) for name in names}
 
 
 def factories(names: Sequence[str], weights_dir: Union[str, Path] = SHIPPED_WEIGHTS,
-              device: str = "cpu", params: TrackerParams = TrackerParams()
+              device: str = "cpu", params: Optional[Mapping[str, TrackerParams]] = None
               ) -> Dict[str, TrackerFactory]:
-    """Checked factories of the named trackers, keyed by the name their results go under."""
+    """Checked factories of the named trackers, keyed by the name their results go under;
+    ``params`` maps a tracker name to its settings (:func:`tracker_params`; default: the
+    reference settings)."""
     made = {}
     for name in names:
         factory = TrackerFactory(name, str(find_weights(name, weights_dir)), device,
-                                 params=params)
+                                 params=(params or {}).get(name, TrackerParams()))
         factory.check()
         made[factory.label] = factory
     return made

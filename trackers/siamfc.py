@@ -35,7 +35,7 @@ import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -122,10 +122,40 @@ class TrackerParams:
                 raise ParamsError(f"tracker setting {name}={getattr(self, name)!r} must be {rule}")
 
 
-def load_params(path: Union[str, Path]) -> TrackerParams:
+PER_TRACKER = "per_tracker"   # a settings file's object of each tracker's own settings
+
+
+@dataclass(frozen=True)
+class SettingsFile:
+    """A tracker settings file: the settings every tracker runs with, and the trackers (by
+    registry name) that run with settings of their own."""
+
+    shared: TrackerParams
+    own: Mapping[str, TrackerParams]
+
+    def for_tracker(self, name: str) -> TrackerParams:
+        """The settings tracker ``name`` runs with."""
+        return self.own.get(name, self.shared)
+
+
+def _params(values: dict, where: str) -> TrackerParams:
+    known = [f.name for f in fields(TrackerParams)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ParamsError(f"tracker settings {where}: unknown setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(known)}")
+    try:
+        return TrackerParams(**values)
+    except ParamsError as exc:
+        raise ParamsError(f"{where}: {exc}") from exc
+
+
+def load_params(path: Union[str, Path]) -> SettingsFile:
     """Settings from a JSON object of ``TrackerParams`` fields (``experiments/tune_tracker.py``
-    writes one); fields it leaves out keep the reference values. ``ParamsError`` for a file
-    that is missing or unreadable, an unknown field or a value out of range."""
+    writes one); fields it leaves out keep the reference values. Its optional ``per_tracker``
+    object gives a tracker the fields where it differs from the rest, e.g.
+    ``{"motion_lr": 0.3, "per_tracker": {"siamfc": {"motion_lr": 0.0}}}``. ``ParamsError`` for
+    a file that is missing or unreadable, an unknown field or a value out of range."""
     try:
         values = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -133,15 +163,15 @@ def load_params(path: Union[str, Path]) -> TrackerParams:
                           f"settings, e.g. {{\"window_influence\": 0.25}}") from exc
     if not isinstance(values, dict):
         raise ParamsError(f"tracker settings {path} must be a JSON object of settings")
-    known = [f.name for f in fields(TrackerParams)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ParamsError(f"tracker settings {path}: unknown setting(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(known)}")
-    try:
-        return TrackerParams(**values)
-    except ParamsError as exc:
-        raise ParamsError(f"{path}: {exc}") from exc
+    per_tracker = values.pop(PER_TRACKER, {})
+    if not isinstance(per_tracker, dict) or not all(isinstance(v, dict)
+                                                    for v in per_tracker.values()):
+        raise ParamsError(f"tracker settings {path}: {PER_TRACKER} must map tracker names to "
+                          f"objects of settings, e.g. {{\"siamfc\": {{\"motion_lr\": 0.0}}}}")
+    shared = _params(values, str(path))
+    own = {name: _params({**values, **changes}, f"{path} ({PER_TRACKER} {name})")
+           for name, changes in per_tracker.items()}
+    return SettingsFile(shared, own)
 
 
 def changed_params(params: TrackerParams) -> Dict[str, float]:

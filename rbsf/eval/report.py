@@ -163,12 +163,13 @@ def build_summary(dataset: str, protocol: str, sequences: Sequence, result_dir: 
                   subset: Optional[str] = None,
                   unfinished: Optional[Mapping[str, str]] = None,
                   not_found: int = 0,
-                  settings: Optional[Mapping[str, float]] = None,
+                  settings: Optional[Mapping[str, Mapping[str, float]]] = None,
                   root: Optional[Path] = None) -> Dict[str, object]:
     """Scores of every tracker, plus what was evaluated (and what was missing: the names, and
     how many of the benchmark's sequences had no folder at all); ``unfinished`` maps a tracker
-    run from an unfinished training checkpoint to how far that training got; ``settings`` are
-    the tracker settings that differed from SiamFC's reference values (None: not known);
+    run from an unfinished training checkpoint to how far that training got; ``settings`` maps
+    each of our trackers to its settings that differed from SiamFC's reference values (a
+    tracker left out, or None: not known);
     ``root`` names a custom set in the titles."""
     if protocol not in SCORERS:
         raise ValueError(f"no report for protocol {protocol!r} (its scores are the server's)")
@@ -178,7 +179,7 @@ def build_summary(dataset: str, protocol: str, sequences: Sequence, result_dir: 
             "sequences": [s.name for s in sequences], "partial": bool(missing) or not_found > 0,
             "missing": list(missing), "not_found": not_found,
             "unfinished": dict(unfinished or {}),
-            "settings": None if settings is None else dict(settings),
+            "settings": {name: dict(changed) for name, changed in (settings or {}).items()},
             "trackers": {name: _jsonable(score(result_dir, name, sequences)) for name in trackers}}
 
 
@@ -235,14 +236,23 @@ def markdown(summary: Dict[str, object]) -> str:
         text.append(line)
     for name, note in summary.get("unfinished", {}).items():
         text.append(f"**{name} is not a finished model** ({note}).")
-    settings = summary.get("settings")
-    if settings is not None:
-        text.append("Our trackers' settings: " + (
-            ", ".join(f"{k}={v:g}" for k, v in settings.items())
-            + " (the rest SiamFC's reference values)" if settings
-            else "SiamFC's reference values") + ".")
+    text.extend(settings_lines(summary.get("settings") or {}))
     text.append(NOTES[summary["protocol"]])
     return "\n".join(text) + "\n"
+
+
+def settings_lines(settings: Mapping[str, Mapping[str, float]]) -> List[str]:
+    """What our trackers' settings were, one line for all of them when they share them, else
+    one line per group of trackers with the same settings."""
+    groups: Dict[str, List[str]] = {}
+    for name, changed in settings.items():
+        values = ", ".join(f"{k}={v:g}" for k, v in changed.items())
+        text = (f"{values} (the rest SiamFC's reference values)" if values
+                else "SiamFC's reference values")
+        groups.setdefault(text, []).append(name)
+    if len(groups) == 1:
+        return [f"Our trackers' settings: {next(iter(groups))}."]
+    return [f"Settings of {', '.join(names)}: {text}." for text, names in groups.items()]
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

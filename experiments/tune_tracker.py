@@ -1,19 +1,23 @@
 """Tune a tracker's SiamFC settings (motion prediction, the distractor model, the DSST scale
 filter, number of scales, scale step, rate, penalty and bias, template update rate, window
 influence) on validation sequences, by coordinate descent over ``GRID`` from the reference
-values: a setting is taken only when it adds ``MIN_GAIN`` success or more.
+values (or from a settings file, ``--start``; over some of the fields, ``--fields``): a setting
+is taken only when it adds ``MIN_GAIN`` success or more.
 
     python tools/prepare_data.py val --out data/cache/val-rendered
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
         --out runs/tune-packed --workers 2
+    python -m experiments.tune_tracker --tracker packed --root data/cache/tuning-rendered \\
+        --out runs/tune-more --start data/weights/tracking.json --fields window_influence,motion_lr
 
 Tune on sequences no evaluation uses, never on a held-out or benchmark set: renders of the
 tuning split (``prepare_data.py tuning``) for weights trained with ``--reserve-tuning``, else new
 renders of the training sources (``prepare_data.py val``). Each trial's results go to
 ``OUT/results/custom/<trial>/``, so a rerun skips what is finished; after every trial
 ``OUT/tuning.json`` and ``OUT/tuning.md`` are rewritten (every trial and its scores) and
-``OUT/params.json`` holds the best settings so far, the file ``--params`` of ``tools/eval.py``
-and ``tools/demo.py`` reads.
+``OUT/params.json`` holds the best settings so far (every searched field, and the others that
+differ from the reference), the file ``--params`` of ``tools/eval.py`` and ``tools/demo.py``
+reads.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -31,7 +35,8 @@ from rbsf.data import load_sequences
 from rbsf.eval.report import score_otb
 from rbsf.eval.runner import make_jobs, run_jobs
 from rbsf.files import atomic_open, check_writable_dir
-from trackers.registry import TrackerFactory, entry, find_weights
+from tools.cli import choose
+from trackers.registry import TrackerFactory, entry, find_weights, tracker_params
 from trackers.siamfc import TrackerParams, changed_params
 
 GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one field at a time
@@ -76,13 +81,15 @@ def write_outputs(out: Path, tracker: str, weights: Path, root: Path,
         lines.append("| " + " | ".join(cells) + " |")
     write_record(out, "tuning", record, "\n".join(lines) + "\n")
     with atomic_open(out / "params.json") as handle:
-        json.dump(best["params"], handle, indent=2)
+        json.dump({**best["settings"], **best["params"]}, handle, indent=2)
 
 
 def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int,
-         passes: int = 1) -> dict:
-    """Coordinate descent over ``GRID``, at most ``passes`` times over every field (it stops
-    after a pass that changes nothing); returns the best trial."""
+         passes: int = 1, start: TrackerParams = TrackerParams(),
+         fields: Sequence[str] = tuple(GRID)) -> dict:
+    """Coordinate descent from ``start`` over the ``fields`` of ``GRID``, at most ``passes``
+    times over every field (it stops after a pass that changes nothing); returns the best
+    trial."""
     sequences = load_sequences(str(root))
     result_dir = out / "results" / "custom"
     trials: Dict[str, dict] = {}
@@ -95,15 +102,16 @@ def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int,
             with tqdm(total=len(jobs), desc=name, unit="seq", leave=False) as bar:
                 run_jobs(jobs, workers, progress=lambda seq: bar.update(1))
             scores = score_otb(result_dir, name, sequences)
-            trials[name] = {"params": searched(params), **{s: scores[s] for s in SCORES}}
+            trials[name] = {"params": searched(params), "settings": changed_params(params),
+                            **{s: scores[s] for s in SCORES}}
         return trials[name]
 
-    best_params = TrackerParams()
+    best_params = start
     best = evaluate(best_params)
     for round in range(1, passes + 1):
-        start = best_params
-        for field, values in GRID.items():
-            for value in values:
+        before = best_params
+        for field in fields:
+            for value in GRID[field]:
                 candidate = dataclasses.replace(best_params, **{field: value})
                 trial = evaluate(candidate)
                 if trial["success_auc"] >= best["success_auc"] + MIN_GAIN:
@@ -111,7 +119,7 @@ def tune(tracker: str, weights: Path, root: Path, out: Path, workers: int,
                 write_outputs(out, tracker, weights, root, list(trials.values()), best)
             print(f"pass {round}, {field}: {getattr(best_params, field):g} "
                   f"(success {best['success_auc']:.3f})")
-        if best_params == start:
+        if best_params == before:
             break
     return best
 
@@ -125,6 +133,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="sequences tracked in parallel")
     parser.add_argument("--passes", type=int, default=1,
                         help="passes over the settings (a pass that changes nothing ends it)")
+    parser.add_argument("--start", type=Path,
+                        help="settings file to start from, e.g. data/weights/tracking.json (the "
+                             "tracker's own per_tracker settings where it has some; default: "
+                             "SiamFC's reference values)")
+    parser.add_argument("--fields", default=",".join(GRID),
+                        help="comma-separated settings to search, in this order")
     return parser.parse_args(argv)
 
 
@@ -134,9 +148,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     def job() -> str:
         entry(args.tracker)
         weights = find_weights(args.tracker, args.weights_dir)
+        fields = choose(args.fields, list(GRID), "--fields")
+        start = (TrackerParams() if args.start is None
+                 else tracker_params(args.start, [args.tracker])[args.tracker])
         check_writable_dir(args.out, "--out")
         best = tune(args.tracker, weights, args.root, args.out, max(1, args.workers),
-                    max(1, args.passes))
+                    max(1, args.passes), start, fields)
         return (f"best: {best['params']} success {best['success_auc']:.3f}; "
                 f"wrote {args.out}/params.json")
     return run_job(job)

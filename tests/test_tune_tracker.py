@@ -88,3 +88,31 @@ def test_missing_weights_is_one_error_line(setup, capsys):
     assert tune_tracker.main(["--tracker", "xnor", "--weights-dir", str(tmp_path / "w"),
                               "--root", str(root), "--out", str(tmp_path / "t")]) == 2
     assert capsys.readouterr().err.startswith("error: no weights for xnor")
+
+
+def test_the_descent_starts_from_a_settings_file_over_the_fields_asked_for(setup):
+    tmp_path, root = setup
+    start = tmp_path / "tracking.json"
+    start.write_text(json.dumps({"motion_lr": 0.3, "scale_lr": 0.2,
+                                 "per_tracker": {"rbsf": {"template_lr": 0.01}}}))
+    out = tmp_path / "tune"
+    assert tune_tracker.main(["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"),
+                              "--root", str(root), "--out", str(out), "--start", str(start),
+                              "--fields", "window_influence"]) == 0
+    record = json.loads((out / "tuning.json").read_text())
+    assert [t["settings"] for t in record["trials"]] == [
+        {"scale_lr": 0.2, "template_lr": 0.01, "motion_lr": 0.3},
+        {"scale_lr": 0.2, "window_influence": 0.1, "template_lr": 0.01, "motion_lr": 0.3}]
+    chosen = load_params(out / "params.json").shared
+    assert (chosen.motion_lr, chosen.template_lr, chosen.scale_lr) == (0.3, 0.01, 0.2)
+
+
+@pytest.mark.parametrize("option, message", [(["--fields", "window"], "--fields wants names"),
+                                             (["--start", "none.json"], "cannot read tracker")])
+def test_bad_start_or_fields_is_one_line(setup, capsys, option, message):
+    tmp_path, root = setup
+    assert tune_tracker.main(["--tracker", "rbsf", "--weights-dir", str(tmp_path / "w"),
+                              "--root", str(root), "--out", str(tmp_path / "tune"),
+                              *option]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "tune").exists()

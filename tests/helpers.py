@@ -50,11 +50,22 @@ def csv_rows(path: Path) -> list:
         return list(csv.DictReader(handle))
 
 
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_interruptible(args: list, **popen_options) -> subprocess.Popen:
+    """Start a tool the way a terminal starts a command, so that Ctrl-C (SIGINT) reaches it:
+    a test run started with SIGINT ignored (a script's background job, ``nohup ... &``) would
+    otherwise hand that to the child, whose Python then never raises KeyboardInterrupt."""
+    return subprocess.Popen(args, preexec_fn=_default_ctrl_c, **popen_options)
+
+
 def ctrl_c_after_steps(args: list, log: Path, steps: int = 3) -> str:
     """Start a training tool, send it Ctrl-C (SIGINT) once its ``log`` has ``steps`` rows, and
     return its stderr after checking it exited with 130, the interrupted code."""
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start_interruptible(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or len(csv_rows(log)) < steps):
         time.sleep(0.2)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from got10k.datasets import GOT10k, OTB, UAV123
+from helpers import start_interruptible
 
 from rbsf.data import load_sequences
 from rbsf.errors import RBSFError
@@ -221,10 +222,10 @@ def _wait_for(predicate, proc, seconds=120):
 def test_tool_ctrl_c_is_one_line_and_leaves_no_folder(tmp_path):
     import signal
     out = tmp_path / "data"
-    proc = subprocess.Popen([sys.executable, str(REPO / "tools" / "make_synthetic.py"), "--out",
-                             str(out), "--sequences", "40", "--frames", "30", "--size", "64x48",
-                             "--subsets", "train", "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_interruptible([sys.executable, str(REPO / "tools" / "make_synthetic.py"),
+                                "--out", str(out), "--sequences", "40", "--frames", "30",
+                                "--size", "64x48", "--subsets", "train", "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: any(p.name.endswith(".jpg") for p in tmp_path.rglob("*")), proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

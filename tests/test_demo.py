@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import run_in_process
+from helpers import run_in_process, start_interruptible
 
 from rbsf.checkpoint import model_payload
 from rbsf.files import save_atomic
@@ -163,10 +163,11 @@ def test_ctrl_c_finishes_outputs(work):
     write_clip(long_clip, frames=400)
     out = root / "interrupted.mp4"
     boxes = out.with_suffix(".txt")
-    process = subprocess.Popen([sys.executable, str(DEMO), "--quiet", "--video", str(long_clip),
-                                "--init-box", "20,70,30,30", "--weights", str(root / "rbsf.pt"),
-                                "--output", str(out)], cwd=ROOT, env=headless_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_interruptible([sys.executable, str(DEMO), "--quiet", "--video",
+                                   str(long_clip), "--init-box", "20,70,30,30", "--weights",
+                                   str(root / "rbsf.pt"), "--output", str(out)], cwd=ROOT,
+                                  env=headless_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (boxes.is_file() and len(boxes.read_text().splitlines()) >= 3):
         time.sleep(0.05)

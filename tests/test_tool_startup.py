@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import start_interruptible
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = sorted(p for p in (ROOT / "tools").glob("*.py")
@@ -18,8 +19,8 @@ def test_every_tool_script_is_found():
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda p: p.stem)
 def test_ctrl_c_while_loading_is_one_line(tool, tmp_path):
-    proc = subprocess.Popen([sys.executable, str(tool), "--help"], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = start_interruptible([sys.executable, str(tool), "--help"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.8)             # the interpreter is up; torch and the rest are still loading
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

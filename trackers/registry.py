@@ -24,8 +24,8 @@ from rbsf.checkpoint import load_checkpoint, load_model, unfinished_note
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.errors import RBSFError
 from rbsf.models.siamfc import MODEL_NAMES
-from trackers.siamfc import (ParamsError, SiamFCTracker, TrackerParams, changed_params,
-                             load_params)
+from trackers.siamfc import (PER_TRACKER, ParamsError, SiamFCTracker, TrackerParams,
+                             changed_params, load_params)
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_WEIGHTS = REPO / "data" / "weights"
@@ -188,7 +188,7 @@ def tracker_params(path: Optional[Path], names: Sequence[str]) -> Dict[str, Trac
     settings = load_params(path)
     for name in settings.own:
         if name not in TRACKERS:
-            raise ParamsError(f"tracker settings {path}: per_tracker names unknown tracker "
+            raise ParamsError(f"tracker settings {path}: {PER_TRACKER} names unknown tracker "
                               f"{name!r}; choose from {', '.join(TRACKERS)}")
     return {name: settings.for_tracker(name) for name in names}
 

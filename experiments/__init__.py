@@ -2,8 +2,9 @@
 reproduction of the paper's comparison (``reproduce``), the tracker speed benchmark
 (``speed``), the study of the packed engine's 8-bit conv1 (``conv1_accuracy``), the tuning of
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
-(``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``) and the shipping
-of trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
+(``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
+per-sequence comparison of a report's trackers (``compare_trackers``) and the shipping of
+trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
 imports them."""
 import sys
 from typing import Callable

@@ -1,0 +1,71 @@
+"""Paired comparison of the trackers of one report, sequence by sequence, against a base.
+
+    python -m experiments.compare_trackers reports/custom/summary.json --base CSRT
+    python -m experiments.compare_trackers runs/ho/reports/custom/summary.json --base "RB-SF packed" \\
+        --metric precision_20 --out runs/ho/compare
+
+The report is the ``summary.json`` that ``tools/eval.py`` or ``benchmarks/classical_trackers.py``
+wrote. For every tracker in it: its mean score over the sequences all trackers share, the mean
+of its per-sequence difference to the base with that mean's standard error, and how many
+sequences it is ahead, level or behind by more than ``--margin`` (``rbsf.eval.compare``).
+Prints the table; with ``--out``, also writes ``OUT/comparison.json`` and ``OUT/comparison.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from experiments import run_job, write_record
+from rbsf.eval.compare import CompareError, compare, markdown
+from rbsf.files import check_writable_dir
+
+
+def read_summary(path: Path) -> dict:
+    """The report at ``path``; ``CompareError`` when it is missing or not a report."""
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompareError(f"cannot read the report {path}: {exc}; give the summary.json that "
+                           f"tools/eval.py wrote") from exc
+    if not isinstance(summary, dict) or not isinstance(summary.get("trackers"), dict):
+        raise CompareError(f"{path} is not a report of tools/eval.py (no 'trackers' object)")
+    return summary
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("summary", type=Path, help="a report's summary.json")
+    parser.add_argument("--base", required=True, help="the tracker the others are compared "
+                                                      "to, as the report names it (e.g. CSRT)")
+    parser.add_argument("--metric", default="success_auc",
+                        help="per-sequence score (default: success_auc; OTB-layout reports "
+                             "also hold precision_20 and sr_50)")
+    parser.add_argument("--margin", type=float, default=0.02,
+                        help="a difference larger than this is ahead / behind (default: 0.02)")
+    parser.add_argument("--out", type=Path, help="folder for comparison.json and comparison.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+
+    def job() -> str:
+        if args.out is not None:
+            check_writable_dir(args.out, "--out")
+        summary = read_summary(args.summary)
+        rows = compare(summary, args.base, args.metric, args.margin)
+        table = markdown(rows, args.metric, args.margin)
+        if args.out is not None:
+            write_record(args.out, "comparison",
+                         {"report": str(args.summary), "metric": args.metric,
+                          "margin": args.margin, "rows": rows}, table)
+        return table
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,6 +26,11 @@ correlation: it is linear in the kernel). 0, the default, is SiamFC's plain exem
 With ``scale_filter_lr`` > 0 a DSST scale filter (``trackers.scale_filter``) then measures the
 size change at the new centre and sets the size, learning at that rate from each frame's box;
 with it, one search crop (``scale_num`` 1) is enough for the centre.
+With ``feature_filter_weight`` > 0 an online correlation filter over the search embedding
+(``trackers.feature_filter``), learned at rate ``feature_filter_lr`` from every frame, adds its
+response to SiamFC's at that weight (1: the two maps span the same range on the first frame):
+a discriminative model of the target against its surroundings, for objects the network's
+offline embedding matches poorly. 0, the default, is SiamFC's response alone.
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
 that leaves the frame or a box larger than the image keeps the tracker usable.
 """
@@ -48,6 +53,7 @@ from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.errors import RBSFError
+from trackers.feature_filter import FeatureFilter
 from trackers.scale_filter import ScaleFilter
 
 
@@ -80,6 +86,10 @@ class TrackerParams:
                                   # each frame (0: none, SiamFC's own scale search alone)
     scale_filter_num: int = 33    # scales the scale filter compares
     scale_filter_step: float = 1.02  # ratio between neighbouring scales of the scale filter
+    feature_filter_weight: float = 0.0  # weight of the feature filter's response beside
+                                        # SiamFC's (0: none)
+    feature_filter_lr: float = 0.01     # learning rate of the feature filter per frame
+    feature_filter_sigma: float = 1.0   # width of its desired response, in feature cells
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
@@ -113,6 +123,9 @@ class TrackerParams:
             "scale_filter_num": (self.scale_filter_num >= 1 and self.scale_filter_num % 2 == 1,
                                  "odd and positive"),
             "scale_filter_step": (1 < self.scale_filter_step <= 2, "in (1, 2]"),
+            "feature_filter_weight": (0 <= self.feature_filter_weight <= 4, "in [0, 4]"),
+            "feature_filter_lr": (0 < self.feature_filter_lr <= 1, "in (0, 1]"),
+            "feature_filter_sigma": (0 < self.feature_filter_sigma <= 8, "in (0, 8]"),
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
@@ -242,7 +255,8 @@ class SiamFCTracker(Tracker):
         self.net = net
         self.params = params
         p = params
-        self.upscale_size = p.response_up * self._response_size()
+        self.response_size = self._response_size()
+        self.upscale_size = p.response_up * self.response_size
         hann = np.hanning(self.upscale_size)
         window = np.outer(hann, hann)
         self.window = window / window.sum()
@@ -255,6 +269,8 @@ class SiamFCTracker(Tracker):
         self.distractors: Optional[torch.Tensor] = None
         self.scale_filter = (ScaleFilter(p.scale_filter_num, p.scale_filter_step,
                                          p.scale_filter_lr) if p.scale_filter_lr > 0 else None)
+        self.feature_filter: Optional[FeatureFilter] = None
+        self.feature_filter_gain = 0.0
 
     def _response_size(self) -> int:
         p = self.params
@@ -293,6 +309,28 @@ class SiamFCTracker(Tracker):
         self.distractors = None
         if self.scale_filter is not None:
             self.scale_filter.start(grey(image), self.center, self.target_size)
+        if p.feature_filter_weight > 0:
+            self._start_feature_filter(image)
+
+    def _correlate(self, kernel: torch.Tensor, embedding: torch.Tensor) -> np.ndarray:
+        """SiamFC's response maps (N x R x R) of the search embeddings to ``kernel``."""
+        return correlate(kernel, embedding, self.net.out_scale,
+                         "torch" if self.device.type != "cpu" else None)[:, 0].cpu().numpy()
+
+    def _start_feature_filter(self, image: np.ndarray) -> None:
+        """Learn the feature filter from the first frame's search crop, and the gain that gives
+        its response on that crop the range of SiamFC's."""
+        p = self.params
+        search = crop_and_resize(image, tuple(self.center), self.x_size, p.instance_size,
+                                 self.fill)
+        embedding = self._embed([search])
+        features = embedding.cpu()
+        self.feature_filter = FeatureFilter(*features.shape[-2:], self.response_size,
+                                            p.feature_filter_sigma, p.feature_filter_lr)
+        self.feature_filter.start(features[0])
+        own = np.ptp(self.feature_filter.respond(features))
+        siamese = np.ptp(self._correlate(self.kernel, embedding))
+        self.feature_filter_gain = float(siamese / own) if own > 0 else 0.0
 
     @torch.no_grad()
     def update(self, image) -> np.ndarray:
@@ -311,13 +349,18 @@ class SiamFCTracker(Tracker):
         if self.distractors is not None:
             kernel = kernel - p.distractor_weight * self.distractors
         embedding = self._embed(crops)
-        responses = correlate(kernel, embedding, self.net.out_scale,
-                              "torch" if self.device.type != "cpu" else None)[:, 0].cpu().numpy()
+        responses = self._correlate(kernel, embedding)
+        if self.feature_filter is not None:
+            features = embedding.cpu()
+            responses = responses + (p.feature_filter_weight * self.feature_filter_gain
+                                     * self.feature_filter.respond(features))
         scale_id, peak = self._locate(responses)
         scale = self.scale_factors[scale_id]
         if p.distractor_weight > 0:
             self._learn_distractors(responses[scale_id], embedding[scale_id], peak, scale)
         offset = peak - (self.upscale_size - 1) / 2.0
+        if self.feature_filter is not None:     # the shift in feature cells of that crop
+            self.feature_filter.learn(features[scale_id], offset / p.response_up)
         offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size
         self.center = self.center + offset
         rate = (1 - p.scale_lr) + p.scale_lr * scale

@@ -1,8 +1,9 @@
 """Tune a tracker's SiamFC settings (motion prediction, the distractor model, the DSST scale
-filter, number of scales, scale step, rate, penalty and bias, template update rate, window
-influence, the feature filter) on validation sequences, by coordinate descent over ``GRID`` from
-the reference values (or from a settings file, ``--start``; over some of the fields,
-``--fields``): a setting is taken only when it adds ``MIN_GAIN`` success or more.
+filter, number of scales, scale step, rate, penalty and bias, template update rate, the
+exemplar's context, window influence, the feature filter) on validation sequences, by
+coordinate descent over ``GRID`` from the reference values (or from a settings file,
+``--start``; over some of the fields, ``--fields``): a setting is taken only when it adds
+``MIN_GAIN`` success or more.
 
     python tools/prepare_data.py val --out data/cache/val-rendered
     python -m experiments.tune_tracker --tracker packed --root data/cache/val-rendered \\
@@ -50,6 +51,7 @@ GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one fi
     "scale_penalty": (0.94, 0.9745, 0.99),
     "scale_bias": (-1.0, -0.5, 0.0, 0.25, 0.5, 0.75, 1.0),
     "template_lr": (0.0, 0.01, 0.03),
+    "exemplar_context": (0.0, 0.25, 0.5, 1.0),
     "window_influence": (0.1, 0.176, 0.25, 0.35, 0.45),
     "feature_filter_weight": (0.0, 0.5, 1.0, 2.0),
     "feature_filter_lr": (0.005, 0.01, 0.03),

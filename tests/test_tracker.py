@@ -155,6 +155,33 @@ def test_template_update_blends_the_new_exemplar_at_its_rate():
     assert torch.allclose(moving.kernel, 0.75 * start + 0.25 * new.kernel, atol=1e-5)
 
 
+@pytest.mark.parametrize("context", [0.0, 0.5])
+def test_exemplar_context_fades_the_pixels_outside_the_box(context):
+    photo = _photo()
+    box = np.array([200.0, 180.0, 60.0, 30.0])            # 2:1, so the box is not the crop
+    full, faded = (SiamFCTracker(PixelNet(), params=TrackerParams(exemplar_context=c))
+                   for c in (1.0, context))
+    for tracker in (full, faded):
+        tracker.init(photo, box)
+    original, changed = full._exemplar(photo), faded._exemplar(photo)
+    assert original.dtype == changed.dtype == np.uint8
+    # the box spans 60 x 30 of the crop's z_size pixels, centred in the 127-pixel exemplar
+    half = np.array([60.0, 30.0]) * 127 / full.z_size / 2
+    axis = np.abs(np.arange(127) - 63.0)
+    inside = (axis[:, None] <= half[1]) & (axis[None, :] <= half[0])
+    assert 0 < inside.mean() < 0.5
+    np.testing.assert_array_equal(changed[inside], original[inside])
+    fill = np.asarray(full.fill)
+    expected = np.round(fill + context * (original[~inside].astype(np.float64) - fill))
+    assert np.abs(changed[~inside] - expected).max() <= 1
+    assert not torch.equal(full.kernel, faded.kernel)
+
+
+def test_bad_exemplar_context_is_refused():
+    with pytest.raises(ParamsError, match="exemplar_context"):
+        TrackerParams(exemplar_context=1.5)
+
+
 def test_motion_prediction_centres_the_search_on_a_constant_velocity_target():
     step = np.array([12.0, -6.0])
     frames = _panned_frames(6, step=tuple(int(v) for v in step))

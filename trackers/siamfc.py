@@ -31,6 +31,10 @@ With ``feature_filter_weight`` > 0 an online correlation filter over the search 
 response to SiamFC's at that weight (1: the two maps span the same range on the first frame):
 a discriminative model of the target against its surroundings, for objects the network's
 offline embedding matches poorly. 0, the default, is SiamFC's response alone.
+With ``exemplar_context`` < 1 the exemplar crop's pixels outside the target's box are faded
+towards the padding colour to that share of their contrast before the exemplar is embedded
+(0: the box alone), so a second object beside the target weighs less in the exemplar; 1, the
+default, is SiamFC's exemplar with its full context.
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
 that leaves the frame or a box larger than the image keeps the tracker usable.
 """
@@ -76,6 +80,8 @@ class TrackerParams:
                                   # growing the box, < 0 shrinking it)
     window_influence: float = 0.176
     template_lr: float = 0.0      # exemplar update rate per frame (0: SiamFC's fixed exemplar)
+    exemplar_context: float = 1.0  # contrast kept by the exemplar's pixels outside the target
+                                   # box (1: SiamFC's full context, 0: the box alone)
     motion_lr: float = 0.0        # velocity update rate of the search centre (0: no prediction)
     distractor_weight: float = 0.0  # weight of the distractor embedding taken off the exemplar
                                     # (0: none, SiamFC's plain exemplar)
@@ -115,6 +121,7 @@ class TrackerParams:
             "scale_bias": (-4 <= self.scale_bias <= 4, "in [-4, 4]"),
             "window_influence": (0 <= self.window_influence <= 1, "in [0, 1]"),
             "template_lr": (0 <= self.template_lr <= 1, "in [0, 1]"),
+            "exemplar_context": (0 <= self.exemplar_context <= 1, "in [0, 1]"),
             "motion_lr": (0 <= self.motion_lr <= 1, "in [0, 1]"),
             "distractor_weight": (0 <= self.distractor_weight <= 2, "in [0, 2]"),
             "distractor_ratio": (0 < self.distractor_ratio <= 1, "in (0, 1]"),
@@ -303,14 +310,25 @@ class SiamFCTracker(Tracker):
         self.velocity = np.zeros(2)
         self.set_size(w, h)
         self.fill = mean_color(image)
-        exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
-                                   self.fill)
-        self.kernel = self._embed([exemplar])
+        self.kernel = self._embed([self._exemplar(image)])
         self.distractors = None
         if self.scale_filter is not None:
             self.scale_filter.start(grey(image), self.center, self.target_size)
         if p.feature_filter_weight > 0:
             self._start_feature_filter(image)
+
+    def _exemplar(self, image: np.ndarray) -> np.ndarray:
+        """The exemplar crop around the current box, its context faded by ``exemplar_context``."""
+        p = self.params
+        crop = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size, self.fill)
+        if p.exemplar_context == 1:
+            return crop
+        half = self.target_size * p.exemplar_size / self.z_size / 2
+        axis = np.abs(np.arange(p.exemplar_size) - (p.exemplar_size - 1) / 2.0)
+        inside = (axis[:, None] <= half[1]) & (axis[None, :] <= half[0])
+        fill = np.asarray(self.fill, dtype=np.float32)
+        faded = fill + p.exemplar_context * (crop.astype(np.float32) - fill)
+        return np.where(inside[..., None], crop, np.round(faded)).astype(np.uint8)
 
     def _correlate(self, kernel: torch.Tensor, embedding: torch.Tensor) -> np.ndarray:
         """SiamFC's response maps (N x R x R) of the search embeddings to ``kernel``."""
@@ -373,10 +391,8 @@ class SiamFCTracker(Tracker):
         self.velocity = ((1 - p.motion_lr) * self.velocity
                          + p.motion_lr * (self.center - previous))
         if p.template_lr > 0:
-            exemplar = crop_and_resize(image, tuple(self.center), self.z_size, p.exemplar_size,
-                                       self.fill)
             self.kernel = ((1 - p.template_lr) * self.kernel
-                           + p.template_lr * self._embed([exemplar]))
+                           + p.template_lr * self._embed([self._exemplar(image)]))
         return self.box()
 
     def _learn_distractors(self, response: np.ndarray, embedding: torch.Tensor, peak: np.ndarray,

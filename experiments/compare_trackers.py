@@ -1,14 +1,18 @@
-"""Paired comparison of the trackers of one report, sequence by sequence, against a base.
+"""Paired comparison of trackers on the same sequences, sequence by sequence, against a base.
 
     python -m experiments.compare_trackers reports/custom/summary.json --base CSRT
     python -m experiments.compare_trackers runs/ho/reports/custom/summary.json --base "RB-SF packed" \\
         --metric precision_20 --out runs/ho/compare
+    python -m experiments.compare_trackers runs/a/reports/custom/summary.json \\
+        "runs/b/reports/custom/summary.json=new settings" --base "RB-SF packed"
 
-The report is the ``summary.json`` that ``tools/eval.py`` or ``benchmarks/classical_trackers.py``
-wrote. For every tracker in it: its mean score over the sequences all trackers share, the mean
-of its per-sequence difference to the base with that mean's standard error, and how many
-sequences it is ahead, level or behind by more than ``--margin`` (``rbsf.eval.compare``).
-Prints the table; with ``--out``, also writes ``OUT/comparison.json`` and ``OUT/comparison.md``.
+A report is the ``summary.json`` that ``tools/eval.py`` or ``benchmarks/classical_trackers.py``
+wrote. Give several to compare runs of the same sequences: ``PATH=LABEL`` names that report's
+trackers ``LABEL: <tracker>``, and trackers of different reports must not share a name. For
+every tracker: its mean score over the sequences all trackers share, the mean of its
+per-sequence difference to the base with that mean's standard error, and how many sequences it
+is ahead, level or behind by more than ``--margin`` (``rbsf.eval.compare``). Prints the table;
+with ``--out``, also writes ``OUT/comparison.json`` and ``OUT/comparison.md``.
 """
 from __future__ import annotations
 
@@ -35,10 +39,34 @@ def read_summary(path: Path) -> dict:
     return summary
 
 
+def merge_reports(specs: List[str]) -> dict:
+    """One report of the trackers of the reports ``PATH`` or ``PATH=LABEL`` (each tracker of a
+    labelled report named ``LABEL: <tracker>``); ``CompareError`` when two share a name or the
+    reports scored sequences of different roots."""
+    trackers: dict = {}
+    roots = {}
+    for spec in specs:
+        path, _, label = spec.partition("=")
+        summary = read_summary(Path(path))
+        if "root" in summary:
+            roots[path] = summary["root"]
+        if len(set(roots.values())) > 1:
+            raise CompareError("the reports scored different sequences: "
+                               + ", ".join(f"{p} on {r}" for p, r in roots.items()))
+        for name, scores in summary["trackers"].items():
+            merged = f"{label}: {name}" if label else name
+            if merged in trackers:
+                raise CompareError(f"two reports hold a tracker {merged!r}; label one of them "
+                                   f"as PATH=LABEL")
+            trackers[merged] = scores
+    return {"trackers": trackers}
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("summary", type=Path, help="a report's summary.json")
+    parser.add_argument("summaries", nargs="+", metavar="SUMMARY[=LABEL]",
+                        help="reports' summary.json files (LABEL names that report's trackers)")
     parser.add_argument("--base", required=True, help="the tracker the others are compared "
                                                       "to, as the report names it (e.g. CSRT)")
     parser.add_argument("--metric", default="success_auc",
@@ -56,12 +84,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     def job() -> str:
         if args.out is not None:
             check_writable_dir(args.out, "--out")
-        summary = read_summary(args.summary)
-        rows = compare(summary, args.base, args.metric, args.margin)
+        rows = compare(merge_reports(args.summaries), args.base, args.metric, args.margin)
         table = markdown(rows, args.metric, args.margin)
         if args.out is not None:
             write_record(args.out, "comparison",
-                         {"report": str(args.summary), "metric": args.metric,
+                         {"reports": args.summaries, "metric": args.metric,
                           "margin": args.margin, "rows": rows}, table)
         return table
     return run_job(job)

@@ -71,3 +71,25 @@ def test_driver_refuses_what_is_not_a_report(tmp_path, capsys, content, phrase):
         report.write_text(content)
     assert_clear_error(run_in_process(compare_trackers.main, [report, "--base", "A"], capsys),
                        phrase)
+
+
+def test_driver_compares_trackers_of_several_reports(tmp_path, capsys):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({**_summary(), "root": "data/x"}))
+    second.write_text(json.dumps({"root": "data/x",
+                                  "trackers": {"A": _summary()["trackers"]["B"]}}))
+    proc = run_in_process(compare_trackers.main, [first, f"{second}=new", "--base", "A"], capsys)
+    assert proc.returncode == 0
+    assert "| new: A | 0.553 | +0.020 ± 0.044 | 1 | 1 | 1 |" in proc.stdout
+    # unlabelled, the two reports' trackers A clash
+    assert_clear_error(run_in_process(compare_trackers.main, [first, second, "--base", "A"],
+                                      capsys), "label one of them")
+
+
+def test_driver_refuses_reports_of_different_roots(tmp_path, capsys):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({**_summary(), "root": "data/x"}))
+    second.write_text(json.dumps({**_summary(), "root": "data/y"}))
+    assert_clear_error(run_in_process(compare_trackers.main,
+                                      [first, f"{second}=other", "--base", "A"], capsys),
+                       "different sequences")

@@ -32,9 +32,9 @@ def _peak(response: np.ndarray) -> tuple:
 def test_response_peaks_on_siamfc_cell_of_the_displacement(dx, dy):
     embedding = _blob_embedding(np.random.default_rng(0))
     feature_filter = FeatureFilter(SIZE, SIZE, RESPONSE, sigma=1.0, lr=0.01)
-    feature_filter.start(embedding)
+    feature_filter.start(feature_filter.transform(embedding))
     moved = np.roll(embedding, (dy, dx), axis=(1, 2))
-    response = feature_filter.respond(moved[None])
+    response = feature_filter.respond(feature_filter.transform(moved[None]))
     assert response.shape == (1, RESPONSE, RESPONSE)
     # SiamFC's cell (8 + dx, 8 + dy) stands for that displacement
     assert _peak(response[0]) == (8 + dx, 8 + dy)
@@ -43,20 +43,21 @@ def test_response_peaks_on_siamfc_cell_of_the_displacement(dx, dy):
 def test_learns_the_target_where_the_tracker_put_it():
     embedding = _blob_embedding(np.random.default_rng(1))
     feature_filter = FeatureFilter(SIZE, SIZE, RESPONSE, sigma=1.0, lr=1.0)
-    feature_filter.start(np.random.default_rng(2).normal(size=embedding.shape))
-    moved = np.roll(embedding, (2, -3), axis=(1, 2))
-    feature_filter.learn(moved, (-3.0, 2.0))         # lr 1: this sample alone
-    assert _peak(feature_filter.respond(embedding[None])[0]) == (8, 8)
-    assert _peak(feature_filter.respond(moved[None])[0]) == (8 - 3, 8 + 2)
+    spectra = feature_filter.transform(np.stack([embedding, np.roll(embedding, (2, -3),
+                                                                     axis=(1, 2))]))
+    feature_filter.start(feature_filter.transform(
+        np.random.default_rng(2).normal(size=embedding.shape)))
+    feature_filter.learn(spectra[1], (-3.0, 2.0))     # lr 1: this sample alone
+    assert _peak(feature_filter.respond(spectra[:1])[0]) == (8, 8)
+    assert _peak(feature_filter.respond(spectra[1:])[0]) == (8 - 3, 8 + 2)
 
 
 def test_respond_before_start_and_wrong_sizes_are_errors():
     feature_filter = FeatureFilter(SIZE, SIZE, RESPONSE, sigma=1.0, lr=0.01)
     with pytest.raises(RuntimeError, match="before start"):
-        feature_filter.respond(np.zeros((1, 4, SIZE, SIZE)))
-    feature_filter.start(np.ones((4, SIZE, SIZE)))
+        feature_filter.respond(feature_filter.transform(np.zeros((1, 4, SIZE, SIZE))))
     with pytest.raises(ValueError, match="made for"):
-        feature_filter.respond(np.zeros((1, 4, SIZE + 1, SIZE)))
+        feature_filter.transform(np.zeros((1, 4, SIZE + 1, SIZE)))
     with pytest.raises(ValueError, match="does not fit"):
         FeatureFilter(10, 10, RESPONSE, sigma=1.0, lr=0.01)
 

@@ -28,7 +28,8 @@ REGULARIZER = 1e-2       # lambda of the filter's denominator, as a share of its
 
 class FeatureFilter:
     """A correlation filter over H x W feature maps: ``start`` on the first search embedding,
-    then per frame ``respond`` on the new ones and ``learn`` from the one the tracker chose.
+    then per frame ``respond`` to the new ones and ``learn`` from the one the tracker chose.
+    Each takes the spectra of :meth:`transform`, so a frame's embeddings are transformed once.
     Embeddings are float tensors (or arrays) on the CPU; the Fourier transforms are PyTorch's."""
 
     def __init__(self, height: int, width: int, response_size: int, sigma: float, lr: float):
@@ -57,35 +58,36 @@ class FeatureFilter:
         label = np.exp(-0.5 * (dy[:, None] ** 2 + dx[None, :] ** 2) / self.sigma ** 2)
         return torch.fft.rfft2(torch.from_numpy(label.astype(np.float32)))
 
-    def _features_fft(self, embeddings) -> torch.Tensor:
+    def transform(self, embeddings) -> torch.Tensor:
+        """The spectra of windowed embeddings (... x C x H x W) that the other methods take."""
         embeddings = torch.as_tensor(embeddings, dtype=torch.float32)
         if tuple(embeddings.shape[-2:]) != self.shape:
             raise ValueError(f"feature maps of {tuple(embeddings.shape[-2:])} cells, the filter "
                              f"was made for {self.shape}")
         return torch.fft.rfft2(embeddings * self.window)
 
-    def start(self, embedding) -> None:
-        """Learn from the first search embedding (C x H x W), the target at its centre."""
+    def start(self, spectrum: torch.Tensor) -> None:
+        """Learn from the first search embedding's spectrum (of C x H x W), the target at its
+        centre."""
         self.numerator = self.denominator = None
-        self.learn(embedding, (0.0, 0.0))
+        self.learn(spectrum, (0.0, 0.0))
         self.regularizer = REGULARIZER * float(self.denominator.mean())
 
-    def respond(self, embeddings) -> np.ndarray:
-        """The filter's response to N search embeddings (N x C x H x W) at the cells of
-        SiamFC's response map: N x R x R."""
+    def respond(self, spectra: torch.Tensor) -> np.ndarray:
+        """The filter's response to N search embeddings (their spectra, of N x C x H x W) at
+        the cells of SiamFC's response map: N x R x R."""
         if self.numerator is None:
             raise RuntimeError("FeatureFilter.respond called before start")
-        spectra = self._features_fft(embeddings)
         response = torch.fft.irfft2((self.numerator * spectra).sum(dim=1)
                                     / (self.denominator + self.regularizer), s=self.shape)
         return response[:, self.rows, self.cols].numpy()
 
-    def learn(self, embedding, shift: Sequence[float]) -> None:
-        """Move the filter towards the one that maps this embedding (C x H x W) to a label
-        peaking ``shift`` (dx, dy) cells from the centre, where the tracker put the target."""
-        spectra = self._features_fft(embedding)
-        numerator = self._label_fft(shift) * torch.conj_physical(spectra)
-        denominator = (spectra.real ** 2 + spectra.imag ** 2).sum(dim=0)
+    def learn(self, spectrum: torch.Tensor, shift: Sequence[float]) -> None:
+        """Move the filter towards the one that maps this embedding (its spectrum, of
+        C x H x W) to a label peaking ``shift`` (dx, dy) cells from the centre, where the
+        tracker put the target."""
+        numerator = self._label_fft(shift) * torch.conj_physical(spectrum)
+        denominator = (spectrum.real ** 2 + spectrum.imag ** 2).sum(dim=0)
         if self.numerator is None:
             self.numerator, self.denominator = numerator, denominator
         else:

@@ -342,11 +342,11 @@ class SiamFCTracker(Tracker):
         search = crop_and_resize(image, tuple(self.center), self.x_size, p.instance_size,
                                  self.fill)
         embedding = self._embed([search])
-        features = embedding.cpu()
-        self.feature_filter = FeatureFilter(*features.shape[-2:], self.response_size,
+        self.feature_filter = FeatureFilter(*embedding.shape[-2:], self.response_size,
                                             p.feature_filter_sigma, p.feature_filter_lr)
-        self.feature_filter.start(features[0])
-        own = np.ptp(self.feature_filter.respond(features))
+        spectra = self.feature_filter.transform(embedding.cpu())
+        self.feature_filter.start(spectra[0])
+        own = np.ptp(self.feature_filter.respond(spectra))
         siamese = np.ptp(self._correlate(self.kernel, embedding))
         self.feature_filter_gain = float(siamese / own) if own > 0 else 0.0
 
@@ -369,16 +369,16 @@ class SiamFCTracker(Tracker):
         embedding = self._embed(crops)
         responses = self._correlate(kernel, embedding)
         if self.feature_filter is not None:
-            features = embedding.cpu()
+            spectra = self.feature_filter.transform(embedding.cpu())
             responses = responses + (p.feature_filter_weight * self.feature_filter_gain
-                                     * self.feature_filter.respond(features))
+                                     * self.feature_filter.respond(spectra))
         scale_id, peak = self._locate(responses)
         scale = self.scale_factors[scale_id]
         if p.distractor_weight > 0:
             self._learn_distractors(responses[scale_id], embedding[scale_id], peak, scale)
         offset = peak - (self.upscale_size - 1) / 2.0
         if self.feature_filter is not None:     # the shift in feature cells of that crop
-            self.feature_filter.learn(features[scale_id], offset / p.response_up)
+            self.feature_filter.learn(spectra[scale_id], offset / p.response_up)
         offset = offset * p.total_stride / p.response_up * self.x_size * scale / p.instance_size
         self.center = self.center + offset
         rate = (1 - p.scale_lr) + p.scale_lr * scale

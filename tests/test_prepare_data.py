@@ -111,6 +111,11 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
     assert "animals/mammals/dog5.png" not in manifest["stamps"]
     assert manifest["reserved_splits"] == ["tuning"]
     assert "tuning split reserved" in capsys.readouterr().out
+    crossings = tmp_path / "crossings"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "tuning", "--crossing",
+                                        "--out", str(crossings), "--sequences", "1",
+                                        "--frames", "4", "--size", "160x120"]) == 0
+    assert len((crossings / "Tune0001" / "crosser_rect.txt").read_text().splitlines()) == 4
     tune = tmp_path / "tune"
     assert run_tool(prepare_data.main, ["--cache", str(cache), "tuning", "--out", str(tune),
                                         "--sequences", "1", "--frames", "4",

@@ -181,3 +181,22 @@ def test_background_boxes_follow_one_walker_and_stop_when_another_merges():
     boxes = heldout.background_boxes(frames, background.astype(np.int16), (20, 30, 20, 50))
     assert len(boxes) == 8
     np.testing.assert_allclose(boxes[7], [41, 30, 20, 50])
+
+
+def test_crossing_set_records_a_look_alike_that_passes_the_target(tmp_path):
+    from rbsf.data.synthetic import CROSSER_FILE
+    from rbsf.eval.metrics import iou
+
+    library = tiny_library(tmp_path)
+    out = render.write_rendered_otb(tmp_path / "cross", library, 3, 40, seed=5,
+                                    frame_size=(320, 240), split="tuning", crossing=True)
+    assert json.loads((out / "dataset.json").read_text())["crossing"] is True
+    for seq in load_sequences(str(out)):
+        crosser = np.genfromtxt(out / seq.name / CROSSER_FILE, delimiter=",", ndmin=2)
+        assert crosser.shape == (40, 4)
+        seen = np.all(np.isfinite(crosser), axis=1)
+        overlap = iou(seq.boxes[seen], crosser[seen])
+        assert overlap.max() > 0          # it passes the target
+    plain = render.write_rendered_otb(tmp_path / "plain", library, 1, 5, seed=5,
+                                      frame_size=(160, 120), split="tuning")
+    assert not list(plain.glob(f"*/{CROSSER_FILE}"))

@@ -8,6 +8,7 @@
     python tools/prepare_data.py heldout --out data/cache/heldout-rendered   # OTB layout
     python tools/prepare_data.py val --out data/cache/val-rendered   # renders of training sources
     python tools/prepare_data.py tuning --out data/cache/tuning-rendered   # the tuning split
+    python tools/prepare_data.py tuning --crossing --out data/cache/crossings  # look-alikes pass
     python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
 
@@ -98,6 +99,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             sub.add_argument("--tracks-per-video", type=non_negative_int, default=40,
                              help=f"real-motion tracks from each of "
                                   f"{', '.join(render.TRAIN_VIDEOS)} (default: %(default)s)")
+        else:
+            sub.add_argument("--crossing", action="store_true",
+                             help="in every sequence a look-alike passes the target, its boxes "
+                                  "in crosser_rect.txt (score them with "
+                                  "experiments/crossing_gate.py)")
     clips = commands.add_parser("clips", help="write the held-out real clips (OTB layout) with "
                                 "their segmentation ground truth (rbsf.data.heldout)")
     clips.add_argument("--out", type=Path, required=True, help="new or empty output folder")
@@ -220,7 +226,7 @@ def write(args: argparse.Namespace) -> int:
     if rendered:
         root = render.write_rendered_otb(args.out, lib, args.sequences, args.frames, args.seed,
                                          args.size, workers=args.workers, progress=True,
-                                         split=rendered)
+                                         split=rendered, crossing=args.crossing)
     else:
         videos = {}
         if args.tracks_per_video:

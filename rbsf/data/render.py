@@ -160,17 +160,53 @@ def load_library(stamp_root: Path, infos: Sequence[StampInfo],
     return Library(mattes, np.array(weights), backgrounds)
 
 
-def _distractors(rng: np.random.Generator, library: Library, target: int) -> List[Sprite]:
-    """Up to two look-alikes: other stamps of the target's category, else the target recoloured."""
-    count = int(rng.choice([0, 1, 1, 2]))
+def _look_alike(rng: np.random.Generator, library: Library, target: int) -> Sprite:
+    """Another stamp of the target's category (mostly), else the target recoloured."""
     same = [k for k in library.by_category[library.mattes[target].category] if k != target]
-    sprites = []
-    for _ in range(count):
-        if same and rng.random() < 0.8:
-            sprites.append(library.mattes[int(rng.choice(same))].sprite())
-        else:
-            sprites.append(library.mattes[target].sprite(rng.uniform(0.75, 1.25, 3).astype(np.float32)))
-    return sprites
+    if same and rng.random() < 0.8:
+        return library.mattes[int(rng.choice(same))].sprite()
+    return library.mattes[target].sprite(rng.uniform(0.75, 1.25, 3).astype(np.float32))
+
+
+def _distractors(rng: np.random.Generator, library: Library, target: int) -> List[Sprite]:
+    """Up to two look-alikes wandering on their own."""
+    return [_look_alike(rng, library, target) for _ in range(int(rng.choice([0, 1, 1, 2])))]
+
+
+class Crossing:
+    """A look-alike that passes the target: its centre moves in a straight line relative to the
+    target's, ``speed`` target sides a frame, and comes closest (``miss`` sides aside) at frame
+    ``at``, a third to three fifths into the sequence. It is about the target's size and passes
+    in front of the target (hiding it) or behind it."""
+
+    def __init__(self, rng: np.random.Generator, sprite: Sprite, num_frames: int):
+        self.sprite = sprite
+        self.at = int(rng.uniform(0.35, 0.6) * num_frames)
+        angle = rng.uniform(0, 2 * np.pi)
+        self.direction = np.array([math.cos(angle), math.sin(angle)])
+        self.speed = rng.uniform(0.04, 0.12)
+        self.miss = rng.uniform(-0.35, 0.35)
+        self.size = rng.uniform(0.85, 1.15)
+        self.in_front = bool(rng.random() < 0.5)
+
+    def layer(self, t: int, cx: float, cy: float, target_area: float, size: Tuple[int, int]):
+        """The look-alike drawn at frame t beside a target centred at (cx, cy) whose mask covers
+        ``target_area`` pixels."""
+        side = math.sqrt(target_area)
+        normal = np.array([-self.direction[1], self.direction[0]])
+        offset = self.direction * (t - self.at) * self.speed * side + normal * self.miss * side
+        scale = self.size * math.sqrt(target_area / max(1.0, float(self.sprite.mask.sum())))
+        return self.sprite.render(self.sprite.matrix(cx + offset[0], cy + offset[1], scale, 1.0, 0.0),
+                                  size)
+
+
+def _mask_box(layer) -> np.ndarray:
+    """Tight x, y, w, h box of a drawn layer's mask (alpha > 0.5) in the frame; NaN when none."""
+    ys, xs = np.nonzero(layer.alpha > 0.5)
+    if not len(xs):
+        return np.full(4, np.nan)
+    return np.array([xs.min() + layer.x0, ys.min() + layer.y0,
+                     xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
 
 
 class _Motion:
@@ -197,9 +233,12 @@ def _base_scale(rng: np.random.Generator, sprite: Sprite, H: int) -> float:
 
 
 def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames: int,
-                          frame_size: Tuple[int, int] = (480, 360)) -> Iterator[RenderedFrame]:
+                          frame_size: Tuple[int, int] = (480, 360),
+                          crossing: bool = False) -> Iterator[RenderedFrame]:
     """One sequence of ``num_frames`` frames of ``frame_size`` = (W, H): a stamp drawn by its
-    weight moving over a background, with distractors, occluders and the camera's effects."""
+    weight moving over a background, with distractors, occluders and the camera's effects;
+    with ``crossing``, also a look-alike that passes the target (``Crossing``), its box in
+    each frame's ``crosser_box``."""
     W, H = frame_size
     target_index = int(rng.choice(len(library.mattes), p=library.weights))
     target = library.mattes[target_index].sprite()
@@ -232,6 +271,7 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
     noise_sigma = rng.uniform(0.5, 6.0)
     blur_start = int(rng.integers(0, num_frames)) if rng.random() < 0.6 else -1
     blur_len, blur_angle = int(rng.integers(5, 15)), float(rng.uniform(0, 180))
+    crosser = Crossing(rng, _look_alike(rng, library, target_index), num_frames) if crossing else None
 
     for t in range(num_frames):
         s = cover * zoom.next()
@@ -243,10 +283,16 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
             blend(canvas, sprite.render(walk.matrix(sprite, scale, z)[0], (W, H)), shadow)
         m, cx, cy = motion.matrix(target, base, z)
         layer = target.render(m, (W, H))
-        blend(canvas, layer, shadow)
         full_area = target.projected_area(m)
+        passing = crosser.layer(t, cx, cy, full_area, (W, H)) if crosser else None
+        if passing is not None and not crosser.in_front:
+            blend(canvas, passing, shadow)
+        blend(canvas, layer, shadow)
         ys, xs = np.nonzero(layer.alpha > 0.5)
         seen = layer.alpha.copy()
+        if passing is not None and crosser.in_front:
+            blend(canvas, passing, shadow)
+            hide(seen, layer, passing)
         for event in events:
             offset = event.offset(t, 1.25 * math.sqrt(full_area) + 10)
             if offset is None or len(xs) == 0:
@@ -261,15 +307,11 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
         if 0 <= blur_start <= t < blur_start + 6:
             canvas = motion_blur(canvas, blur_len, blur_angle)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
-        if len(xs):
-            box = np.array([xs.min() + layer.x0, ys.min() + layer.y0,
-                            xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
-        else:
-            box = np.full(4, np.nan)
-        yield RenderedFrame(image=np.clip(canvas, 0, 255).astype(np.uint8), box=box,
+        yield RenderedFrame(image=np.clip(canvas, 0, 255).astype(np.uint8), box=_mask_box(layer),
                             visible=float(seen.sum()) / max(full_area, 1e-6),
                             cut_by_image=float(layer.alpha.sum()) < 0.98 * full_area,
-                            target_layer=None, target_alpha=None)
+                            target_layer=None, target_alpha=None,
+                            crosser_box=None if passing is None else _mask_box(passing))
 
 
 def read_video(path: Path, max_side: int = MAX_VIDEO_SIDE) -> List[np.ndarray]:
@@ -393,6 +435,7 @@ class _StampJob:
     frame_size: Tuple[int, int]
     layout: str
     quality: int
+    crossing: bool = False
 
 
 _WORKER_LIBRARY: List[Library] = []
@@ -404,7 +447,8 @@ def _set_library(library: Library) -> None:
 
 def _stamp_job(job: _StampJob) -> None:
     rng = np.random.default_rng([job.seed, 1, job.index])
-    frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size)
+    frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size,
+                                   job.crossing)
     write_sequence(job.folder, frames, job.layout, job.quality)
     if job.layout == "got10k":
         (job.folder / "meta_info.ini").write_text(
@@ -464,21 +508,23 @@ def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[n
 def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: int,
                        seed: int, frame_size: Tuple[int, int] = (480, 360),
                        quality: int = JPEG_QUALITY, workers: int = 1, progress: bool = False,
-                       split: str = "held-out") -> Path:
+                       split: str = "held-out", crossing: bool = False) -> Path:
     """OTB-layout rendered sequences ``out/Heldout0001/img/0001.jpg`` + ``groundtruth_rect.txt``
     (``rbsf.data.load_sequences`` and ``tools/eval.py --dataset custom --root out`` read it).
     ``split`` "held-out": pass a library of held-out stamps and backgrounds only; "tuning"
     (folders ``Tune0001``...): the tuning split only, for choosing settings and weights on
     sources that a run reserving them never saw; "validation" (``Val0001``...): the training
-    library, new sequences drawn from the training sources. Complete or absent."""
+    library, new sequences drawn from the training sources. With ``crossing``, a look-alike
+    passes the target in every sequence (``Crossing``; its boxes in ``crosser_rect.txt``, which
+    ``rbsf.eval.crossings`` scores). Complete or absent."""
     if split not in RENDERED_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(RENDERED_SPLITS)}")
     with atomic_dir(out) as building:
         jobs = [_StampJob(building / f"{RENDERED_SPLITS[split]}{i + 1:04d}", seed, i, num_frames,
-                          frame_size, "otb", quality) for i in range(sequences)]
+                          frame_size, "otb", quality, crossing) for i in range(sequences)]
         _run_stamp_jobs(jobs, library, workers, progress)
         write_manifest(building, {"kind": f"rbsf.data.render {split} set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
-                                  "sequences": sequences,
+                                  "sequences": sequences, "crossing": crossing,
                                   "stamps": sorted({m.name for m in library.mattes})})
     return Path(out)

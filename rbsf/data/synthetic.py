@@ -44,6 +44,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 LAYOUTS = ("got10k", "otb", "uav123")
 ABSENT_BELOW = 0.03          # visible share under which a frame counts as absent
 JPEG_QUALITY = 90
+CROSSER_FILE = "crosser_rect.txt"   # boxes of a look-alike that passes the target, one per frame
 
 # OTB100 names whose frames the got10k toolkit does not trim and that have one groundtruth file.
 OTB_NAMES = [
@@ -79,6 +80,7 @@ class RenderedFrame:
     cut_by_image: bool
     target_layer: np.ndarray     # H x W x 3 uint8 RGB, the warped target texture
     target_alpha: np.ndarray     # H x W float32 in 0..1
+    crosser_box: Optional[np.ndarray] = None   # a passing look-alike's box (NaN: out of view)
 
     @property
     def absent(self) -> bool:
@@ -467,7 +469,9 @@ def _fill_missing(boxes: Seq[np.ndarray]) -> List[np.ndarray]:
 
 def write_sequence(folder: Path, frames: Iterator[RenderedFrame], layout: str, quality: int,
                    first_only: bool = False) -> List[RenderedFrame]:
-    """Write the frames and labels of one sequence into ``folder``; returns the frame records."""
+    """Write the frames and labels of one sequence into ``folder``; returns the frame records.
+    Frames with a ``crosser_box`` also write the passing look-alike's boxes (``CROSSER_FILE``,
+    NaN where it is out of view)."""
     img_dir = folder / "img" if layout == "otb" else folder
     img_dir.mkdir(parents=True, exist_ok=True)
     digits = {"got10k": 8, "otb": 4, "uav123": 6}[layout]
@@ -477,6 +481,8 @@ def write_sequence(folder: Path, frames: Iterator[RenderedFrame], layout: str, q
         frame.image = frame.target_layer = frame.target_alpha = None   # keep memory flat
         records.append(frame)
     boxes = _fill_missing([r.box for r in records])
+    if records and records[0].crosser_box is not None:
+        (folder / CROSSER_FILE).write_text(_box_lines([r.crosser_box for r in records]))
     if layout == "otb":
         # OTB annotates the target's position even while it is hidden.
         (folder / "groundtruth_rect.txt").write_text(_box_lines(boxes))

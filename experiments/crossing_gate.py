@@ -1,0 +1,97 @@
+"""Count how often trackers keep their target when a look-alike passes it (rendered crossings).
+
+    python tools/prepare_data.py tuning --crossing --out data/cache/crossings --sequences 48
+    python tools/eval.py --root data/cache/crossings --trackers packed --result-dir runs/cross
+    python benchmarks/classical_trackers.py --root data/cache/crossings --dataset custom \\
+        --trackers CSRT --result-dir runs/cross
+    python -m experiments.crossing_gate --root data/cache/crossings runs/cross/custom --base CSRT
+    python -m experiments.crossing_gate --root data/cache/crossings runs/cross/custom \\
+        "runs/cross-new/custom=new settings" --base "RB-SF packed" --out runs/cross-gate
+
+Every tracker with results under a RESULTS folder (the dataset's folder of ``--result-dir``,
+``custom`` for ``--dataset custom``) is scored on every sequence: kept, switched to the
+look-alike, lost, lost before the crossing, or no crossing (``rbsf.eval.crossings``).
+``RESULTS=LABEL`` names that folder's trackers ``LABEL: <tracker>``. With ``--base``, each
+tracker's row also counts the sequences it kept and the base did not, and the other way round
+(of those both met on target): the paired counts that decide whether a change keeps more
+targets. Prints a markdown table; ``--out`` also writes ``crossings.json`` (every outcome) and
+``crossings.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from experiments import run_job, write_record
+from rbsf.eval.crossings import (WINDOW, CrossingError, markdown, paired, score_results, tally,
+                                 trackers_in)
+from rbsf.files import check_writable_dir
+
+
+def score_folders(root: Path, specs: List[str], window: int) -> Dict[str, Dict[str, str]]:
+    """Outcomes per tracker of the result folders ``PATH`` or ``PATH=LABEL``."""
+    outcomes: Dict[str, Dict[str, str]] = {}
+    for spec in specs:
+        path, _, label = spec.partition("=")
+        names = trackers_in(Path(path))
+        if not names:
+            raise CrossingError(f"{path} holds no tracker's results; run tools/eval.py with "
+                                f"--root {root} --result-dir on its parent first")
+        for name in names:
+            merged = f"{label}: {name}" if label else name
+            if merged in outcomes:
+                raise CrossingError(f"two result folders hold a tracker {merged!r}; label one "
+                                    f"of them as PATH=LABEL")
+            outcomes[merged] = score_results(root, Path(path), name, window)
+    return outcomes
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", metavar="RESULTS[=LABEL]",
+                        help="result folders of the dataset, e.g. results/custom")
+    parser.add_argument("--root", type=Path, required=True,
+                        help="the crossing set (tools/prepare_data.py ... --crossing)")
+    parser.add_argument("--base", help="a tracker to count each other's kept sequences against")
+    parser.add_argument("--window", type=int, default=WINDOW,
+                        help="frames after the crossing that decide the outcome (default: "
+                             "%(default)s)")
+    parser.add_argument("--out", type=Path, help="folder for crossings.json and crossings.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+
+    def job() -> str:
+        if args.window < 1:
+            raise CrossingError(f"--window must be at least 1, got {args.window}")
+        if not args.root.is_dir():
+            raise CrossingError(f"crossing set {args.root} does not exist; make one with "
+                                f"`python tools/prepare_data.py tuning --crossing --out DIR`")
+        if args.out is not None:
+            check_writable_dir(args.out, "--out")
+        outcomes = score_folders(args.root, args.results, args.window)
+        if args.base is not None and args.base not in outcomes:
+            raise CrossingError(f"no tracker {args.base!r} in the results; they hold "
+                                f"{', '.join(outcomes)}")
+        rows = []
+        for name, result in outcomes.items():
+            row = {"tracker": name, **tally(result)}
+            if args.base is not None and name != args.base:
+                row.update(paired(result, outcomes[args.base]))
+            rows.append(row)
+        table = markdown(rows, args.base)
+        if args.out is not None:
+            write_record(args.out, "crossings",
+                         {"root": str(args.root), "results": args.results,
+                          "window": args.window, "rows": rows, "outcomes": outcomes}, table)
+        return table
+    return run_job(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

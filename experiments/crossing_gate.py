@@ -14,8 +14,8 @@ look-alike, lost, lost before the crossing, or no crossing (``rbsf.eval.crossing
 ``RESULTS=LABEL`` names that folder's trackers ``LABEL: <tracker>``. With ``--base``, each
 tracker's row also counts the sequences it kept and the base did not, and the other way round
 (of those both met on target): the paired counts that decide whether a change keeps more
-targets. Prints a markdown table; ``--out`` also writes ``crossings.json`` (every outcome) and
-``crossings.md``.
+targets. Prints a markdown table; ``--out`` also writes ``crossings.json`` (every outcome),
+``crossings.md`` and ``crossings.png`` (a bar of outcomes per tracker).
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from experiments import run_job, write_record
-from rbsf.eval.crossings import (WINDOW, CrossingError, markdown, paired, score_results, tally,
-                                 trackers_in)
+from rbsf.eval.crossings import (OUTCOMES, WINDOW, CrossingError, markdown, paired,
+                                 score_results, tally, trackers_in)
+from rbsf.eval.plots import outcome_plot
 from rbsf.files import check_writable_dir
 
 
@@ -59,7 +60,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=WINDOW,
                         help="frames after the crossing that decide the outcome (default: "
                              "%(default)s)")
-    parser.add_argument("--out", type=Path, help="folder for crossings.json and crossings.md")
+    parser.add_argument("--out", type=Path,
+                        help="folder for crossings.json, crossings.md and crossings.png")
     return parser.parse_args(argv)
 
 
@@ -89,6 +91,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             write_record(args.out, "crossings",
                          {"root": str(args.root), "results": args.results,
                           "window": args.window, "rows": rows, "outcomes": outcomes}, table)
+            outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES,
+                         f"Whom the trackers follow after a look-alike passes "
+                         f"({args.root.name})", args.out / "crossings.png")
         return table
     return run_job(job)
 

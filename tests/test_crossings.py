@@ -127,6 +127,7 @@ def test_the_gate_counts_each_trackers_outcomes_against_a_base(tmp_path, capsys)
     assert record["outcomes"] == {"fickle": {"Tune0001": "switched"},
                                   "steady": {"Tune0001": "kept"}}
     assert (tmp_path / "gate" / "crossings.md").read_text() == table.rstrip("\n") + "\n"
+    assert (tmp_path / "gate" / "crossings.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_gate_says_what_is_wrong_in_one_line(tmp_path, capsys):

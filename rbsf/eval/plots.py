@@ -73,3 +73,18 @@ def ar_plot(accuracy: Dict[str, float], robustness: Dict[str, float], dataset: s
            xlim=(most * 1.05, 0), title=f"AR plot of the supervised experiment on {dataset}")
     ax.grid(True, linestyle=":")
     _save(fig, ax, path)
+
+
+def outcome_plot(counts: Dict[str, Dict[str, int]], outcomes, title: str, path: Path) -> None:
+    """One horizontal bar per tracker, split into the number of sequences of each outcome."""
+    names = list(counts)
+    fig, ax = plt.subplots(figsize=(7.2, 0.5 * len(names) + 1.6))
+    left = np.zeros(len(names))
+    for outcome in outcomes:
+        values = np.array([counts[name][outcome] for name in names], float)
+        ax.barh(names, values, left=left, label=outcome)
+        left += values
+    ax.invert_yaxis()
+    ax.set(xlabel="sequences", title=title)
+    ax.grid(True, axis="x", linestyle=":")
+    _save(fig, ax, path)

@@ -3,7 +3,8 @@ reproduction of the paper's comparison (``reproduce``), the tracker speed benchm
 (``speed``), the study of the packed engine's 8-bit conv1 (``conv1_accuracy``), the tuning of
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
 (``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
-per-sequence comparison of a report's trackers (``compare_trackers``) and the shipping of
+per-sequence comparison of a report's trackers (``compare_trackers``), the crossing counts
+(``crossing_gate``) and the shipping of
 trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
 imports them."""
 import sys

@@ -1,9 +1,10 @@
-"""Checking a ``--device`` argument before any work starts."""
+"""Checking a ``--device`` argument before any work starts, and the threads of pool workers."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Iterator
 
+import cv2
 import torch
 
 from rbsf.errors import RBSFError
@@ -50,3 +51,10 @@ def exact_float32() -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def fork_safe_opencv() -> None:
+    """Run OpenCV without its thread pool in this process. Call it first in a pool worker: the
+    pool does not survive a fork, and a worker forked from a parent that used it can hang in it
+    (opencv/opencv#5150); the workers share the cores already."""
+    cv2.setNumThreads(0)

@@ -78,3 +78,25 @@ def test_exact_float32_block_restores_tf32(tf32_flags):
     with exact_float32():
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     assert torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+
+
+def test_pool_workers_run_opencv_without_its_thread_pool():
+    """OpenCV's thread pool does not survive a fork (a worker can hang in it): the data writers'
+    and the tracking pool's workers keep off it."""
+    import multiprocessing
+
+    import cv2
+    import numpy as np
+
+    from rbsf.data import render, synthetic
+    from rbsf.eval.runner import process_pool
+
+    cv2.resize(np.zeros((600, 600, 3), np.uint8), (900, 900))      # the parent uses its pool
+    fork = multiprocessing.get_context("fork")
+    with fork.Pool(1, initializer=synthetic._init_worker, initargs=([],)) as pool:
+        assert pool.apply(cv2.getNumThreads) == 1
+    with fork.Pool(1, initializer=render._init_worker, initargs=(None,)) as pool:
+        assert pool.apply(cv2.getNumThreads) == 1
+    with process_pool(2) as pool:
+        assert pool.submit(cv2.getNumThreads).result() == 1
+    assert cv2.getNumThreads() > 1 or multiprocessing.cpu_count() == 1

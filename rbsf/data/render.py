@@ -45,6 +45,7 @@ from rbsf.data.sources import shrink
 from rbsf.data.stamps import StampInfo, read_stamp
 from rbsf.data.synthetic import (Occlusion, RenderedFrame, Sprite, Walk, blend, hide, motion_blur,
                                  write_sequence)
+from rbsf.devices import fork_safe_opencv
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_dir
 
@@ -445,6 +446,11 @@ def _set_library(library: Library) -> None:
     _WORKER_LIBRARY[:] = [library]
 
 
+def _init_worker(library: Library) -> None:
+    fork_safe_opencv()
+    _set_library(library)
+
+
 def _stamp_job(job: _StampJob) -> None:
     rng = np.random.default_rng([job.seed, 1, job.index])
     frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size,
@@ -464,7 +470,7 @@ def _run_stamp_jobs(jobs: List[_StampJob], library: Library, workers: int, progr
                 _stamp_job(job)
                 bar.update(1)
             return
-        with multiprocessing.Pool(workers, initializer=_set_library, initargs=(library,)) as pool:
+        with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(library,)) as pool:
             for _ in pool.imap_unordered(_stamp_job, jobs):
                 bar.update(1)
 

@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rbsf.crops import to_rgb_array
+from rbsf.devices import fork_safe_opencv
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_dir
 
@@ -548,8 +549,10 @@ def _set_worker_photos(photos: List[np.ndarray]) -> None:
 
 
 def _init_worker(photos: List[np.ndarray]) -> None:
-    """Pool worker set-up: the photos, and Ctrl-C left to the parent (which stops the pool)."""
+    """Pool worker set-up: the photos, OpenCV off its thread pool, and Ctrl-C left to the parent
+    (which stops the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fork_safe_opencv()
     _set_worker_photos(photos)
 
 

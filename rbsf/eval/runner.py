@@ -45,6 +45,7 @@ import torch
 from got10k.utils.metrics import poly_iou
 from PIL import Image
 
+from rbsf.devices import fork_safe_opencv
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_open, check_writable
 
@@ -237,13 +238,18 @@ def run_job(job: Job) -> str:
     return job.seq
 
 
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    fork_safe_opencv()
+
+
 def process_pool(workers: int, spawn: bool = False) -> ProcessPoolExecutor:
     """A pool of ``workers`` tracking processes that share the cores (torch threads each:
-    cores // workers), started fresh with "spawn" when ``spawn`` is set (trackers on a GPU:
-    CUDA does not survive a fork)."""
+    cores // workers; OpenCV without its thread pool), started fresh with "spawn" when
+    ``spawn`` is set (trackers on a GPU: CUDA does not survive a fork)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn") if spawn else None
-    return ProcessPoolExecutor(max_workers=workers, initializer=torch.set_num_threads,
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                initargs=(threads,), mp_context=context)
 
 

@@ -25,6 +25,17 @@ def run_job(job: Callable[[], str]) -> int:
     return 0
 
 
+def merge_labelled(merged: dict, label: str, items: dict, sources: str, error: type) -> None:
+    """Add ``items`` (tracker name -> value) to ``merged``, each named ``LABEL: name`` when
+    ``label`` (of a ``PATH=LABEL`` argument) is given; ``error`` when a name is taken
+    (``sources``, e.g. "reports", says what holds them)."""
+    for name, value in items.items():
+        key = f"{label}: {name}" if label else name
+        if key in merged:
+            raise error(f"two {sources} hold a tracker {key!r}; label one of them as PATH=LABEL")
+        merged[key] = value
+
+
 def add_tracker_options(parser, root_help: str) -> None:
     """``--tracker``, ``--weights-dir`` and ``--root``, named alike by every driver that tracks."""
     from pathlib import Path

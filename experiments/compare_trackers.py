@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from experiments import run_job, write_record
+from experiments import merge_labelled, run_job, write_record
 from rbsf.eval.compare import CompareError, compare, markdown
 from rbsf.files import check_writable_dir
 
@@ -53,12 +53,7 @@ def merge_reports(specs: List[str]) -> dict:
         if len(set(roots.values())) > 1:
             raise CompareError("the reports scored different sequences: "
                                + ", ".join(f"{p} on {r}" for p, r in roots.items()))
-        for name, scores in summary["trackers"].items():
-            merged = f"{label}: {name}" if label else name
-            if merged in trackers:
-                raise CompareError(f"two reports hold a tracker {merged!r}; label one of them "
-                                   f"as PATH=LABEL")
-            trackers[merged] = scores
+        merge_labelled(trackers, label, summary["trackers"], "reports", CompareError)
     return {"trackers": trackers}
 
 

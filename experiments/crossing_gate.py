@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from experiments import run_job, write_record
+from experiments import merge_labelled, run_job, write_record
 from rbsf.eval.crossings import (OUTCOMES, WINDOW, CrossingError, markdown, paired,
                                  score_results, tally, trackers_in)
 from rbsf.eval.plots import outcome_plot
@@ -40,12 +40,9 @@ def score_folders(root: Path, specs: List[str], window: int) -> Dict[str, Dict[s
         if not names:
             raise CrossingError(f"{path} holds no tracker's results; run tools/eval.py with "
                                 f"--root {root} --result-dir on its parent first")
-        for name in names:
-            merged = f"{label}: {name}" if label else name
-            if merged in outcomes:
-                raise CrossingError(f"two result folders hold a tracker {merged!r}; label one "
-                                    f"of them as PATH=LABEL")
-            outcomes[merged] = score_results(root, Path(path), name, window)
+        merge_labelled(outcomes, label,
+                       {name: score_results(root, Path(path), name, window) for name in names},
+                       "result folders", CrossingError)
     return outcomes
 
 

@@ -189,6 +189,7 @@ class Crossing:
         self.miss = rng.uniform(-0.35, 0.35)
         self.size = rng.uniform(0.85, 1.15)
         self.in_front = bool(rng.random() < 0.5)
+        self.area = max(1.0, float(sprite.mask.sum()))
 
     def layer(self, t: int, cx: float, cy: float, target_area: float, size: Tuple[int, int]):
         """The look-alike drawn at frame t beside a target centred at (cx, cy) whose mask covers
@@ -196,7 +197,7 @@ class Crossing:
         side = math.sqrt(target_area)
         normal = np.array([-self.direction[1], self.direction[0]])
         offset = self.direction * (t - self.at) * self.speed * side + normal * self.miss * side
-        scale = self.size * math.sqrt(target_area / max(1.0, float(self.sprite.mask.sum())))
+        scale = self.size * math.sqrt(target_area / self.area)
         return self.sprite.render(self.sprite.matrix(cx + offset[0], cy + offset[1], scale, 1.0, 0.0),
                                   size)
 
@@ -289,14 +290,14 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
         if passing is not None and not crosser.in_front:
             blend(canvas, passing, shadow)
         blend(canvas, layer, shadow)
-        ys, xs = np.nonzero(layer.alpha > 0.5)
+        box = _mask_box(layer)
         seen = layer.alpha.copy()
         if passing is not None and crosser.in_front:
             blend(canvas, passing, shadow)
             hide(seen, layer, passing)
         for event in events:
             offset = event.offset(t, 1.25 * math.sqrt(full_area) + 10)
-            if offset is None or len(xs) == 0:
+            if offset is None or np.isnan(box[0]):
                 continue
             oh, ow = event.sprite.mask.shape
             size = (1.4 if event.full else 0.7) * math.sqrt(full_area / max(1.0, oh * ow))
@@ -308,7 +309,7 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
         if 0 <= blur_start <= t < blur_start + 6:
             canvas = motion_blur(canvas, blur_len, blur_angle)
         canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(noise_sigma)
-        yield RenderedFrame(image=np.clip(canvas, 0, 255).astype(np.uint8), box=_mask_box(layer),
+        yield RenderedFrame(image=np.clip(canvas, 0, 255).astype(np.uint8), box=box,
                             visible=float(seen.sum()) / max(full_area, 1e-6),
                             cut_by_image=float(layer.alpha.sum()) < 0.98 * full_area,
                             target_layer=None, target_alpha=None,

@@ -26,7 +26,7 @@ from rbsf.data.sequences import read_boxes
 from rbsf.data.synthetic import CROSSER_FILE
 from rbsf.errors import RBSFError
 from rbsf.eval.metrics import iou
-from rbsf.eval.runner import result_paths
+from rbsf.eval.report import load_result
 
 ON_IOU = 0.1
 WINDOW = 20
@@ -82,14 +82,7 @@ def score_results(root: Path, result_dir: Path, tracker: str,
         if not crosser_file.is_file():
             raise CrossingError(f"{crosser_file} is missing: {root} is not a crossing set; make "
                                 f"one with `python tools/prepare_data.py tuning --crossing --out DIR`")
-        box_file, _ = result_paths(Path(result_dir), tracker, seq.name, "otb")
-        if not box_file.is_file():
-            raise CrossingError(f"no result of {tracker} for {seq.name} ({box_file}); run "
-                                f"tools/eval.py --root {root} first")
-        try:
-            boxes = read_boxes(box_file)
-        except RBSFError as exc:
-            raise CrossingError(f"{exc}; delete {box_file} and rerun the tracker") from None
+        boxes, _ = load_result(Path(result_dir), tracker, seq, "otb")
         outcomes[seq.name] = crossing_outcome(seq.boxes, read_boxes(crosser_file), boxes, window)
     return outcomes
 

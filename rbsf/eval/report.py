@@ -56,7 +56,9 @@ NOTES = {
 }
 
 
-def _load_result(result_dir: Path, tracker: str, seq, layout: str):
+def load_result(result_dir: Path, tracker: str, seq, layout: str):
+    """(boxes, times or None) of ``tracker`` on ``seq`` under ``result_dir``; ``EvalError``
+    saying what to do when the result is missing, corrupt or of another length."""
     box_file, time_file = result_paths(result_dir, tracker, seq.name, layout)
     if not box_file.is_file():
         raise EvalError(f"no result of {tracker} for sequence {seq.name} ({box_file}); "
@@ -82,7 +84,7 @@ def score_otb(result_dir: Path, tracker: str, sequences: Sequence) -> Dict[str, 
     """OTB / UAV123 protocol scores of one tracker over the given sequences."""
     per_seq, fps = {}, []
     for seq in sequences:
-        boxes, times = _load_result(result_dir, tracker, seq, "otb")
+        boxes, times = load_result(result_dir, tracker, seq, "otb")
         scores = metrics.otb_sequence(boxes, seq.boxes)
         fps.append(metrics.sequence_fps(times))
         per_seq[seq.name] = {**scores, "fps": fps[-1]}
@@ -93,7 +95,7 @@ def score_got10k(result_dir: Path, tracker: str, sequences: Sequence) -> Dict[st
     """GOT-10k protocol scores (frames 2..N, visible, clipped to the image) of one tracker."""
     per_seq, all_ious, all_times, all_errors = {}, [], [], []
     for seq in sequences:
-        boxes, times = _load_result(result_dir, tracker, seq, "got10k")
+        boxes, times = load_result(result_dir, tracker, seq, "got10k")
         visible = np.asarray(seq.visible, dtype=bool)
         ious = metrics.got10k_sequence_ious(boxes, seq.boxes, visible, _image_size(seq))
         errors = metrics.center_error(boxes[1:], np.asarray(seq.boxes)[1:])[visible[1:]]
@@ -113,7 +115,7 @@ def score_lasot(result_dir: Path, tracker: str, sequences: Sequence) -> Dict[str
     """LaSOT protocol scores (success, normalised precision, precision) of one tracker."""
     per_seq, fps = {}, []
     for seq in sequences:
-        boxes, times = _load_result(result_dir, tracker, seq, "otb")
+        boxes, times = load_result(result_dir, tracker, seq, "otb")
         scores = metrics.lasot_sequence(boxes, seq.boxes, seq.visible)
         fps.append(metrics.sequence_fps(times))
         per_seq[seq.name] = {**scores, "fps": fps[-1]}

@@ -24,10 +24,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from experiments import merge_labelled, run_job, write_record
-from rbsf.eval.crossings import (OUTCOMES, WINDOW, CrossingError, markdown, paired,
-                                 score_results, tally, trackers_in)
-from rbsf.eval.plots import outcome_plot
+from experiments import merge_labelled, run_job
+from rbsf.eval.crossings import (WINDOW, CrossingError, crossing_rows, markdown, score_results,
+                                 trackers_in, write_report)
 from rbsf.files import check_writable_dir
 
 
@@ -77,20 +76,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.base is not None and args.base not in outcomes:
             raise CrossingError(f"no tracker {args.base!r} in the results; they hold "
                                 f"{', '.join(outcomes)}")
-        rows = []
-        for name, result in outcomes.items():
-            row = {"tracker": name, **tally(result)}
-            if args.base is not None and name != args.base:
-                row.update(paired(result, outcomes[args.base]))
-            rows.append(row)
+        rows = crossing_rows(outcomes, args.base)
         table = markdown(rows, args.base)
         if args.out is not None:
-            write_record(args.out, "crossings",
-                         {"root": str(args.root), "results": args.results,
-                          "window": args.window, "rows": rows, "outcomes": outcomes}, table)
-            outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES,
-                         f"Whom the trackers follow after a look-alike passes "
-                         f"({args.root.name})", args.out / "crossings.png")
+            write_report(args.out, {"root": str(args.root), "results": args.results,
+                                    "window": args.window, "rows": rows, "outcomes": outcomes},
+                         rows, table, f"Whom the trackers follow after a look-alike passes "
+                                      f"({args.root.name})")
         return table
     return run_job(job)
 

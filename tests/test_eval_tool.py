@@ -1,5 +1,6 @@
 """tools/eval.py end to end on generated data: tracking, reports, reruns and clear errors."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ import torch
 from helpers import assert_clear_error, run_in_process
 
 from rbsf.checkpoint import model_payload
-from rbsf.data.synthetic import write_dataset
+from rbsf.data.sequences import read_boxes
+from rbsf.data.synthetic import CROSSER_FILE, write_dataset
+from rbsf.eval.crossings import OUTCOMES
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
 from tools import eval as eval_tool
@@ -58,6 +61,7 @@ def test_custom_dataset_end_to_end_and_rerun_skips(setup, _eval):
     assert "| custom | success |" in (report / "summary.md").read_text()
     for plot in ("success_plot.png", "precision_plot.png"):
         assert (report / plot).stat().st_size > 10_000
+    assert not (report / "crossings.json").exists()      # not a crossing set
     seq = sorted(p.name for p in root.iterdir())[0]
     boxes = np.loadtxt(base / "res" / "custom" / "RB-SF" / f"{seq}.txt", delimiter=",")
     assert boxes.shape == (6, 4)
@@ -67,6 +71,25 @@ def test_custom_dataset_end_to_end_and_rerun_skips(setup, _eval):
     assert rerun.returncode == 0 and "2 finished sequence result(s)" in rerun.stdout
     assert_clear_error(_cli(base, "--dataset", "OTB50", "--root", str(base / "nope"),
                              "--weights-dir", str(weights)), "does not exist")
+
+
+def test_a_crossing_set_also_gets_whom_each_tracker_followed(setup, _eval, tmp_path):
+    base, root, weights = setup
+    crossing = tmp_path / "crossing"
+    shutil.copytree(root, crossing)
+    for seq in crossing.iterdir():
+        truth = read_boxes(seq / "groundtruth_rect.txt")
+        crosser = truth + np.array([[dx, 0, 0, 0] for dx in (40, 20, 0, 0, 20, 40)])
+        np.savetxt(seq / CROSSER_FILE, crosser, fmt="%.1f", delimiter=",")
+    out = _eval(tmp_path, "--dataset", "custom", "--root", str(crossing), "--trackers", "rbsf",
+                "--weights-dir", str(weights))
+    assert out.returncode == 0, out.stderr
+    assert "| tracker | kept | switched | lost |" in out.stdout
+    report = tmp_path / "rep" / "custom"
+    record = json.loads((report / "crossings.json").read_text())
+    assert set(record["outcomes"]["RB-SF"]) == {p.name for p in crossing.iterdir()}
+    assert set(record["outcomes"]["RB-SF"].values()) <= set(OUTCOMES)
+    assert (report / "crossings.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_training_folder_weights_and_two_workers(setup, _eval):

@@ -10,7 +10,10 @@
 Results go to <result-dir>/<dataset>/<tracker>/ in the got10k toolkit's layout (a rerun skips
 finished sequences); reports to <report-dir>/<dataset>/: summary.json, summary.md (Table 5
 layout) and plots (success_plot.png, precision_plot.png; LaSOT also norm_precision_plot.png;
-VOT ar_plot.png). Nothing is ever downloaded: the root is checked first and a missing or
+VOT ar_plot.png). On a crossing set (`tools/prepare_data.py ... --crossing`: a look-alike passes
+each target) the report also counts whom each tracker follows after the crossing (kept,
+switched, lost: crossings.json, crossings.md, crossings.png; `rbsf.eval.crossings`).
+Nothing is ever downloaded: the root is checked first and a missing or
 partial one is one error line. Trackers run with --params (default: the weights folder's
 tracking.json, tuned for those weights, else SiamFC's reference settings); the report lists the
 settings that differ from the reference. Every result and report file is checked writable
@@ -30,6 +33,7 @@ from typing import List, Optional
 from tqdm import tqdm
 
 from rbsf.devices import check_device
+from rbsf.eval import crossings
 from rbsf.eval.datasets import BENCHMARKS, not_found, resolve_root, select_sequences
 from rbsf.eval.loading import load_benchmark
 from rbsf.eval.report import (build_summary, markdown_table, report_files, submission_archives,
@@ -107,7 +111,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     result_dir = args.result_dir / benchmark.name
     report_dir = args.report_dir / benchmark.name
     submission = benchmark.submission(subset)
-    for path in report_files(report_dir, list(trackers), submission, benchmark.protocol):
+    crossing = (benchmark.protocol == "otb"
+                and crossings.is_crossing_set(root, [s.name for s in sequences]))
+    crossing_files = [report_dir / name for name in crossings.REPORT_FILES] if crossing else []
+    for path in report_files(report_dir, list(trackers), submission, benchmark.protocol) + \
+            crossing_files:
         check_writable(path, "report file")
     jobs = make_jobs(trackers, sequences, result_dir, benchmark.results)
     skipped = len(trackers) * len(sequences) - len(jobs)
@@ -130,7 +138,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     for path in write_report(summary, report_dir):
         print(f"wrote {path}")
     print(markdown_table(summary))
+    if crossing:
+        print(crossing_report(root, result_dir, names, report_dir))
     return 0
+
+
+def crossing_report(root: Path, result_dir: Path, names: List[str], report_dir: Path) -> str:
+    """Score and write whom each tracker followed on a crossing set; returns the table."""
+    outcomes = {name: crossings.score_results(root, result_dir, name) for name in names}
+    rows = crossings.crossing_rows(outcomes)
+    table = crossings.markdown(rows)
+    for path in crossings.write_report(report_dir, {"root": str(root), "rows": rows,
+                                                    "outcomes": outcomes}, rows, table,
+                                       f"Whom the trackers follow after a look-alike passes "
+                                       f"({Path(root).name})"):
+        print(f"wrote {path}")
+    return table
 
 
 if __name__ == "__main__":

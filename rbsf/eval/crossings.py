@@ -16,6 +16,7 @@ sequence:
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -26,11 +27,14 @@ from rbsf.data.sequences import read_boxes
 from rbsf.data.synthetic import CROSSER_FILE
 from rbsf.errors import RBSFError
 from rbsf.eval.metrics import iou
+from rbsf.eval.plots import outcome_plot
 from rbsf.eval.report import load_result
+from rbsf.files import atomic_open
 
 ON_IOU = 0.1
 WINDOW = 20
 OUTCOMES = ("kept", "switched", "lost", "lost before", "no crossing")
+REPORT_FILES = ("crossings.json", "crossings.md", "crossings.png")
 
 
 class CrossingError(RBSFError, ValueError):
@@ -103,6 +107,39 @@ def paired(outcomes: Mapping[str, str], base: Mapping[str, str]) -> Dict[str, in
     return {"both_met": len(shared),
             "kept_only_here": sum(outcomes[s] == "kept" != base[s] for s in shared),
             "kept_only_by_base": sum(base[s] == "kept" != outcomes[s] for s in shared)}
+
+
+def is_crossing_set(root: Path, names: Sequence[str]) -> bool:
+    """Whether every sequence ``names`` of ``root`` has its look-alike's boxes beside it."""
+    return bool(names) and all((Path(root) / name / CROSSER_FILE).is_file() for name in names)
+
+
+def crossing_rows(outcomes: Mapping[str, Mapping[str, str]],
+                  base: Optional[str] = None) -> List[Dict[str, object]]:
+    """One row per tracker of ``outcomes`` (tracker -> sequence -> outcome): its ``tally``,
+    and, for every tracker but ``base``, its ``paired`` counts against ``base``."""
+    rows = []
+    for name, result in outcomes.items():
+        row = {"tracker": name, **tally(result)}
+        if base is not None and name != base:
+            row.update(paired(result, outcomes[base]))
+        rows.append(row)
+    return rows
+
+
+def write_report(out: Path, record: Dict[str, object], rows: Sequence[Dict[str, object]],
+                 table: str, title: str) -> List[Path]:
+    """``REPORT_FILES`` in ``out``, each atomically: the ``record`` (it should hold ``rows``
+    and the outcomes) as JSON, the ``table`` as markdown and a bar of outcomes per tracker."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / name for name in REPORT_FILES]
+    with atomic_open(paths[0]) as handle:
+        json.dump(record, handle, indent=2)
+    with atomic_open(paths[1]) as handle:
+        handle.write(table)
+    outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES, title, paths[2])
+    return paths
 
 
 def markdown(rows: Sequence[Dict[str, object]], base: Optional[str] = None) -> str:

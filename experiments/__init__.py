@@ -4,7 +4,7 @@ reproduction of the paper's comparison (``reproduce``), the tracker speed benchm
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
 (``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
 per-sequence comparison of a report's trackers (``compare_trackers``), the crossing counts
-(``crossing_gate``) and the shipping of
+(``crossing_gate``), the box sizes against the true ones (``box_sizes``) and the shipping of
 trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
 imports them."""
 import sys
@@ -34,6 +34,40 @@ def merge_labelled(merged: dict, label: str, items: dict, sources: str, error: t
         if key in merged:
             raise error(f"two {sources} hold a tracker {key!r}; label one of them as PATH=LABEL")
         merged[key] = value
+
+
+def result_folders_parser(doc: str, root_help: str):
+    """An argument parser (``doc`` its description) of ``RESULTS[=LABEL]`` result folders and
+    the ``--root`` of the sequences they hold results of."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="+", metavar="RESULTS[=LABEL]",
+                        help="result folders of the dataset, e.g. results/custom")
+    parser.add_argument("--root", type=Path, required=True, help=root_help)
+    return parser
+
+
+def score_result_folders(specs, root, score: Callable, error: type) -> dict:
+    """``score(folder, tracker)`` of every tracker with results in each ``PATH`` or
+    ``PATH=LABEL`` of ``specs`` (result folders of the sequences in ``root``), named as
+    ``merge_labelled`` names them; ``error`` for a folder that is missing or holds no results."""
+    from pathlib import Path
+
+    from rbsf.eval.report import trackers_in
+
+    merged: dict = {}
+    for spec in specs:
+        path, _, label = spec.partition("=")
+        names = trackers_in(Path(path))
+        if not names:
+            raise error(f"{path} holds no tracker's results; run tools/eval.py with "
+                        f"--root {root} --result-dir on its parent first")
+        merge_labelled(merged, label, {name: score(Path(path), name) for name in names},
+                       "result folders", error)
+    return merged
 
 
 def add_tracker_options(parser, root_help: str) -> None:

@@ -22,36 +22,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-from experiments import merge_labelled, run_job
+from experiments import result_folders_parser, run_job, score_result_folders
 from rbsf.eval.crossings import (WINDOW, CrossingError, crossing_rows, markdown, score_results,
-                                 trackers_in, write_report)
+                                 write_report)
 from rbsf.files import check_writable_dir
 
 
-def score_folders(root: Path, specs: List[str], window: int) -> Dict[str, Dict[str, str]]:
-    """Outcomes per tracker of the result folders ``PATH`` or ``PATH=LABEL``."""
-    outcomes: Dict[str, Dict[str, str]] = {}
-    for spec in specs:
-        path, _, label = spec.partition("=")
-        names = trackers_in(Path(path))
-        if not names:
-            raise CrossingError(f"{path} holds no tracker's results; run tools/eval.py with "
-                                f"--root {root} --result-dir on its parent first")
-        merge_labelled(outcomes, label,
-                       {name: score_results(root, Path(path), name, window) for name in names},
-                       "result folders", CrossingError)
-    return outcomes
-
-
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", metavar="RESULTS[=LABEL]",
-                        help="result folders of the dataset, e.g. results/custom")
-    parser.add_argument("--root", type=Path, required=True,
-                        help="the crossing set (tools/prepare_data.py ... --crossing)")
+    parser = result_folders_parser(
+        __doc__, "the crossing set (tools/prepare_data.py ... --crossing)")
     parser.add_argument("--base", help="a tracker to count each other's kept sequences against")
     parser.add_argument("--window", type=int, default=WINDOW,
                         help="frames after the crossing that decide the outcome (default: "
@@ -72,7 +53,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 f"`python tools/prepare_data.py tuning --crossing --out DIR`")
         if args.out is not None:
             check_writable_dir(args.out, "--out")
-        outcomes = score_folders(args.root, args.results, args.window)
+        outcomes = score_result_folders(
+            args.results, args.root,
+            lambda folder, name: score_results(args.root, folder, name, args.window),
+            CrossingError)
         if args.base is not None and args.base not in outcomes:
             raise CrossingError(f"no tracker {args.base!r} in the results; they hold "
                                 f"{', '.join(outcomes)}")

@@ -160,12 +160,3 @@ def markdown(rows: Sequence[Dict[str, object]], base: Optional[str] = None) -> s
                      if "kept_only_here" in row else " |")
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def trackers_in(result_dir: Path) -> List[str]:
-    """Names of the trackers with a result folder under ``result_dir``."""
-    if not Path(result_dir).is_dir():
-        raise CrossingError(f"result folder {result_dir} does not exist; give the folder "
-                            f"tools/eval.py --result-dir wrote, with the dataset's name, e.g. "
-                            f"results/custom")
-    return sorted(p.name for p in Path(result_dir).iterdir() if p.is_dir())

@@ -36,6 +36,20 @@ PRECISION_PX = 20
 NORM_THRESHOLDS = np.arange(51) / 100.0   # normalised centre error 0, 0.01, ..., 0.5
 
 
+def size_ratio(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per row, the box's side over the true box's (square roots of their areas); NaN where
+    the true box is missing, empty or not finite."""
+    a = np.array(boxes, dtype=np.float64, ndmin=2)
+    b = np.array(gt, dtype=np.float64, ndmin=2)
+    if a.shape != b.shape:
+        raise ValueError(f"box arrays differ in shape: {a.shape} vs {b.shape}")
+    true_area = b[:, 2] * b[:, 3]
+    valid = np.all(np.isfinite(b), axis=1) & (true_area > 0)
+    out = np.full(len(a), np.nan)
+    out[valid] = np.sqrt(np.maximum(a[valid, 2] * a[valid, 3], 0) / true_area[valid])
+    return out
+
+
 def iou(boxes: np.ndarray, gt: np.ndarray, bound: Optional[Tuple[float, float]] = None) -> np.ndarray:
     """Intersection over union of matching rows; with ``bound`` = (width, height) both boxes are
     first clipped to the image."""

@@ -75,6 +75,16 @@ def load_result(result_dir: Path, tracker: str, seq, layout: str):
     return boxes, times
 
 
+def trackers_in(result_dir: Path) -> List[str]:
+    """Names of the trackers with a result folder under ``result_dir`` (a dataset's folder of
+    ``tools/eval.py --result-dir``); ``EvalError`` when it does not exist."""
+    if not Path(result_dir).is_dir():
+        raise EvalError(f"result folder {result_dir} does not exist; give the folder "
+                        f"tools/eval.py --result-dir wrote, with the dataset's name, e.g. "
+                        f"results/custom")
+    return sorted(p.name for p in Path(result_dir).iterdir() if p.is_dir())
+
+
 def _image_size(seq) -> tuple:
     with Image.open(seq.frames[0]) as image:
         return image.size

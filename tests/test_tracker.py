@@ -80,6 +80,22 @@ def test_border_tiny_and_huge_boxes_stay_usable(box, scale_filter_lr):
         assert tracker.params.min_size <= w <= 200 and tracker.params.min_size <= h <= 150
 
 
+def test_scale_limit_keeps_the_size_near_the_first_box():
+    frames, box = _panned_frames(4), [80.0, 55.0, 40.0, 30.0]
+    fixed = SiamFCTracker(PixelNet(), params=TrackerParams(scale_limit=1.0, scale_step=1.2))
+    fixed.init(frames[0], box)
+    for frame in frames[1:]:
+        np.testing.assert_allclose(fixed.update(frame)[2:], box[2:])
+    limited = SiamFCTracker(PixelNet(), params=TrackerParams(scale_limit=2.0))
+    limited.init(frames[0], box)
+    limited.set_size(3.0, 3.0)
+    np.testing.assert_allclose(limited.target_size, [20.0, 15.0])
+    limited.set_size(150.0, 100.0)
+    np.testing.assert_allclose(limited.target_size, [80.0, 60.0])
+    with pytest.raises(ParamsError, match="scale_limit"):
+        TrackerParams(scale_limit=0.5)
+
+
 @pytest.mark.parametrize("box, message", [
     ([300, 10, 20, 20], "entirely outside"), ([-50, 10, 20, 20], "entirely outside"),
     ([10, 10, 0, 20], "non-positive"), ([10, np.nan, 20, 20], "4 finite numbers"),

@@ -36,7 +36,10 @@ towards the padding colour to that share of their contrast before the exemplar i
 (0: the box alone), so a second object beside the target weighs less in the exemplar; 1, the
 default, is SiamFC's exemplar with its full context.
 The centre is kept inside the image and the size within [``min_size``, image size], so a target
-that leaves the frame or a box larger than the image keeps the tracker usable.
+that leaves the frame or a box larger than the image keeps the tracker usable. With
+``scale_limit`` > 0 the size also stays within [1 / ``scale_limit``, ``scale_limit``] times the
+first box's (Bertinetto's SiamFC saturates its search region at 5; 0, the default, sets no such
+limit, as the PyTorch reference).
 """
 from __future__ import annotations
 
@@ -99,6 +102,8 @@ class TrackerParams:
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
+    scale_limit: float = 0.0      # the size stays within [1/limit, limit] x the first box's
+                                  # (0: no limit)
 
     def __post_init__(self):
         for field in fields(self):
@@ -136,6 +141,7 @@ class TrackerParams:
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
+            "scale_limit": (self.scale_limit == 0 or self.scale_limit >= 1, "0 (none) or >= 1"),
         }
         for name, (ok, rule) in rules.items():
             if not ok:
@@ -308,6 +314,7 @@ class SiamFCTracker(Tracker):
         self.image_size = np.array([width, height], dtype=np.float64)
         self.center = np.array([x + (w - 1) / 2.0, y + (h - 1) / 2.0])
         self.velocity = np.zeros(2)
+        self.first_size = np.array([w, h], dtype=np.float64)
         self.set_size(w, h)
         self.fill = mean_color(image)
         self.kernel = self._embed([self._exemplar(image)])
@@ -445,7 +452,12 @@ class SiamFCTracker(Tracker):
         self.x_size = self.z_size * p.instance_size / p.exemplar_size
 
     def _clamp_state(self) -> None:
-        """Keep the centre inside the image and the size within [min_size, image size]."""
+        """Keep the centre inside the image and the size within [min_size, image size] (and
+        within ``scale_limit`` of the first box's)."""
+        p = self.params
         self.center = np.clip(self.center, 0.0, self.image_size - 1)
-        self.target_size = np.clip(self.target_size, self.params.min_size,
-                                   np.maximum(self.image_size, self.params.min_size))
+        if p.scale_limit > 0:
+            self.target_size = np.clip(self.target_size, self.first_size / p.scale_limit,
+                                       self.first_size * p.scale_limit)
+        self.target_size = np.clip(self.target_size, p.min_size,
+                                   np.maximum(self.image_size, p.min_size))

@@ -90,6 +90,12 @@ def test_a_crossing_set_also_gets_whom_each_tracker_followed(setup, _eval, tmp_p
     assert set(record["outcomes"]["RB-SF"]) == {p.name for p in crossing.iterdir()}
     assert set(record["outcomes"]["RB-SF"].values()) <= set(OUTCOMES)
     assert (report / "crossings.png").read_bytes()[:4] == b"\x89PNG"
+    first = sorted(p.name for p in crossing.iterdir())[0]
+    part = _eval(tmp_path / "part", "--dataset", "custom", "--root", str(crossing),
+                 "--trackers", "rbsf", "--weights-dir", str(weights), "--sequences", first)
+    assert part.returncode == 0, part.stderr
+    record = json.loads((tmp_path / "part" / "rep" / "custom" / "crossings.json").read_text())
+    assert list(record["outcomes"]["RB-SF"]) == [first]
 
 
 def test_training_folder_weights_and_two_workers(setup, _eval):

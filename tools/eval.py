@@ -139,13 +139,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"wrote {path}")
     print(markdown_table(summary))
     if crossing:
-        print(crossing_report(root, result_dir, names, report_dir))
+        print(crossing_report(root, result_dir, names, [s.name for s in sequences], report_dir))
     return 0
 
 
-def crossing_report(root: Path, result_dir: Path, names: List[str], report_dir: Path) -> str:
-    """Score and write whom each tracker followed on a crossing set; returns the table."""
-    outcomes = {name: crossings.score_results(root, result_dir, name) for name in names}
+def crossing_report(root: Path, result_dir: Path, names: List[str], sequences: List[str],
+                    report_dir: Path) -> str:
+    """Score and write whom each tracker ``names`` followed on the ``sequences`` of a crossing
+    set; returns the table."""
+    outcomes = {name: crossings.score_results(root, result_dir, name, names=sequences)
+                for name in names}
     rows = crossings.crossing_rows(outcomes)
     table = crossings.markdown(rows)
     for path in crossings.write_report(report_dir, {"root": str(root), "rows": rows,

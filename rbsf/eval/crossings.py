@@ -76,12 +76,15 @@ def crossing_outcome(truth: np.ndarray, crosser: np.ndarray, boxes: np.ndarray,
     return "lost"
 
 
-def score_results(root: Path, result_dir: Path, tracker: str,
-                  window: int = WINDOW) -> Dict[str, str]:
-    """The outcome of every sequence of the crossing set ``root`` for the results of ``tracker``
-    under ``result_dir`` (the dataset's result folder, e.g. ``results/custom``)."""
+def score_results(root: Path, result_dir: Path, tracker: str, window: int = WINDOW,
+                  names: Optional[Sequence[str]] = None) -> Dict[str, str]:
+    """The outcome of every sequence of the crossing set ``root`` (or of those ``names``) for
+    the results of ``tracker`` under ``result_dir`` (the dataset's result folder, e.g.
+    ``results/custom``)."""
     outcomes = {}
     for seq in load_sequences(str(root)):
+        if names is not None and seq.name not in names:
+            continue
         crosser_file = Path(root) / seq.name / CROSSER_FILE
         if not crosser_file.is_file():
             raise CrossingError(f"{crosser_file} is missing: {root} is not a crossing set; make "

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from experiments import result_folders_parser, run_job, score_result_folders
+from rbsf.data import load_sequences
 from rbsf.eval.crossings import (WINDOW, CrossingError, crossing_rows, markdown, score_results,
                                  write_report)
 from rbsf.files import check_writable_dir
@@ -53,9 +54,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 f"`python tools/prepare_data.py tuning --crossing --out DIR`")
         if args.out is not None:
             check_writable_dir(args.out, "--out")
+        sequences = load_sequences(str(args.root))
         outcomes = score_result_folders(
             args.results, args.root,
-            lambda folder, name: score_results(args.root, folder, name, args.window),
+            lambda folder, name: score_results(args.root, sequences, folder, name, args.window),
             CrossingError)
         if args.base is not None and args.base not in outcomes:
             raise CrossingError(f"no tracker {args.base!r} in the results; they hold "
@@ -63,10 +65,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         rows = crossing_rows(outcomes, args.base)
         table = markdown(rows, args.base)
         if args.out is not None:
-            write_report(args.out, {"root": str(args.root), "results": args.results,
-                                    "window": args.window, "rows": rows, "outcomes": outcomes},
-                         rows, table, f"Whom the trackers follow after a look-alike passes "
-                                      f"({args.root.name})")
+            write_report(args.out, args.root,
+                         {"root": str(args.root), "results": args.results,
+                          "window": args.window, "rows": rows, "outcomes": outcomes}, rows, table)
         return table
     return run_job(job)
 

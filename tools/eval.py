@@ -111,8 +111,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result_dir = args.result_dir / benchmark.name
     report_dir = args.report_dir / benchmark.name
     submission = benchmark.submission(subset)
-    crossing = (benchmark.protocol == "otb"
-                and crossings.is_crossing_set(root, [s.name for s in sequences]))
+    crossing = benchmark.protocol == "otb" and crossings.is_crossing_set(root, sequences)
     crossing_files = [report_dir / name for name in crossings.REPORT_FILES] if crossing else []
     for path in report_files(report_dir, list(trackers), submission, benchmark.protocol) + \
             crossing_files:
@@ -139,22 +138,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"wrote {path}")
     print(markdown_table(summary))
     if crossing:
-        print(crossing_report(root, result_dir, names, [s.name for s in sequences], report_dir))
+        print(crossing_report(root, sequences, result_dir, names, report_dir))
     return 0
 
 
-def crossing_report(root: Path, result_dir: Path, names: List[str], sequences: List[str],
+def crossing_report(root: Path, sequences: list, result_dir: Path, names: List[str],
                     report_dir: Path) -> str:
-    """Score and write whom each tracker ``names`` followed on the ``sequences`` of a crossing
-    set; returns the table."""
-    outcomes = {name: crossings.score_results(root, result_dir, name, names=sequences)
+    """Score and write whom each tracker ``names`` followed on the loaded ``sequences`` of a
+    crossing set; returns the table."""
+    outcomes = {name: crossings.score_results(root, sequences, result_dir, name)
                 for name in names}
     rows = crossings.crossing_rows(outcomes)
     table = crossings.markdown(rows)
-    for path in crossings.write_report(report_dir, {"root": str(root), "rows": rows,
-                                                    "outcomes": outcomes}, rows, table,
-                                       f"Whom the trackers follow after a look-alike passes "
-                                       f"({Path(root).name})"):
+    for path in crossings.write_report(report_dir, root, {"root": str(root), "rows": rows,
+                                                          "outcomes": outcomes}, rows, table):
         print(f"wrote {path}")
     return table
 

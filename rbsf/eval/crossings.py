@@ -22,7 +22,6 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from rbsf.data import load_sequences
 from rbsf.data.sequences import read_boxes
 from rbsf.data.synthetic import CROSSER_FILE
 from rbsf.errors import RBSFError
@@ -76,15 +75,13 @@ def crossing_outcome(truth: np.ndarray, crosser: np.ndarray, boxes: np.ndarray,
     return "lost"
 
 
-def score_results(root: Path, result_dir: Path, tracker: str, window: int = WINDOW,
-                  names: Optional[Sequence[str]] = None) -> Dict[str, str]:
-    """The outcome of every sequence of the crossing set ``root`` (or of those ``names``) for
-    the results of ``tracker`` under ``result_dir`` (the dataset's result folder, e.g.
+def score_results(root: Path, sequences: Sequence, result_dir: Path, tracker: str,
+                  window: int = WINDOW) -> Dict[str, str]:
+    """The outcome of each of the loaded ``sequences`` of the crossing set ``root`` for the
+    results of ``tracker`` under ``result_dir`` (the dataset's result folder, e.g.
     ``results/custom``)."""
     outcomes = {}
-    for seq in load_sequences(str(root)):
-        if names is not None and seq.name not in names:
-            continue
+    for seq in sequences:
         crosser_file = Path(root) / seq.name / CROSSER_FILE
         if not crosser_file.is_file():
             raise CrossingError(f"{crosser_file} is missing: {root} is not a crossing set; make "
@@ -112,9 +109,11 @@ def paired(outcomes: Mapping[str, str], base: Mapping[str, str]) -> Dict[str, in
             "kept_only_by_base": sum(base[s] == "kept" != outcomes[s] for s in shared)}
 
 
-def is_crossing_set(root: Path, names: Sequence[str]) -> bool:
-    """Whether every sequence ``names`` of ``root`` has its look-alike's boxes beside it."""
-    return bool(names) and all((Path(root) / name / CROSSER_FILE).is_file() for name in names)
+def is_crossing_set(root: Path, sequences: Sequence) -> bool:
+    """Whether each of the loaded ``sequences`` of ``root`` has its look-alike's boxes beside
+    it."""
+    return bool(sequences) and all((Path(root) / seq.name / CROSSER_FILE).is_file()
+                                   for seq in sequences)
 
 
 def crossing_rows(outcomes: Mapping[str, Mapping[str, str]],
@@ -130,10 +129,11 @@ def crossing_rows(outcomes: Mapping[str, Mapping[str, str]],
     return rows
 
 
-def write_report(out: Path, record: Dict[str, object], rows: Sequence[Dict[str, object]],
-                 table: str, title: str) -> List[Path]:
+def write_report(out: Path, root: Path, record: Dict[str, object],
+                 rows: Sequence[Dict[str, object]], table: str) -> List[Path]:
     """``REPORT_FILES`` in ``out``, each atomically: the ``record`` (it should hold ``rows``
-    and the outcomes) as JSON, the ``table`` as markdown and a bar of outcomes per tracker."""
+    and the outcomes) as JSON, the ``table`` as markdown and a bar of outcomes per tracker on
+    the crossing set ``root``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in REPORT_FILES]
@@ -141,7 +141,9 @@ def write_report(out: Path, record: Dict[str, object], rows: Sequence[Dict[str, 
         json.dump(record, handle, indent=2)
     with atomic_open(paths[1]) as handle:
         handle.write(table)
-    outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES, title, paths[2])
+    outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES,
+                 f"Whom the trackers follow after a look-alike passes ({Path(root).name})",
+                 paths[2])
     return paths
 
 

@@ -36,13 +36,19 @@ PRECISION_PX = 20
 NORM_THRESHOLDS = np.arange(51) / 100.0   # normalised centre error 0, 0.01, ..., 0.5
 
 
-def size_ratio(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per row, the box's side over the true box's (square roots of their areas); NaN where
-    the true box is missing, empty or not finite."""
+def _matching(boxes: np.ndarray, gt: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Both box lists as float64 N x 4 arrays; ``ValueError`` when their shapes differ."""
     a = np.array(boxes, dtype=np.float64, ndmin=2)
     b = np.array(gt, dtype=np.float64, ndmin=2)
     if a.shape != b.shape:
         raise ValueError(f"box arrays differ in shape: {a.shape} vs {b.shape}")
+    return a, b
+
+
+def size_ratio(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per row, the box's side over the true box's (square roots of their areas); NaN where
+    the true box is missing, empty or not finite."""
+    a, b = _matching(boxes, gt)
     true_area = b[:, 2] * b[:, 3]
     valid = np.all(np.isfinite(b), axis=1) & (true_area > 0)
     out = np.full(len(a), np.nan)
@@ -53,10 +59,7 @@ def size_ratio(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def iou(boxes: np.ndarray, gt: np.ndarray, bound: Optional[Tuple[float, float]] = None) -> np.ndarray:
     """Intersection over union of matching rows; with ``bound`` = (width, height) both boxes are
     first clipped to the image."""
-    a = np.array(boxes, dtype=np.float64, ndmin=2)
-    b = np.array(gt, dtype=np.float64, ndmin=2)
-    if a.shape != b.shape:
-        raise ValueError(f"box arrays differ in shape: {a.shape} vs {b.shape}")
+    a, b = _matching(boxes, gt)
     if bound is not None:
         a, b = _clip(a, bound), _clip(b, bound)
     x1 = np.maximum(a[:, 0], b[:, 0])

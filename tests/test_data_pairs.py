@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from got10k.datasets import GOT10k
 from torch.utils.data import DataLoader
 
-from rbsf.data import DatasetError, PairConfig, PairDataset, Sequence, balanced_labels, load_sequences
+from rbsf.data import (DatasetError, PairConfig, PairDataset, Sequence, balanced_labels, load_sequences,
+                       pair_labels)
+from rbsf.train.losses import balanced_logistic_loss
 from rbsf.data.pairs import read_frame
 from rbsf.data.synthetic import write_dataset
 from rbsf.models.siamfc import SiamFCNet
@@ -86,7 +88,7 @@ def test_crops_centre_the_target_at_the_context_scale(tmp_path):
     dataset = PairDataset([seq], config, pairs_per_epoch=4, seed=0)
     s_z = np.sqrt((40 + 35) * (30 + 35))                          # context 0.5 * (w + h) = 35
     for i in range(4):
-        z, x = dataset[i]
+        z, x, _ = dataset[i]
         assert z.shape == (3, 127, 127) and x.shape == (3, 239, 239) and z.dtype == torch.float32
         assert 200 < float(z.max()) <= 255                        # raw 0-255 values, not normalised
         cx, cy, w, h = _bright_extent(z[0].numpy())
@@ -103,7 +105,7 @@ def test_search_crop_shift_and_stretch_stay_in_range(tmp_path):
     dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=24, seed=3)
     shifts, widths = set(), []
     for i in range(24):
-        _, x = dataset[i]
+        _, x, _ = dataset[i]
         cx, cy, w, _ = _bright_extent(x[0].numpy())
         shifts.add((cx - 119, cy - 119))
         widths.append(w)
@@ -119,7 +121,7 @@ def test_pairs_reproducible_per_epoch_and_across_workers(data_got10k):
     dataset = PairDataset(sequences, config, pairs_per_epoch=6, seed=7)
     first = [dataset[i] for i in range(6)]
     again = PairDataset(sequences, config, pairs_per_epoch=6, seed=7)
-    for (z1, x1), (z2, x2) in zip(first, (again[i] for i in range(6))):
+    for (z1, x1, _), (z2, x2, _) in zip(first, (again[i] for i in range(6))):
         assert torch.equal(z1, z2) and torch.equal(x1, x2)
     dataset.set_epoch(1)
     assert not torch.equal(dataset[0][1], first[0][1])
@@ -128,7 +130,7 @@ def test_pairs_reproducible_per_epoch_and_across_workers(data_got10k):
     for workers in (0, 2):
         loader = DataLoader(dataset, batch_size=3, num_workers=workers)
         batches[workers] = [b for b in loader]
-    for (z0, x0), (z2, x2) in zip(batches[0], batches[2]):
+    for (z0, x0, _), (z2, x2, _) in zip(batches[0], batches[2]):
         assert torch.equal(z0, z2) and torch.equal(x0, x2)
     assert torch.equal(batches[0][0][0][0], first[0][0])
 
@@ -178,6 +180,44 @@ def test_balanced_labels_hand_computed():
     assert int(labels15.sum()) == 5
 
 
+def test_pair_labels_of_positive_and_negative_pairs():
+    labels, weights = pair_labels(torch.tensor([1.0, 0.0, 1.0]), 17)
+    balanced, balanced_weights = balanced_labels(17)
+    assert labels.shape == weights.shape == (3, 1, 17, 17)
+    for i in (0, 2):
+        assert torch.equal(labels[i], balanced[0]) and torch.equal(weights[i], balanced_weights[0])
+    assert float(labels[1].abs().sum()) == 0.0                   # a negative pair: no positive cell
+    assert torch.allclose(weights[1], torch.full((1, 17, 17), 1 / 289))
+    # a constant response costs ln 2 per pair, positive or negative
+    loss = balanced_logistic_loss(torch.zeros(3, 1, 17, 17), labels, weights)
+    assert float(loss) == pytest.approx(np.log(2))
+    # a response that is negative everywhere costs the negative pair log(1 + e^-a) only
+    a = 4.0
+    loss = balanced_logistic_loss(torch.full((1, 1, 17, 17), -a), labels[1:2], weights[1:2])
+    assert float(loss) == pytest.approx(np.log1p(np.exp(-a)), rel=1e-5)
+
+
+def test_negative_pairs_show_another_sequences_target(tmp_path):
+    square = _rect_sequence(tmp_path / "square", [(140, 100, 40, 40)] * 4)
+    wide = _rect_sequence(tmp_path / "wide", [(120, 100, 80, 20)] * 4)
+    config = PairConfig(stretch=0.0, negative_share=0.5)
+    dataset = PairDataset([square, wide], config, pairs_per_epoch=40, seed=5)
+    labels = []
+    for i in range(40):
+        z, x, label = dataset[i]
+        z_w, z_h = _bright_extent(z[0].numpy())[2:]
+        x_w, x_h = _bright_extent(x[0].numpy())[2:]
+        same_shape = (z_w > z_h) == (x_w > x_h) and abs(z_w - z_h) > 5 and abs(x_w - x_h) > 5 \
+            or abs(z_w - z_h) <= 5 and abs(x_w - x_h) <= 5
+        assert same_shape == (float(label) == 1.0), i
+        labels.append(float(label))
+    assert 8 <= labels.count(0.0) <= 32                             # about half negative
+    plain = PairDataset([square, wide], PairConfig(stretch=0.0), pairs_per_epoch=40, seed=5)
+    assert all(float(plain[i][2]) == 1.0 for i in range(40))
+    alone = PairDataset([square], config, pairs_per_epoch=8, seed=5)  # no other sequence to draw
+    assert all(float(alone[i][2]) == 1.0 for i in range(8))
+
+
 def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
     root = tmp_path / "broken"
     shutil.copytree(data_got10k / "train", root / "train")
@@ -191,7 +231,7 @@ def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
     labels, weights = balanced_labels(11)
     batches = 0
-    for z, x in DataLoader(dataset, batch_size=8, num_workers=2):
+    for z, x, _ in DataLoader(dataset, batch_size=8, num_workers=2):
         response = net(z, x)
         loss = F.binary_cross_entropy_with_logits(response, labels.expand_as(response),
                                                   weights.expand_as(response), reduction="sum") / len(z)

@@ -111,7 +111,7 @@ def test_training_set_is_a_got10k_root_that_pairs_and_the_toolkit_read(tmp_path)
     toolkit = GOT10k(str(out), subset="train")
     frames, anno = toolkit[0]
     assert len(frames) == len(anno) == 20
-    z, x = PairDataset(sequences, PairConfig(), 2, seed=0)[0]
+    z, x, _ = PairDataset(sequences, PairConfig(), 2, seed=0)[0]
     assert z.shape == (3, 127, 127) and x.shape == (3, 239, 239)
     with pytest.raises(OutputPathError):
         render.write_real_dataset(out, library, {}, 1, 0, 5, seed=0)

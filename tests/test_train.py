@@ -9,7 +9,7 @@ import torch
 from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps
 
 from rbsf.checkpoint import load_checkpoint, model_payload
-from rbsf.data import load_sequences
+from rbsf.data import balanced_labels, load_sequences, pair_labels
 from rbsf.data.synthetic import write_dataset
 from rbsf.discriminator import discriminator_loss, feature_vectors
 from rbsf.files import save_atomic
@@ -17,6 +17,7 @@ from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
 from rbsf.train import Interrupted, Trainer, TrainingError, chain, preset, train_chain
 from rbsf.train.config import STAGE_KIND
+from rbsf.train.losses import balanced_logistic_loss
 from rbsf.train.tracking import TrackingTask
 from rbsf.train.trainer import check_resumable
 
@@ -88,7 +89,7 @@ def first_batch(trainer):
 
 def test_discriminator_step_raises_its_objective(sequences, teacher_file, tmp_path):
     trainer = rbsf_trainer(sequences, teacher_file, tmp_path)
-    z, x = first_batch(trainer)
+    z, x, _ = first_batch(trainer)
 
     def objectives():
         with torch.no_grad():
@@ -140,6 +141,22 @@ def test_distillation_weight_adds_a_paired_term_for_any_student(sequences, teach
     assert logged[0.0]["L_distill"] == 0.0
     assert logged[1.0]["L_distill"] > 0
     assert logged[1.0]["L_S"] == pytest.approx(logged[0.0]["L_S"])   # same start, same batch
+
+
+def test_negative_pairs_reach_the_task_loss(sequences, tmp_path):
+    config = smoke_config()
+    config.negative_pairs, config.seed = 0.5, 1       # seed 1: the first batch holds both kinds
+    trainer = Trainer(config, "teacher", sequences, tmp_path, show_progress=False)
+    batch = first_batch(trainer)
+    z, x, positive = batch
+    assert 0 < int(positive.sum()) < len(positive)
+    with torch.no_grad():
+        response = trainer.model(z, x)
+        expected = balanced_logistic_loss(response, *pair_labels(positive, response.size(-1)))
+        all_positive = balanced_logistic_loss(response, *balanced_labels(response.size(-1)))
+    logged = trainer.train_step(batch)
+    assert logged["L_S"] == pytest.approx(float(expected), rel=1e-5)
+    assert float(expected) != pytest.approx(float(all_positive), rel=1e-3)
 
 
 @pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32),

@@ -63,6 +63,7 @@ def read_steps(path):
     (["--c-lr-ratio", "-1"], "--c-lr-ratio"), (["--disc-lr", "0"], "--disc-lr"),
     (["--lr", "nan"], "--lr"),
     (["--precision", "fp16"], "--precision"),
+    (["--negative-pairs", "1"], "--negative-pairs"), (["--negative-pairs", "-0.1"], "--negative-pairs"),
     (["--pairs-per-epoch", "3"], "--pairs-per-epoch 3"),
     (["--batch-size", "8", "--pairs-per-epoch", "4"], "--batch-size"),
 ])
@@ -179,8 +180,8 @@ def run_to_nan(train, out, root, monkeypatch, step: int):
     diverging run would; returns the tool's result and the arguments to run it again."""
     real = Trainer.task_loss
 
-    def task_loss(self, response):
-        loss = real(self, response)
+    def task_loss(self, response, positive=None):
+        loss = real(self, response, positive)
         return loss * float("nan") if self.step + 1 == step else loss
 
     monkeypatch.setattr(Trainer, "task_loss", task_loss)

@@ -59,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="training pairs per epoch (at least --batch-size per process)")
     o.add_argument("--width", type=positive_float,
                    help="channel width multiplier (1.0 = paper AlexNet)")
+    o.add_argument("--negative-pairs", type=float, metavar="SHARE",
+                   help="share of pairs (0 to below 1) whose search crop shows another "
+                        "sequence's target, labelled negative everywhere (beyond the paper, "
+                        "after DaSiamRPN; default 0: SiamFC's pairs only)")
     add_ablation_switches(p, "rbsf")
     return p.parse_args(argv)
 
@@ -67,7 +71,7 @@ def build_config(args: argparse.Namespace):
     """The preset with the options applied, checked (``ConfigError`` names the option)."""
     config = preset(args.preset)
     stages = STAGES if args.stage == "all" else (args.stage,)
-    apply_overrides(config, args, stages, CORE_OPTIONS + ("width",),
+    apply_overrides(config, args, stages, CORE_OPTIONS + ("width", "negative_pairs"),
                     SCHEDULE_OPTIONS + ("pairs_per_epoch",))
     for stage, path in args.init:
         if stage in config.init:

@@ -30,6 +30,11 @@ class PairConfig:
     stretched by up to ``stretch``, centre-cropped to ``center_size`` (instance_size - 8) and
     randomly cropped to ``search_size``. Frames are kept when the target is visible and its box
     passes the area / side / relative-size / aspect thresholds.
+
+    ``negative_share`` (beyond SiamFC, after DaSiamRPN's negative pairs) is the share of pairs
+    whose search crop is centred on the target of *another* sequence: a pair whose every
+    response cell is negative (label 0), so that the net learns to tell objects apart rather
+    than to find any object. 0 (the default) draws exactly SiamFC's pairs.
     """
 
     exemplar_size: int = 127
@@ -47,6 +52,7 @@ class PairConfig:
     max_aspect: float = 4.0
     max_retries: int = 20
     reduced_decode: bool = True      # decode JPEGs at 1/2, 1/4, 1/8 size when the crop shrinks that much
+    negative_share: float = 0.0      # share of pairs whose search crop shows another sequence's target
 
     @property
     def center_size(self) -> int:
@@ -118,12 +124,26 @@ def balanced_labels(response_size: int, total_stride: int = 8,
             torch.from_numpy(weights).view(1, 1, response_size, response_size))
 
 
+def pair_labels(positive: torch.Tensor, response_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Labels and weights, N x 1 x R x R each, of N pairs whose ``positive`` (N) is 1 or 0.
+
+    A positive pair gets ``balanced_labels``; a negative pair is negative everywhere, with equal
+    weights summing to 1 (so a constant response still gives ln 2).
+    """
+    labels, weights = (t.to(positive.device) for t in balanced_labels(response_size))
+    positive = positive.view(-1, 1, 1, 1).to(labels.dtype)
+    uniform = torch.full_like(weights, 1.0 / weights.numel())
+    return labels * positive, torch.where(positive > 0, weights, uniform)
+
+
 class PairDataset(Dataset):
     """``pairs_per_epoch`` random SiamFC pairs (z, x) drawn from ``sequences``.
 
     Item i of epoch e is a pure function of (seed, e, i): the same whatever the number or order
-    of DataLoader workers. z is 3 x exemplar x exemplar and x is 3 x search x search, float32
-    raw 0-255 RGB, the target centred (x: up to the random-crop shift). A pair whose frames
+    of DataLoader workers. An item is (z, x, label): z is 3 x exemplar x exemplar and x is
+    3 x search x search, float32 raw 0-255 RGB, the target centred (x: up to the random-crop
+    shift); label is 1.0 for a positive pair, 0.0 for a negative one (``negative_share``).
+    A pair whose frames
     cannot be read is skipped with a warning and another pair is drawn in its place; the count
     of skipped pairs is shared by all worker processes (``skipped_pairs``).
     """
@@ -176,13 +196,20 @@ class PairDataset(Dataset):
         self._skipped[slot] += 1
         return self.skipped_pairs
 
-    def _sample(self, rng: np.random.Generator) -> Tuple[Sequence, int, int]:
+    def _sample(self, rng: np.random.Generator) -> Tuple[Sequence, int, Sequence, int]:
+        """(exemplar sequence, its frame, search sequence, its frame): the same sequence for a
+        positive pair, another one for a negative pair."""
         k = int(rng.integers(len(self.sequences)))
         seq, valid = self.sequences[k], self.valid[k]
         z = int(valid[rng.integers(len(valid))])
+        if self.config.negative_share > 0 and len(self.sequences) > 1 \
+                and rng.random() < self.config.negative_share:
+            other = (k + 1 + int(rng.integers(len(self.sequences) - 1))) % len(self.sequences)
+            frames = self.valid[other]
+            return seq, z, self.sequences[other], int(frames[rng.integers(len(frames))])
         near = valid[(np.abs(valid - z) <= self.config.max_gap) & (valid != z)]
         x = int(near[rng.integers(len(near))]) if len(near) else z
-        return seq, z, x
+        return seq, z, seq, x
 
     def _crop(self, path: str, box: np.ndarray, crop_size: float, out_size: int,
               shift: Tuple[float, float] = (0.0, 0.0)) -> Optional[np.ndarray]:
@@ -199,29 +226,30 @@ class PairDataset(Dataset):
         patch = crop_and_resize(image, center, crop_size / r, out_size, fill)
         return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
 
-    def _pair(self, rng: np.random.Generator) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], List[str]]:
+    def _pair(self, rng: np.random.Generator) -> Tuple[Optional[np.ndarray], Optional[np.ndarray],
+                                                       bool, List[str]]:
         cfg = self.config
-        seq, iz, ix = self._sample(rng)
+        seq_z, iz, seq_x, ix = self._sample(rng)
         stretch_z, stretch_x = rng.uniform(1 - cfg.stretch, 1 + cfg.stretch, 2)
         shift = rng.integers(-cfg.max_shift, cfg.max_shift + 1, 2)
-        box_z, box_x = seq.boxes[iz], seq.boxes[ix]
+        box_z, box_x = seq_z.boxes[iz], seq_x.boxes[ix]
         s_z = exemplar_crop_size(box_z[2], box_z[3], cfg.context)
-        z = self._crop(seq.frames[iz], box_z, s_z / stretch_z, cfg.exemplar_size)
+        z = self._crop(seq_z.frames[iz], box_z, s_z / stretch_z, cfg.exemplar_size)
         s_x = exemplar_crop_size(box_x[2], box_x[3], cfg.context) * cfg.instance_size / cfg.exemplar_size
         x_side = s_x / stretch_x * cfg.search_size / cfg.instance_size
-        x = None if z is None else self._crop(seq.frames[ix], box_x, x_side, cfg.search_size,
+        x = None if z is None else self._crop(seq_x.frames[ix], box_x, x_side, cfg.search_size,
                                               (float(shift[0]), float(shift[1])))
-        bad = [p for p, img in ((seq.frames[iz], z), (seq.frames[ix], x)) if img is None]
-        return z, x, bad
+        bad = [p for p, img in ((seq_z.frames[iz], z), (seq_x.frames[ix], x)) if img is None]
+        return z, x, seq_x is seq_z, bad
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= index < self.pairs_per_epoch:
             raise IndexError(index)
         for attempt in range(self.config.max_retries):
             rng = np.random.default_rng([self.seed, self.epoch, index, attempt])
-            z, x, bad = self._pair(rng)
+            z, x, positive, bad = self._pair(rng)
             if not bad:
-                return _to_tensor(z), _to_tensor(x)
+                return _to_tensor(z), _to_tensor(x), torch.tensor(float(positive))
             log.warning("unreadable frame %s: pair %d skipped (%d skipped so far)",
                         bad[0], index, self._count_skip())
         raise RuntimeError(f"{self.config.max_retries} pairs in a row had unreadable frames "

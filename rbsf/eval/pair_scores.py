@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels
+from rbsf.data import PairConfig, PairDataset, Sequence, pair_labels
 from rbsf.devices import exact_float32
 from rbsf.models.siamfc import TAP_LAYERS, SiamFCNet
 from rbsf.train.losses import balanced_logistic_loss
@@ -64,15 +64,16 @@ def pair_scores(nets: Mapping[str, SiamFCNet], pairs: PairDataset, device: str =
     loss_sum = dict.fromkeys(nets, 0.0)
     similarity = {name: dict.fromkeys(TAP_LAYERS, 0.0) for name in nets}
     count = 0
-    for z, x in DataLoader(pairs, batch_size=batch_size, shuffle=False, num_workers=workers):
-        z, x = z.to(device), x.to(device)
+    for z, x, positive in DataLoader(pairs, batch_size=batch_size, shuffle=False,
+                                     num_workers=workers):
+        z, x, positive = z.to(device), x.to(device), positive.to(device)
         n = z.size(0)
         teacher_out = None if teacher is None else teacher.forward_taps(z, x)
         teacher_taps = None if teacher_out is None else teacher_out[1]
         for name, net in nets.items():
             response, taps = teacher_out if net is teacher else net.forward_taps(z, x)
-            labels, weights = balanced_labels(response.size(-1))
-            loss = balanced_logistic_loss(response, labels.to(device), weights.to(device))
+            labels, weights = pair_labels(positive, response.size(-1))
+            loss = balanced_logistic_loss(response, labels, weights)
             loss_sum[name] += loss.item() * n
             for layer in TAP_LAYERS if teacher_taps is not None else ():
                 similarity[name][layer] += sum(

@@ -21,6 +21,9 @@ Tracking settings are not given by the RBCN paper; the choices here (and why) ar
   default: off, the paper's objective). A student's output is pulled towards the frozen
   teacher's on the same batch (``Task.distill_loss``): a paired signal, where the paper's
   discriminators see the two models' features unpaired.
+* ``negative_pairs``: share of training pairs whose search crop shows another sequence's
+  target, every response cell negative, *beyond the paper* (after DaSiamRPN; 0, the default:
+  SiamFC's pairs only). Meant to teach the net to tell the target from other objects.
 * ``precision``: ``"fp32"``, or ``"bf16"``: forward passes autocast to bfloat16 on
   channels-last tensors (AVX512_BF16 or AMX on CPUs that have them, tensor cores on GPUs),
   while weights, gradients and optimiser state stay float32 (see ``rbsf.train.trainer``).
@@ -172,6 +175,7 @@ class TrainConfig(CoreConfig):
     exemplar_size: int = 127
     instance_size: int = 255
     search_size: int = 239
+    negative_pairs: float = 0.0   # beyond the paper: share of negative pairs (other sequence)
     # finished checkpoints that stages start from (fine-tuning), {stage: path}, each of its
     # stage's own kind: the teacher's instead of random weights, a student's instead of its
     # teacher's weights; a stage not named starts as usual
@@ -190,6 +194,8 @@ class TrainConfig(CoreConfig):
         leave an epoch without a mini-batch."""
         stages = list(stages)
         super().check(stages, world_size)
+        if not (math.isfinite(self.negative_pairs) and 0 <= self.negative_pairs < 1):
+            raise _bad("negative_pairs", self.negative_pairs, "at least 0 and below 1")
         for stage in self.init:
             if stage not in STAGES:
                 raise ConfigError(f"--init {stage}=CKPT names no stage; expected one of "

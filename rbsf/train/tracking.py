@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from rbsf.data import PairConfig, PairDataset, Sequence, balanced_labels, data_fingerprint
+from rbsf.data import PairConfig, PairDataset, Sequence, data_fingerprint, pair_labels
 from rbsf.models.siamfc import MODEL_NAMES, TAP_LAYERS, SiamFCNet
 from rbsf.train.config import STAGE_KIND, TrainConfig
 from rbsf.train.logs import COLUMNS
@@ -20,8 +20,9 @@ CONVS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 
 
 class TrackingTask:
-    """SiamFC pairs of ``sequences`` (a fresh draw each epoch) and the balanced logistic loss
-    on the response map; logs the response std and the gradient norm of every conv."""
+    """SiamFC pairs of ``sequences`` (a fresh draw each epoch; ``negative_pairs`` of them
+    negative) and the balanced logistic loss on the response map; logs the response std and
+    the gradient norm of every conv."""
 
     data_hint = "--data, --subset"
     budget_name = "pairs_seen"
@@ -31,13 +32,13 @@ class TrackingTask:
         self.cfg = config
         pair_cfg = PairConfig(exemplar_size=config.exemplar_size,
                               instance_size=config.instance_size,
-                              search_size=config.search_size)
+                              search_size=config.search_size,
+                              negative_share=config.negative_pairs)
         self.train_set = PairDataset(sequences, pair_cfg, epoch_pairs, seed=config.seed)
         self.bn_set = PairDataset(sequences, pair_cfg,
                                   config.bn_update_batches * config.batch_size,
                                   seed=config.seed + 1)
         self.fingerprint = data_fingerprint(sequences)
-        self._labels: Dict[Tuple[int, str], tuple] = {}
 
     def build_model(self, kind: str) -> SiamFCNet:
         return SiamFCNet(kind, self.cfg.c_mode, self.cfg.width)
@@ -48,16 +49,16 @@ class TrackingTask:
     def tap_channels(self, model: SiamFCNet) -> Dict[str, int]:
         return {name: getattr(model.backbone, name)[0].out_channels for name in TAP_LAYERS}
 
-    def split(self, batch, device: str) -> Tuple[tuple, None]:
-        z, x = batch
-        return (z.to(device), x.to(device)), None
+    def split(self, batch, device: str) -> Tuple[tuple, torch.Tensor]:
+        """((z, x), positive): the pair labels (1 positive, 0 negative) are the targets."""
+        z, x, positive = batch
+        return (z.to(device), x.to(device)), positive.to(device)
 
-    def loss(self, response: torch.Tensor, targets=None) -> torch.Tensor:
-        key = (response.size(-1), str(response.device))
-        if key not in self._labels:
-            labels, weights = balanced_labels(response.size(-1))
-            self._labels[key] = (labels.to(response.device), weights.to(response.device))
-        labels, weights = self._labels[key]
+    def loss(self, response: torch.Tensor, targets: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The balanced logistic loss; ``targets``: the pair labels (default: all positive)."""
+        if targets is None:
+            targets = torch.ones(response.size(0), device=response.device)
+        labels, weights = pair_labels(targets, response.size(-1))
         return balanced_logistic_loss(response, labels, weights)
 
     def distill_loss(self, response: torch.Tensor, teacher_response: torch.Tensor) -> torch.Tensor:
@@ -113,13 +114,14 @@ class Trainer(CoreTrainer):
     def bn_pairs(self) -> PairDataset:
         return self.task.bn_set
 
-    def task_loss(self, response: torch.Tensor) -> torch.Tensor:
-        """The balanced logistic loss of a response map (every loss of the run goes through
-        here, the BN update's included)."""
-        return self.task.loss(response)
+    def task_loss(self, response: torch.Tensor,
+                  positive: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The balanced logistic loss of a response map, ``positive`` its pair labels (every
+        loss of the run goes through here, the BN update's included)."""
+        return self.task.loss(response, positive)
 
     def _task_loss(self, output: torch.Tensor, targets) -> torch.Tensor:
-        return self.task_loss(output)
+        return self.task_loss(output, targets)
 
     def adversarial(self, z: torch.Tensor, x: torch.Tensor, taps) -> tuple:
         """Discriminator ascent steps (l = L..1), then the student's adversarial loss."""

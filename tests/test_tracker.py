@@ -17,6 +17,7 @@ from tests.helpers import PixelNet
 from trackers import SiamFCTracker
 from trackers.registry import (TrackerError, TrackerFactory, build_tracker, name_for_weights,
                                tracker_params)
+from trackers.running import blend
 from trackers.siamfc import ParamsError, TrackerParams, distractor_cells, load_params
 
 PHOTO = Path(__file__).resolve().parents[1] / "data" / "photos" / "baboon.jpg"
@@ -269,3 +270,9 @@ def test_a_settings_file_gives_each_tracker_its_shared_or_own_settings(tmp_path)
     assert found["siamfc"] == TrackerParams(scale_step=1.06, template_lr=0.02)
     assert load_params(path).for_tracker("xnor") == found["packed"]
     assert tracker_params(None, ["rbsf"]) == {"rbsf": TrackerParams()}
+
+
+def test_blend_starts_with_the_first_value_then_averages():
+    first = np.array([1.0, 2.0])
+    assert blend(None, first, 0.3) is first
+    np.testing.assert_allclose(blend(np.array([2.0, 4.0]), np.array([4.0, 0.0]), 0.25), [2.5, 3.0])

@@ -23,6 +23,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from trackers.running import blend
+
 REGULARIZER = 1e-2       # lambda of the filter's denominator, as a share of its mean energy
 
 
@@ -88,8 +90,5 @@ class FeatureFilter:
         tracker put the target."""
         numerator = self._label_fft(shift) * torch.conj_physical(spectrum)
         denominator = (spectrum.real ** 2 + spectrum.imag ** 2).sum(dim=0)
-        if self.numerator is None:
-            self.numerator, self.denominator = numerator, denominator
-        else:
-            self.numerator = (1 - self.lr) * self.numerator + self.lr * numerator
-            self.denominator = (1 - self.lr) * self.denominator + self.lr * denominator
+        self.numerator = blend(self.numerator, numerator, self.lr)
+        self.denominator = blend(self.denominator, denominator, self.lr)

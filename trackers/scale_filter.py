@@ -16,6 +16,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from trackers.running import blend
+
 MODEL_AREA = 512         # pixels of a resized cut at most (DSST: 32 x 16)
 SIGMA_FACTOR = 0.25      # width of the desired response, in scales per sqrt(num / 33)
 REGULARIZER = 1e-2       # lambda of the filter's denominator
@@ -104,8 +106,5 @@ class ScaleFilter:
         samples = self._samples_fft(grey, center, size)
         numerator = self.label_fft * np.conj(samples)
         denominator = (samples * np.conj(samples)).real.sum(axis=0)
-        if self.numerator is None:
-            self.numerator, self.denominator = numerator, denominator
-        else:
-            self.numerator = (1 - self.lr) * self.numerator + self.lr * numerator
-            self.denominator = (1 - self.lr) * self.denominator + self.lr * denominator
+        self.numerator = blend(self.numerator, numerator, self.lr)
+        self.denominator = blend(self.denominator, denominator, self.lr)

@@ -61,6 +61,7 @@ from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.errors import RBSFError
 from trackers.feature_filter import FeatureFilter
+from trackers.running import blend
 from trackers.scale_filter import ScaleFilter
 
 
@@ -395,11 +396,9 @@ class SiamFCTracker(Tracker):
             self.set_size(*(self.target_size
                             * self.scale_filter.estimate(frame, self.center, self.target_size)))
             self.scale_filter.learn(frame, self.center, self.target_size)
-        self.velocity = ((1 - p.motion_lr) * self.velocity
-                         + p.motion_lr * (self.center - previous))
+        self.velocity = blend(self.velocity, self.center - previous, p.motion_lr)
         if p.template_lr > 0:
-            self.kernel = ((1 - p.template_lr) * self.kernel
-                           + p.template_lr * self._embed([self._exemplar(image)]))
+            self.kernel = blend(self.kernel, self._embed([self._exemplar(image)]), p.template_lr)
         return self.box()
 
     def _learn_distractors(self, response: np.ndarray, embedding: torch.Tensor, peak: np.ndarray,
@@ -415,8 +414,7 @@ class SiamFCTracker(Tracker):
         height, width = self.kernel.shape[-2:]
         found = torch.stack([embedding[:, r:r + height, c:c + width] for r, c in cells])
         found = found.mean(dim=0, keepdim=True)
-        self.distractors = (found if self.distractors is None
-                            else (1 - p.distractor_lr) * self.distractors + p.distractor_lr * found)
+        self.distractors = blend(self.distractors, found, p.distractor_lr)
 
     def _locate(self, responses: np.ndarray):
         """Best scale index and the peak (x, y) in the upsampled response of that scale.

@@ -200,7 +200,7 @@ def test_pair_labels_of_positive_and_negative_pairs():
 def test_negative_pairs_show_another_sequences_target(tmp_path):
     square = _rect_sequence(tmp_path / "square", [(140, 100, 40, 40)] * 4)
     wide = _rect_sequence(tmp_path / "wide", [(120, 100, 80, 20)] * 4)
-    config = PairConfig(stretch=0.0, negative_share=0.5)
+    config = PairConfig(stretch=0.0, negative_pairs=0.5)
     dataset = PairDataset([square, wide], config, pairs_per_epoch=40, seed=5)
     labels = []
     for i in range(40):

@@ -31,7 +31,7 @@ class PairConfig:
     randomly cropped to ``search_size``. Frames are kept when the target is visible and its box
     passes the area / side / relative-size / aspect thresholds.
 
-    ``negative_share`` (beyond SiamFC, after DaSiamRPN's negative pairs) is the share of pairs
+    ``negative_pairs`` (beyond SiamFC, after DaSiamRPN's negative pairs) is the share of pairs
     whose search crop is centred on the target of *another* sequence: a pair whose every
     response cell is negative (label 0), so that the net learns to tell objects apart rather
     than to find any object. 0 (the default) draws exactly SiamFC's pairs.
@@ -52,7 +52,7 @@ class PairConfig:
     max_aspect: float = 4.0
     max_retries: int = 20
     reduced_decode: bool = True      # decode JPEGs at 1/2, 1/4, 1/8 size when the crop shrinks that much
-    negative_share: float = 0.0      # share of pairs whose search crop shows another sequence's target
+    negative_pairs: float = 0.0      # share of pairs whose search crop shows another sequence's target
 
     @property
     def center_size(self) -> int:
@@ -137,15 +137,15 @@ def pair_labels(positive: torch.Tensor, response_size: int) -> Tuple[torch.Tenso
 
 
 class PairDataset(Dataset):
-    """``pairs_per_epoch`` random SiamFC pairs (z, x) drawn from ``sequences``.
+    """``pairs_per_epoch`` random SiamFC pairs drawn from ``sequences``.
 
     Item i of epoch e is a pure function of (seed, e, i): the same whatever the number or order
     of DataLoader workers. An item is (z, x, label): z is 3 x exemplar x exemplar and x is
     3 x search x search, float32 raw 0-255 RGB, the target centred (x: up to the random-crop
-    shift); label is 1.0 for a positive pair, 0.0 for a negative one (``negative_share``).
-    A pair whose frames
-    cannot be read is skipped with a warning and another pair is drawn in its place; the count
-    of skipped pairs is shared by all worker processes (``skipped_pairs``).
+    shift); label is 1.0 for a positive pair, 0.0 for a negative one (``negative_pairs``).
+    A pair whose frames cannot be read is skipped with a warning and another pair is drawn in
+    its place; the count of skipped pairs is shared by all worker processes
+    (``skipped_pairs``).
     """
 
     def __init__(self, sequences: Seq[Sequence], config: PairConfig, pairs_per_epoch: int, seed: int = 0):
@@ -202,8 +202,8 @@ class PairDataset(Dataset):
         k = int(rng.integers(len(self.sequences)))
         seq, valid = self.sequences[k], self.valid[k]
         z = int(valid[rng.integers(len(valid))])
-        if self.config.negative_share > 0 and len(self.sequences) > 1 \
-                and rng.random() < self.config.negative_share:
+        if self.config.negative_pairs > 0 and len(self.sequences) > 1 \
+                and rng.random() < self.config.negative_pairs:
             other = (k + 1 + int(rng.integers(len(self.sequences) - 1))) % len(self.sequences)
             frames = self.valid[other]
             return seq, z, self.sequences[other], int(frames[rng.integers(len(frames))])

@@ -33,7 +33,7 @@ class TrackingTask:
         pair_cfg = PairConfig(exemplar_size=config.exemplar_size,
                               instance_size=config.instance_size,
                               search_size=config.search_size,
-                              negative_share=config.negative_pairs)
+                              negative_pairs=config.negative_pairs)
         self.train_set = PairDataset(sequences, pair_cfg, epoch_pairs, seed=config.seed)
         self.bn_set = PairDataset(sequences, pair_cfg,
                                   config.bn_update_batches * config.batch_size,

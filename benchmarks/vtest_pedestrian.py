@@ -34,13 +34,12 @@ import cv2
 import numpy as np
 
 from classical_trackers import DEFAULT_PYTHON, PEERS, check_contrib, run_jobs
-from experiments import write_record
 from rbsf.data.heldout import (VTEST_PEDESTRIAN, VTEST_PEDESTRIAN_BOX, VTEST_VIDEOS,
                                read_checkpoints)
 from rbsf.eval.metrics import centre_inside
 from rbsf.eval.report import settings_lines
 from rbsf.eval.runner import write_atomic
-from rbsf.files import atomic_open, check_writable_dir
+from rbsf.files import atomic_open, check_writable_dir, write_record
 from rbsf.video import FrameSource, VideoError
 from tools.cli import ArgumentParser, choose, fail, run_tool, split_list
 from trackers.registry import (PARAMS_HELP, SHIPPED_WEIGHTS, TRACKERS, factories,

@@ -82,15 +82,3 @@ def add_tracker_options(parser, root_help: str) -> None:
     parser.add_argument("--root", type=Path, required=True, help=root_help)
 
 
-def write_record(out, stem: str, record: dict, table: str) -> None:
-    """``OUT/<stem>.json`` (the record) and ``OUT/<stem>.md`` (its table), each atomically."""
-    import json
-    from pathlib import Path
-
-    from rbsf.files import atomic_open
-
-    Path(out).mkdir(parents=True, exist_ok=True)
-    with atomic_open(Path(out) / f"{stem}.json") as handle:
-        json.dump(record, handle, indent=2)
-    with atomic_open(Path(out) / f"{stem}.md") as handle:
-        handle.write(table)

@@ -23,12 +23,12 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from experiments import result_folders_parser, run_job, score_result_folders, write_record
+from experiments import result_folders_parser, run_job, score_result_folders
 from rbsf.data import load_sequences
 from rbsf.eval.metrics import size_ratio
 from rbsf.eval.report import load_result
 from rbsf.eval.runner import EvalError
-from rbsf.files import check_writable_dir
+from rbsf.files import check_writable_dir, write_record
 
 
 def size_shares(ratios: List[np.ndarray], small: float, large: float,

@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from experiments import merge_labelled, run_job, write_record
+from experiments import merge_labelled, run_job
 from rbsf.eval.compare import CompareError, compare, markdown
-from rbsf.files import check_writable_dir
+from rbsf.files import check_writable_dir, write_record
 
 
 def read_summary(path: Path) -> dict:

@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from experiments import run_job, write_record
+from experiments import run_job
 from rbsf.checkpoint import load_model
 from rbsf.data import load_sequences
 from rbsf.eval.pair_scores import held_out_pairs, pair_scores
-from rbsf.files import check_writable_dir
+from rbsf.files import check_writable_dir, write_record
 from trackers.registry import SHIPPED_WEIGHTS, entry, find_weights
 
 NETS = ("siamfc", "xnor", "rbsf")    # registry names; the first is the teacher

@@ -21,11 +21,11 @@ from typing import Dict, List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from experiments import add_tracker_options, run_job, write_record
+from experiments import add_tracker_options, run_job
 from rbsf.data import Sequence, load_sequences
 from rbsf.eval.metrics import otb_overall, otb_sequence
 from rbsf.eval.runner import process_pool, track_sequence
-from rbsf.files import check_writable_dir
+from rbsf.files import check_writable_dir, write_record
 from trackers.registry import (PARAMS_HELP, TrackerFactory, entry, find_weights, params_file,
                                tracker_params)
 

@@ -31,11 +31,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from experiments import add_tracker_options, run_job, write_record
+from experiments import add_tracker_options, run_job
 from rbsf.data import load_sequences
 from rbsf.eval.report import score_otb
 from rbsf.eval.runner import make_jobs, run_jobs
-from rbsf.files import atomic_open, check_writable_dir
+from rbsf.files import atomic_open, check_writable_dir, write_record
 from tools.cli import choose
 from trackers.registry import TrackerFactory, entry, find_weights, tracker_params
 from trackers.siamfc import TrackerParams, changed_params

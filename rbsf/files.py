@@ -63,6 +63,17 @@ def save_atomic(obj: Any, path: PathLike) -> None:
         torch.save(obj, handle)
 
 
+def write_record(out: PathLike, stem: str, record: Mapping[str, Any], table: str) -> None:
+    """``OUT/<stem>.json`` (the record) and ``OUT/<stem>.md`` (its table), each atomically."""
+    import json
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with atomic_open(Path(out) / f"{stem}.json") as handle:
+        json.dump(record, handle, indent=2)
+    with atomic_open(Path(out) / f"{stem}.md") as handle:
+        handle.write(table)
+
+
 PARTIAL_MARK = ".rbsf-partial"
 
 

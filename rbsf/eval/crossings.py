@@ -16,7 +16,6 @@ sequence:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -28,7 +27,7 @@ from rbsf.errors import RBSFError
 from rbsf.eval.metrics import iou
 from rbsf.eval.plots import outcome_plot
 from rbsf.eval.report import load_result
-from rbsf.files import atomic_open
+from rbsf.files import write_record
 
 ON_IOU = 0.1
 WINDOW = 20
@@ -134,13 +133,8 @@ def write_report(out: Path, root: Path, record: Dict[str, object],
     """``REPORT_FILES`` in ``out``, each atomically: the ``record`` (it should hold ``rows``
     and the outcomes) as JSON, the ``table`` as markdown and a bar of outcomes per tracker on
     the crossing set ``root``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / name for name in REPORT_FILES]
-    with atomic_open(paths[0]) as handle:
-        json.dump(record, handle, indent=2)
-    with atomic_open(paths[1]) as handle:
-        handle.write(table)
+    paths = [Path(out) / name for name in REPORT_FILES]
+    write_record(out, "crossings", record, table)
     outcome_plot({row["tracker"]: row for row in rows}, OUTCOMES,
                  f"Whom the trackers follow after a look-alike passes ({Path(root).name})",
                  paths[2])

@@ -4,11 +4,11 @@ reproduction of the paper's comparison (``reproduce``), the tracker speed benchm
 the tracker settings (``tune_tracker``), the pair scores of trained nets on any sequences
 (``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
 per-sequence comparison of a report's trackers (``compare_trackers``), the crossing counts
-(``crossing_gate``), the box sizes against the true ones (``box_sizes``) and the shipping of
-trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
+(``crossing_gate``), the box sizes against the true ones (``box_sizes``), the binary weights
+training changed (``sign_agreement``) and the shipping of trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
 imports them."""
 import sys
-from typing import Callable
+from typing import Callable, Tuple
 
 
 def run_job(job: Callable[[], str]) -> int:
@@ -23,6 +23,22 @@ def run_job(job: Callable[[], str]) -> int:
         return 2
     print(message)
     return 0
+
+
+def run_record_job(out, stem: str, build: Callable[[], Tuple[dict, str]]) -> int:
+    """``run_job`` of a driver that prints a markdown table and, given an ``out`` folder, also
+    writes it beside its JSON record (``rbsf.files.write_record`` as ``OUT/<stem>``): ``out``
+    is checked writable first, then ``build`` does the work and returns (record, table)."""
+    from rbsf.files import check_writable_dir, write_record
+
+    def job() -> str:
+        if out is not None:
+            check_writable_dir(out, "--out")
+        record, table = build()
+        if out is not None:
+            write_record(out, stem, record, table)
+        return table
+    return run_job(job)
 
 
 def merge_labelled(merged: dict, label: str, items: dict, sources: str, error: type) -> None:

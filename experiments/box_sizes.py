@@ -19,16 +19,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from experiments import result_folders_parser, run_job, score_result_folders
+from experiments import result_folders_parser, run_record_job, score_result_folders
 from rbsf.data import load_sequences
 from rbsf.eval.metrics import size_ratio
 from rbsf.eval.report import load_result
 from rbsf.eval.runner import EvalError
-from rbsf.files import check_writable_dir, write_record
 
 
 def size_shares(ratios: List[np.ndarray], small: float, large: float,
@@ -76,7 +75,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
 
-    def job() -> str:
+    def build() -> Tuple[dict, str]:
         if not 0 < args.small < 1 < args.large:
             raise EvalError(f"need 0 < --small < 1 < --large, got {args.small} and {args.large}")
         if args.tail < 1:
@@ -84,8 +83,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.root.is_dir():
             raise EvalError(f"sequence folder {args.root} does not exist; give the --root the "
                             f"results were tracked on")
-        if args.out is not None:
-            check_writable_dir(args.out, "--out")
         sequences = load_sequences(str(args.root))
         ratios: Dict[str, List[np.ndarray]] = score_result_folders(
             args.results, args.root,
@@ -93,14 +90,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   for seq in sequences], EvalError)
         rows = [{"tracker": name, **size_shares(r, args.small, args.large, args.tail)}
                 for name, r in ratios.items()]
-        table = markdown(rows, args.small, args.large)
-        if args.out is not None:
-            write_record(args.out, "box_sizes", {"root": str(args.root), "results": args.results,
-                                                 "small": args.small, "large": args.large,
-                                                 "tail": args.tail, "rows": rows}, table)
-        return table
-    return run_job(job)
-
+        return ({"root": str(args.root), "results": args.results, "small": args.small,
+                 "large": args.large, "tail": args.tail, "rows": rows},
+                markdown(rows, args.small, args.large))
+    return run_record_job(args.out, "box_sizes", build)
 
 if __name__ == "__main__":
     sys.exit(main())

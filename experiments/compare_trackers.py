@@ -20,11 +20,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
-from experiments import merge_labelled, run_job
+from experiments import merge_labelled, run_record_job
 from rbsf.eval.compare import CompareError, compare, markdown
-from rbsf.files import check_writable_dir, write_record
 
 
 def read_summary(path: Path) -> dict:
@@ -76,17 +75,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
 
-    def job() -> str:
-        if args.out is not None:
-            check_writable_dir(args.out, "--out")
+    def build() -> Tuple[dict, str]:
         rows = compare(merge_reports(args.summaries), args.base, args.metric, args.margin)
-        table = markdown(rows, args.metric, args.margin)
-        if args.out is not None:
-            write_record(args.out, "comparison",
-                         {"reports": args.summaries, "metric": args.metric,
-                          "margin": args.margin, "rows": rows}, table)
-        return table
-    return run_job(job)
+        return ({"reports": args.summaries, "metric": args.metric, "margin": args.margin,
+                 "rows": rows}, markdown(rows, args.metric, args.margin))
+    return run_record_job(args.out, "comparison", build)
 
 
 if __name__ == "__main__":

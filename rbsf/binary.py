@@ -21,7 +21,7 @@ convolution is strictly in {-1, +1}, so a bit-packed XNOR/popcount engine reprod
 """
 from __future__ import annotations
 
-from typing import Callable, Tuple, Union
+from typing import Callable, List, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -249,6 +249,19 @@ def make_conv(kind: str, in_channels: int, out_channels: int, kernel_size: IntPa
 def binary_convs(model: nn.Module):
     """(name, module) of every binarized convolution in ``model``, in definition order."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantConv2d)]
+
+
+def weight_signs(model: nn.Module) -> List[torch.Tensor]:
+    """Whether each latent weight of every binarized conv of ``model`` binarizes to +1
+    (:func:`hard_sign`), one bool tensor per layer."""
+    return [m.weight.detach() >= 0 for _, m in binary_convs(model)]
+
+
+def sign_changes(before: List[torch.Tensor], after: List[torch.Tensor]) -> int:
+    """How many binary weights differ in sign between two :func:`weight_signs` lists."""
+    if [b.shape for b in before] != [a.shape for a in after]:
+        raise ValueError("sign lists of different layers or shapes")
+    return sum(int((b != a).sum()) for b, a in zip(before, after))
 
 
 def kernel_loss(model: nn.Module) -> torch.Tensor:

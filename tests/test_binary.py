@@ -1,10 +1,11 @@
 """Binary layers against hand-written formulas (DESIGN §2)."""
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from rbsf.binary import (RBConv2d, XNORConv2d, binary_convs, kernel_loss, make_conv, sign_approx,
-                         sign_ste)
+                         sign_changes, sign_ste, weight_signs)
 
 
 def approx_slope(x: float) -> float:
@@ -155,3 +156,21 @@ def test_bireal_forward_and_gradients_match_hand_formulas():
     slope = torch.tensor([approx_slope(v) for v in x.detach().flatten().tolist()],
                          dtype=torch.float64).view_as(x)
     assert torch.allclose(x.grad, x_b.grad * slope)
+
+
+def test_sign_changes_count_the_binary_weights_that_changed_sign():
+    model = nn.Sequential(make_conv("rbconv", 4, 6, 3), nn.Conv2d(6, 6, 1),
+                          make_conv("xnor", 6, 5, 3))
+    first, last = model[0].weight.data.view(-1), model[2].weight.data.view(-1)
+    first[10], first[11] = 0.5, -0.5
+    before = weight_signs(model)
+    assert [s.shape for s in before] == [(6, 4, 3, 3), (5, 6, 3, 3)]  # the fp conv is not binary
+    first[:3] *= -1                      # three changes
+    first[10], first[11] = 0.0, 0.0      # 0 binarizes to +1: a change only for the negative one
+    last[7] *= -1                        # one change in the other layer
+    model[1].weight.data.neg_()          # not a binary layer
+    after = weight_signs(model)
+    assert sign_changes(before, after) == 5
+    assert sign_changes(after, after) == 0
+    with pytest.raises(ValueError):
+        sign_changes(before, after[:1])

@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers import assert_clear_error, csv_rows, ctrl_c_after_steps
 
+from rbsf.binary import sign_changes, weight_signs
 from rbsf.checkpoint import load_checkpoint, model_payload
 from rbsf.data import balanced_labels, load_sequences, pair_labels
 from rbsf.data.synthetic import write_dataset
@@ -16,7 +17,7 @@ from rbsf.files import save_atomic
 from rbsf.models import SiamFCNet
 from rbsf.models.siamfc import TAP_LAYERS
 from rbsf.train import Interrupted, Trainer, TrainingError, chain, preset, train_chain
-from rbsf.train.config import STAGE_KIND
+from rbsf.train.config import STAGE_KIND, ConfigError
 from rbsf.train.losses import balanced_logistic_loss
 from rbsf.train.tracking import TrackingTask
 from rbsf.train.trainer import check_resumable
@@ -109,6 +110,36 @@ def test_discriminator_step_raises_its_objective(sequences, teacher_file, tmp_pa
     trainer.adversarial(z, x, taps)
     after = objectives()
     assert all(after[name] > before[name] for name in TAP_LAYERS), (before, after)
+
+
+def test_student_optimizer_picks_adam_for_students_only(sequences, teacher_file, tmp_path):
+    trainer = rbsf_trainer(sequences, teacher_file, tmp_path / "s", student_optimizer="adam")
+    assert isinstance(trainer.opt_w, torch.optim.Adam)
+    assert isinstance(trainer.opt_c, torch.optim.Adam)
+    assert trainer.opt_w.param_groups[0]["weight_decay"] == 0
+    config = smoke_config()
+    config.student_optimizer = "adam"
+    teacher = Trainer(config, "teacher", sequences, tmp_path / "t", show_progress=False)
+    assert isinstance(teacher.opt_w, torch.optim.SGD)
+    config.student_optimizer = "rmsprop"
+    with pytest.raises(ConfigError, match="--student-optimizer must be one of sgd, adam"):
+        config.check(["rbsf"])
+
+
+def test_logged_sign_flips_add_up_to_the_sign_changes_of_the_run(sequences, teacher_file,
+                                                                 tmp_path):
+    trainer = rbsf_trainer(sequences, teacher_file, tmp_path, student_optimizer="adam")
+    for group in trainer.opt_w.param_groups:
+        group["lr"] = 1e-2
+    trainer.model.train()
+    start = weight_signs(trainer.model)
+    trainer.pairs.set_epoch(0)
+    flips = [trainer.train_step(batch)["sign_flips"]
+             for _, batch in zip(range(3), trainer._loader(trainer.pairs, 0))]
+    net = sign_changes(start, weight_signs(trainer.model))
+    # a weight that ends with another sign flipped an odd number of times, one that ends with
+    # its own sign an even number
+    assert net > 0 and sum(flips) >= net and (sum(flips) - net) % 2 == 0, (flips, net)
 
 
 def test_response_distillation_is_least_where_the_responses_agree(sequences):

@@ -6,14 +6,14 @@ import argparse
 from typing import Iterable, Sequence
 
 from rbsf.discriminator import GENERATOR_LOSSES
-from rbsf.train.config import PRECISIONS, CoreConfig
+from rbsf.train.config import PRECISIONS, STUDENT_OPTIMIZERS, CoreConfig
 from tools.cli import non_negative_float, non_negative_int, positive_float, positive_int
 
 # settings of the core (CoreConfig) and of a stage's schedule that an option of the same name
 # overrides
 CORE_OPTIONS = ("batch_size", "c_lr_ratio", "lambda1", "lambda2", "lambda_decay",
                 "lambda_every", "lambda_distill", "c_mode", "num_workers", "seed", "disc_mode",
-                "disc_lr", "gan_loss", "precision")
+                "disc_lr", "gan_loss", "precision", "student_optimizer")
 SCHEDULE_OPTIONS = ("epochs", "lr", "lr_end")
 
 
@@ -65,6 +65,10 @@ def add_core_overrides(parser: argparse.ArgumentParser, items: str) -> argparse.
                    help="fp32, or bf16: forward passes in bfloat16 on channels-last tensors, "
                         "weights and gradients in float32 (measured on 2 cores: 2.2x faster with "
                         "AVX512_BF16, 3.4-3.6x with AMX; default: fp32)")
+    o.add_argument("--student-optimizer", choices=STUDENT_OPTIMIZERS,
+                   help="optimiser of the binary students: sgd (momentum, the paper's) or adam "
+                        "(no weight decay; flips latent weights' signs where SGD's small steps "
+                        "leave them as the teacher's)")
     return o
 
 

@@ -44,7 +44,7 @@ from rbsf.train.trainer import (CoreTrainer, TrainingError, check_resumable,  # 
 METHOD_NAMES = {"fp": "Full precision", "xnor": "XNOR", "bireal": "Bi-Real", "rbcn": "RBCN"}
 LOG_COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "L_distill", "lr",
                "lambda1", "lambda2", "batch_top1", "grad_stem", "grad_binary", "grad_fc",
-               "elapsed_s"]
+               "sign_flips", "elapsed_s"]
 EPOCH_COLUMNS = ["epoch", "step", "train_error", "test_error", "test_top5_error"]
 
 

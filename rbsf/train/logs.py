@@ -15,7 +15,7 @@ from rbsf.files import atomic_open  # noqa: E402
 # the tracking trainer's columns (rbsf.train.tracking); other tasks name their own
 COLUMNS = ["step", "epoch", "L_S", "L_kernel", "L_adv", "D_loss", "L_distill", "lr", "lambda1",
            "lambda2", "response_std", "grad_conv1", "grad_conv2", "grad_conv3", "grad_conv4",
-           "grad_conv5", "elapsed_s"]
+           "grad_conv5", "sign_flips", "elapsed_s"]
 
 
 class CsvLog:

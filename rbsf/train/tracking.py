@@ -95,7 +95,8 @@ class Trainer(CoreTrainer):
     """Trains one tracking stage into ``out_dir/<stage>/`` (last.pt, log.csv, loss.png).
 
     ``log.csv`` has one row per step: the losses, lr, lambdas, response std, per-layer gradient
-    norms and ``elapsed_s``, the wall seconds since this process started the stage."""
+    norms, the students' sign flips and ``elapsed_s``, the wall seconds since this process
+    started the stage."""
 
     def __init__(self, config: TrainConfig, stage: str, sequences: List[Sequence],
                  out_dir: Path, device: str = "cpu", teacher: Optional[SiamFCNet] = None,

@@ -52,7 +52,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from rbsf.binary import RBConv2d, binary_convs, kernel_loss
+from rbsf.binary import RBConv2d, binary_convs, kernel_loss, sign_changes, weight_signs
 from rbsf.checkpoint import FORMAT, load_checkpoint
 from rbsf.discriminator import (build_discriminators, discriminator_loss, feature_vectors,
                                 generator_loss)
@@ -191,8 +191,10 @@ class CoreTrainer:
     loss.png, and what the task writes per epoch).
 
     ``log.csv`` has one row per step: the losses, lr, lambdas, the task's statistics (the
-    tracking task's response std and per-layer gradient norms, ...) and ``elapsed_s``, the wall
-    seconds since this process started the stage. ``init`` is a finished model of the stage's
+    tracking task's response std and per-layer gradient norms, ...), ``sign_flips`` (binary
+    students: how many binary weights changed sign in the step; 0 step after step means the
+    binary layers are not learning) and ``elapsed_s``, the wall seconds since this process
+    started the stage. ``init`` is a finished model of the stage's
     own kind whose weights the training starts from (fine-tuning) instead of the random
     initialisation (fp) or the teacher's weights (students)."""
 
@@ -246,8 +248,8 @@ class CoreTrainer:
         scale_ids = {id(p) for p in scales}
         weights = [p for p in self.model.parameters() if id(p) not in scale_ids]
         s = self.schedule
-        self.opt_w = config.make_optimizer(weights, s.lr, config.weight_decay, stage)
-        self.opt_c = (config.make_optimizer(scales, s.lr * config.c_lr_ratio, 0, stage)
+        self.opt_w = config.make_optimizer(weights, s.lr, config.weight_decay, kind)
+        self.opt_c = (config.make_optimizer(scales, s.lr * config.c_lr_ratio, 0, kind)
                       if scales else None)
         gamma = (s.lr_end / s.lr) ** (1.0 / max(1, s.epochs))
         self.sched_w = torch.optim.lr_scheduler.ExponentialLR(self.opt_w, gamma)
@@ -411,7 +413,10 @@ class CoreTrainer:
         norms = self.task.grad_norms(self.model)
         self._check_finite(norms, logged)
         logged.update(norms)
+        signs = weight_signs(self.model)
         self.opt_w.step()
+        if signs:
+            logged["sign_flips"] = sign_changes(signs, weight_signs(self.model))
         if self.opt_c:
             self.opt_c.step()
         logged.update(self.task.output_stats(output.detach(), targets))

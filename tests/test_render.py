@@ -129,6 +129,32 @@ def test_rendered_otb_set_is_otb_layout(tmp_path, split, prefix):
     assert not list(tmp_path.glob(".held*"))
 
 
+def test_rendered_set_names_each_target_stamp_as_drawn(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "stamps"
+    for name, colour in (("reds/red.png", (1.0, 0.15, 0.15)),
+                         ("blues/blue.png", (0.15, 0.15, 1.0))):
+        texture = rng.integers(120, 256, (80, 80, 1)) * np.array(colour)
+        _png(root / "animals" / name, texture, _disc())
+    infos = [i for i in stamps.build_index(root) if i.weight > 0]
+    assert len(infos) == 2
+    background = tmp_path / "bg.jpg"
+    cv2.imwrite(str(background), np.full((300, 400, 3), 128, np.uint8))
+    library = render.load_library(root, infos, [background])
+    out = render.write_rendered_otb(tmp_path / "set", library, 8, 2, seed=3,
+                                    frame_size=(160, 120), split="tuning")
+    targets = json.loads((out / "dataset.json").read_text())["targets"]
+    assert sorted(targets) == [f"Tune{i:04d}" for i in range(1, 9)]
+    assert set(targets.values()) == {"animals/reds/red.png", "animals/blues/blue.png"}
+    for sequence in load_sequences(str(out)):
+        x, y, w, h = sequence.boxes[0].astype(int)
+        image = cv2.imread(str(sequence.frames[0]))
+        centre = image[y + h // 3: y + 2 * h // 3, x + w // 3: x + 2 * w // 3].reshape(-1, 3)
+        blue, _, red = centre.mean(axis=0)
+        seen = "animals/reds/red.png" if red > blue else "animals/blues/blue.png"
+        assert targets[sequence.name] == seen, sequence.name
+
+
 def test_rendered_otb_set_refuses_an_unknown_split(tmp_path):
     with pytest.raises(render.RenderError, match="unknown split"):
         render.write_rendered_otb(tmp_path / "x", tiny_library(tmp_path), 1, 2, seed=0,

@@ -234,6 +234,21 @@ def _base_scale(rng: np.random.Generator, sprite: Sprite, H: int) -> float:
     return rng.uniform(0.12, 0.4) * H / max(h, w)
 
 
+def sequence_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator that renders stamp sequence ``index`` of a set made with ``seed``."""
+    return np.random.default_rng([seed, 1, index])
+
+
+def _draw_target(rng: np.random.Generator, library: Library) -> int:
+    return int(rng.choice(len(library.mattes), p=library.weights))
+
+
+def sequence_target(library: Library, seed: int, index: int) -> str:
+    """The stamp that is the target of stamp sequence ``index`` of a set made with ``seed`` from
+    ``library`` (its generator's first draw)."""
+    return library.mattes[_draw_target(sequence_rng(seed, index), library)].name
+
+
 def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames: int,
                           frame_size: Tuple[int, int] = (480, 360),
                           crossing: bool = False) -> Iterator[RenderedFrame]:
@@ -242,7 +257,7 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
     with ``crossing``, also a look-alike that passes the target (``Crossing``), its box in
     each frame's ``crosser_box``."""
     W, H = frame_size
-    target_index = int(rng.choice(len(library.mattes), p=library.weights))
+    target_index = _draw_target(rng, library)
     target = library.mattes[target_index].sprite()
     base = _base_scale(rng, target, H)
     motion = _Motion(rng, W, H, 0.008, float(rng.choice([0.0, 0.3, 0.8])))
@@ -453,8 +468,7 @@ def _init_worker(library: Library) -> None:
 
 
 def _stamp_job(job: _StampJob) -> None:
-    rng = np.random.default_rng([job.seed, 1, job.index])
-    frames = render_stamp_sequence(rng, _WORKER_LIBRARY[0], job.num_frames, job.frame_size,
+    frames = render_stamp_sequence(sequence_rng(job.seed, job.index), _WORKER_LIBRARY[0], job.num_frames, job.frame_size,
                                    job.crossing)
     write_sequence(job.folder, frames, job.layout, job.quality)
     if job.layout == "got10k":
@@ -523,15 +537,19 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
     sources that a run reserving them never saw; "validation" (``Val0001``...): the training
     library, new sequences drawn from the training sources. With ``crossing``, a look-alike
     passes the target in every sequence (``Crossing``; its boxes in ``crosser_rect.txt``, which
-    ``rbsf.eval.crossings`` scores). Complete or absent."""
+    ``rbsf.eval.crossings`` scores). ``dataset.json`` names each sequence's target stamp
+    (``targets``), so that scores can be grouped by object. Complete or absent."""
     if split not in RENDERED_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(RENDERED_SPLITS)}")
+    names = [f"{RENDERED_SPLITS[split]}{i + 1:04d}" for i in range(sequences)]
     with atomic_dir(out) as building:
-        jobs = [_StampJob(building / f"{RENDERED_SPLITS[split]}{i + 1:04d}", seed, i, num_frames,
-                          frame_size, "otb", quality, crossing) for i in range(sequences)]
+        jobs = [_StampJob(building / name, seed, i, num_frames, frame_size, "otb", quality,
+                          crossing) for i, name in enumerate(names)]
         _run_stamp_jobs(jobs, library, workers, progress)
         write_manifest(building, {"kind": f"rbsf.data.render {split} set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": sequences, "crossing": crossing,
-                                  "stamps": sorted({m.name for m in library.mattes})})
+                                  "stamps": sorted({m.name for m in library.mattes}),
+                                  "targets": {name: sequence_target(library, seed, i)
+                                              for i, name in enumerate(names)}})
     return Path(out)

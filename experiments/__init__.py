@@ -5,8 +5,8 @@ the tracker settings (``tune_tracker``), the pair scores of trained nets on any 
 (``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
 per-sequence comparison of a report's trackers (``compare_trackers``), the crossing counts
 (``crossing_gate``), the box sizes against the true ones (``box_sizes``), the binary weights
-training changed (``sign_agreement``) and the shipping of trained weights (``ship_trained``). Tools and benchmarks wrap them; the library never
-imports them."""
+training changed (``sign_agreement``) and the shipping of trained weights (``ship_trained``).
+Tools and benchmarks wrap them; the library never imports them."""
 import sys
 from typing import Callable, Tuple
 

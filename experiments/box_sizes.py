@@ -95,5 +95,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                 markdown(rows, args.small, args.large))
     return run_record_job(args.out, "box_sizes", build)
 
+
 if __name__ == "__main__":
     sys.exit(main())

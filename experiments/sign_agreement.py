@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from experiments import run_record_job
-from rbsf.binary import sign_changes
+from rbsf.binary import binarizes_to_plus, sign_changes
 from rbsf.checkpoint import load_checkpoint, model_from_checkpoint
 from rbsf.deploy.packed import is_packed
 from rbsf.errors import RBSFError
@@ -39,7 +39,7 @@ def layer_signs(path: Path) -> Dict[str, torch.Tensor]:
         raise SignError(f"{path} is a packed model, which keeps no latent weights; compare the "
                         f".pt file it was exported from")
     net = model_from_checkpoint(data, str(path))
-    return {name: getattr(net.backbone, name)[0].weight.detach() >= 0 for name in TAP_LAYERS}
+    return {name: binarizes_to_plus(getattr(net.backbone, name)[0].weight) for name in TAP_LAYERS}
 
 
 def changed_shares(base: Dict[str, torch.Tensor], other: Dict[str, torch.Tensor],

@@ -251,10 +251,15 @@ def binary_convs(model: nn.Module):
     return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantConv2d)]
 
 
+def binarizes_to_plus(weight: torch.Tensor) -> torch.Tensor:
+    """Whether each value of ``weight`` binarizes to +1 under :func:`hard_sign` (a bool tensor)."""
+    return weight.detach() >= 0
+
+
 def weight_signs(model: nn.Module) -> List[torch.Tensor]:
-    """Whether each latent weight of every binarized conv of ``model`` binarizes to +1
-    (:func:`hard_sign`), one bool tensor per layer."""
-    return [m.weight.detach() >= 0 for _, m in binary_convs(model)]
+    """:func:`binarizes_to_plus` of the latent weights of every binarized conv of ``model``, one
+    bool tensor per layer."""
+    return [binarizes_to_plus(m.weight) for _, m in binary_convs(model)]
 
 
 def sign_changes(before: List[torch.Tensor], after: List[torch.Tensor]) -> int:

@@ -468,8 +468,8 @@ def _init_worker(library: Library) -> None:
 
 
 def _stamp_job(job: _StampJob) -> None:
-    frames = render_stamp_sequence(sequence_rng(job.seed, job.index), _WORKER_LIBRARY[0], job.num_frames, job.frame_size,
-                                   job.crossing)
+    frames = render_stamp_sequence(sequence_rng(job.seed, job.index), _WORKER_LIBRARY[0],
+                                   job.num_frames, job.frame_size, job.crossing)
     write_sequence(job.folder, frames, job.layout, job.quality)
     if job.layout == "got10k":
         (job.folder / "meta_info.ini").write_text(

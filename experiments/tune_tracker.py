@@ -56,6 +56,8 @@ GRID: Dict[str, Tuple[float, ...]] = {          # searched in this order, one fi
     "feature_filter_weight": (0.0, 0.5, 1.0, 2.0),
     "feature_filter_lr": (0.005, 0.01, 0.03),
     "feature_filter_sigma": (0.5, 1.0, 2.0),
+    "color_weight": (0.0, 0.2, 0.35, 0.5),
+    "color_lr": (0.01, 0.04, 0.1),
 }
 MIN_GAIN = 0.005     # success a setting must add to be taken: smaller gains are noise here
 SCORES = ("success_auc", "precision_20", "sr_50")

@@ -31,6 +31,11 @@ With ``feature_filter_weight`` > 0 an online correlation filter over the search 
 response to SiamFC's at that weight (1: the two maps span the same range on the first frame):
 a discriminative model of the target against its surroundings, for objects the network's
 offline embedding matches poorly. 0, the default, is SiamFC's response alone.
+With ``color_weight`` > 0 a colour model of the target against its surroundings
+(``trackers.color_model``: Staple's per-pixel score), learned at rate ``color_lr`` from every
+frame's box, scores each position of the winning scale's map by how much of a target-sized box
+there has the target's colours; that score (0-1) and SiamFC's map (scaled to 0-1) are mixed at
+that weight before the cosine window. 0, the default, is SiamFC's response alone.
 With ``exemplar_context`` < 1 the exemplar crop's pixels outside the target's box are faded
 towards the padding colour to that share of their contrast before the exemplar is embedded
 (0: the box alone), so a second object beside the target weighs less in the exemplar; 1, the
@@ -60,6 +65,7 @@ from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.errors import RBSFError
+from trackers.color_model import ColorModel
 from trackers.feature_filter import FeatureFilter
 from trackers.running import blend
 from trackers.scale_filter import ScaleFilter
@@ -100,6 +106,9 @@ class TrackerParams:
                                         # SiamFC's (0: none)
     feature_filter_lr: float = 0.01     # learning rate of the feature filter per frame
     feature_filter_sigma: float = 1.0   # width of its desired response, in feature cells
+    color_weight: float = 0.0     # weight of the colour model's score beside SiamFC's (0: none)
+    color_lr: float = 0.04        # learning rate of the colour histograms per frame
+    color_bins: int = 32          # colour histogram bins a channel
     response_up: int = 16
     total_stride: int = 8
     min_size: float = 2.0
@@ -139,6 +148,9 @@ class TrackerParams:
             "feature_filter_weight": (0 <= self.feature_filter_weight <= 4, "in [0, 4]"),
             "feature_filter_lr": (0 < self.feature_filter_lr <= 1, "in (0, 1]"),
             "feature_filter_sigma": (0 < self.feature_filter_sigma <= 8, "in (0, 8]"),
+            "color_weight": (0 <= self.color_weight <= 1, "in [0, 1]"),
+            "color_lr": (0 < self.color_lr <= 1, "in (0, 1]"),
+            "color_bins": (2 <= self.color_bins <= 64, "in [2, 64]"),
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
@@ -274,6 +286,9 @@ class SiamFCTracker(Tracker):
         hann = np.hanning(self.upscale_size)
         window = np.outer(hann, hann)
         self.window = window / window.sum()
+        # the crop pixel (x or y) that each row / column of the upsampled response stands for
+        self.response_coords = ((p.instance_size - 1) / 2.0 + (np.arange(self.upscale_size)
+                                - (self.upscale_size - 1) / 2.0) * p.total_stride / p.response_up)
         self.scale_factors = p.scale_step ** np.linspace(-(p.scale_num // 2), p.scale_num // 2,
                                                          p.scale_num)
         # each scale's peak weight: the penalty off the centre scale, times the scale prior
@@ -285,6 +300,7 @@ class SiamFCTracker(Tracker):
                                          p.scale_filter_lr) if p.scale_filter_lr > 0 else None)
         self.feature_filter: Optional[FeatureFilter] = None
         self.feature_filter_gain = 0.0
+        self.color_model: Optional[ColorModel] = None
 
     def _response_size(self) -> int:
         p = self.params
@@ -324,6 +340,9 @@ class SiamFCTracker(Tracker):
             self.scale_filter.start(grey(image), self.center, self.target_size)
         if p.feature_filter_weight > 0:
             self._start_feature_filter(image)
+        self.color_model = ColorModel(p.color_bins, p.color_lr) if p.color_weight > 0 else None
+        if self.color_model is not None:
+            self.color_model.learn(image, self.center, self.target_size)
 
     def _exemplar(self, image: np.ndarray) -> np.ndarray:
         """The exemplar crop around the current box, its context faded by ``exemplar_context``."""
@@ -380,7 +399,7 @@ class SiamFCTracker(Tracker):
             spectra = self.feature_filter.transform(embedding.cpu())
             responses = responses + (p.feature_filter_weight * self.feature_filter_gain
                                      * self.feature_filter.respond(spectra))
-        scale_id, peak = self._locate(responses)
+        scale_id, peak = self._locate(responses, crops)
         scale = self.scale_factors[scale_id]
         if p.distractor_weight > 0:
             self._learn_distractors(responses[scale_id], embedding[scale_id], peak, scale)
@@ -396,6 +415,8 @@ class SiamFCTracker(Tracker):
             self.set_size(*(self.target_size
                             * self.scale_filter.estimate(frame, self.center, self.target_size)))
             self.scale_filter.learn(frame, self.center, self.target_size)
+        if self.color_model is not None:
+            self.color_model.learn(image, self.center, self.target_size)
         self.velocity = blend(self.velocity, self.center - previous, p.motion_lr)
         if p.template_lr > 0:
             self.kernel = blend(self.kernel, self._embed([self._exemplar(image)]), p.template_lr)
@@ -416,8 +437,9 @@ class SiamFCTracker(Tracker):
         found = found.mean(dim=0, keepdim=True)
         self.distractors = blend(self.distractors, found, p.distractor_lr)
 
-    def _locate(self, responses: np.ndarray):
-        """Best scale index and the peak (x, y) in the upsampled response of that scale.
+    def _locate(self, responses: np.ndarray, crops: Optional[Sequence[np.ndarray]] = None):
+        """Best scale index and the peak (x, y) in the upsampled response of that scale (mixed
+        with the colour model's score on that scale's crop, when there is a colour model).
 
         Scale weights are positive, and multiplying by one is monotonic in floating point, so
         each weighted map's maximum is its weighted maximum: only the winning scale's map
@@ -431,6 +453,12 @@ class SiamFCTracker(Tracker):
         scale_id = int(np.argmax(peaks))
         response = up[scale_id].astype(np.float64) * self.scale_weights[scale_id]
         response -= response.min()
+        if self.color_model is not None and crops is not None:
+            response /= response.max() + 1e-16
+            box = self.target_size * p.instance_size / (self.x_size * self.scale_factors[scale_id])
+            color = self.color_model.respond(crops[scale_id], box, self.response_coords)
+            response = (1 - p.color_weight) * response + p.color_weight * color
+            response -= response.min()
         response /= response.sum() + 1e-16
         response = (1 - p.window_influence) * response + p.window_influence * self.window
         row, col = np.unravel_index(int(np.argmax(response)), response.shape)

@@ -155,6 +155,35 @@ def test_rendered_set_names_each_target_stamp_as_drawn(tmp_path):
         assert targets[sequence.name] == seen, sequence.name
 
 
+def test_rendered_set_names_each_background_as_drawn(tmp_path):
+    root = make_stamps(tmp_path / "stamps")
+    infos = [i for i in stamps.build_index(root) if i.weight > 0]
+    files = []
+    for name, bgr in (("grey.jpg", (128, 128, 128)), ("green.jpg", (40, 170, 40))):
+        files.append(tmp_path / name)
+        cv2.imwrite(str(files[-1]), np.full((300, 400, 3), bgr, np.uint8))
+    library = render.load_library(root, infos, files, background_names=["src/grey", "src/green"])
+    out = render.write_rendered_otb(tmp_path / "set", library, 8, 2, seed=5,
+                                    frame_size=(160, 120), split="tuning")
+    named = json.loads((out / "dataset.json").read_text())["backgrounds"]
+    assert set(named.values()) == {"src/grey", "src/green"}
+    for sequence in load_sequences(str(out)):
+        image = cv2.imread(str(sequence.frames[0])).astype(int)
+        x, y, w, h = sequence.boxes[0].astype(int)
+        outside = np.ones(image.shape[:2], bool)
+        outside[max(y, 0):y + h, max(x, 0):x + w] = False
+        blue, green, red = np.median(image[outside], axis=0)
+        assert named[sequence.name] == ("src/green" if green - red > 60 else "src/grey"), \
+            sequence.name
+
+
+def test_library_background_names(tmp_path):
+    library = tiny_library(tmp_path)
+    assert library.background_names == ["bg.jpg"]          # default: the file name
+    with pytest.raises(render.RenderError, match="2 background names for 1 backgrounds"):
+        render.Library(library.mattes, library.weights, library.backgrounds, ["a", "b"])
+
+
 def test_rendered_otb_set_refuses_an_unknown_split(tmp_path):
     with pytest.raises(render.RenderError, match="unknown split"):
         render.write_rendered_otb(tmp_path / "x", tiny_library(tmp_path), 1, 2, seed=0,

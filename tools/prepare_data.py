@@ -211,9 +211,10 @@ def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Lib
     if absent:
         print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
               file=sys.stderr)
-    files = [p for name, group in backgrounds.items() for p in group
+    named = [(p, f"{name}/{p.name}") for name, group in backgrounds.items() for p in group
              if render.background_split(name, p.name) in splits]
-    return render.load_library(root, infos, files)
+    return render.load_library(root, infos, [p for p, _ in named],
+                               background_names=[n for _, n in named])
 
 
 def write(args: argparse.Namespace) -> int:

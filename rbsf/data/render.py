@@ -34,7 +34,7 @@ import multiprocessing
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -124,6 +124,7 @@ class Library:
     mattes: List[Matte]
     weights: np.ndarray
     backgrounds: List[np.ndarray]
+    background_names: List[str] = field(default_factory=list)   # default: "background <k>"
     by_category: Dict[str, List[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -133,6 +134,11 @@ class Library:
         if not self.backgrounds:
             raise RenderError("no background to render on: fetch a backgrounds source "
                               "(`python tools/prepare_data.py fetch mate-backgrounds`, ...)")
+        if not self.background_names:
+            self.background_names = [f"background {k}" for k in range(len(self.backgrounds))]
+        if len(self.background_names) != len(self.backgrounds):
+            raise RenderError(f"{len(self.background_names)} background names for "
+                              f"{len(self.backgrounds)} backgrounds")
         self.weights = np.asarray(self.weights, np.float64) / np.sum(self.weights)
         for k, matte in enumerate(self.mattes):
             self.by_category.setdefault(matte.category, []).append(k)
@@ -145,20 +151,25 @@ def _crop_to_mask(rgb: np.ndarray, alpha: np.ndarray) -> Tuple[np.ndarray, np.nd
 
 
 def load_library(stamp_root: Path, infos: Sequence[StampInfo],
-                 background_files: Sequence[Path], max_side: int = 1280) -> Library:
-    """Read the given stamps (cropped to their mask) and backgrounds (at most ``max_side``)."""
+                 background_files: Sequence[Path], max_side: int = 1280,
+                 background_names: Optional[Sequence[str]] = None) -> Library:
+    """Read the given stamps (cropped to their mask) and backgrounds (at most ``max_side``),
+    each background named by ``background_names`` (default: its file name); a background that
+    cannot be read is left out."""
     mattes, weights = [], []
     for info in infos:
         rgb, alpha = read_stamp(Path(stamp_root) / info.path)
         rgb, alpha = _crop_to_mask(rgb, alpha)
         mattes.append(Matte(rgb, alpha, info.category, info.path))
         weights.append(info.weight)
-    backgrounds = []
-    for path in background_files:
+    names = background_names or [Path(path).name for path in background_files]
+    backgrounds, kept = [], []
+    for path, name in zip(background_files, names, strict=True):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is not None:
             backgrounds.append(cv2.cvtColor(shrink(bgr, max_side), cv2.COLOR_BGR2RGB))
-    return Library(mattes, np.array(weights), backgrounds)
+            kept.append(name)
+    return Library(mattes, np.array(weights), backgrounds, kept)
 
 
 def _look_alike(rng: np.random.Generator, library: Library, target: int) -> Sprite:
@@ -249,6 +260,38 @@ def sequence_target(library: Library, seed: int, index: int) -> str:
     return library.mattes[_draw_target(sequence_rng(seed, index), library)].name
 
 
+class _Cast(NamedTuple):
+    """A stamp sequence's first draws: its target, the look-alikes wandering beside it, and the
+    background they move over."""
+
+    target_index: int
+    target: Sprite
+    base: float
+    motion: _Motion
+    others: List[Tuple[Sprite, float, _Motion]]
+    background_index: int
+
+
+def _draw_cast(rng: np.random.Generator, library: Library, frame_size: Tuple[int, int]) -> _Cast:
+    W, H = frame_size
+    target_index = _draw_target(rng, library)
+    target = library.mattes[target_index].sprite()
+    base = _base_scale(rng, target, H)
+    motion = _Motion(rng, W, H, 0.008, float(rng.choice([0.0, 0.3, 0.8])))
+    others = [(s, _base_scale(rng, s, H), _Motion(rng, W, H, 0.005, 0.3))
+              for s in _distractors(rng, library, target_index)]
+    return _Cast(target_index, target, base, motion, others,
+                 int(rng.integers(len(library.backgrounds))))
+
+
+def sequence_background(library: Library, seed: int, index: int,
+                        frame_size: Tuple[int, int]) -> str:
+    """The name of the background of stamp sequence ``index`` of a set of ``frame_size`` made
+    with ``seed`` from ``library`` (its generator replayed to the background's draw)."""
+    cast = _draw_cast(sequence_rng(seed, index), library, frame_size)
+    return library.background_names[cast.background_index]
+
+
 def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames: int,
                           frame_size: Tuple[int, int] = (480, 360),
                           crossing: bool = False) -> Iterator[RenderedFrame]:
@@ -257,14 +300,9 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
     with ``crossing``, also a look-alike that passes the target (``Crossing``), its box in
     each frame's ``crosser_box``."""
     W, H = frame_size
-    target_index = _draw_target(rng, library)
-    target = library.mattes[target_index].sprite()
-    base = _base_scale(rng, target, H)
-    motion = _Motion(rng, W, H, 0.008, float(rng.choice([0.0, 0.3, 0.8])))
-    others = [(s, _base_scale(rng, s, H), _Motion(rng, W, H, 0.005, 0.3))
-              for s in _distractors(rng, library, target_index)]
-
-    background = library.backgrounds[int(rng.integers(len(library.backgrounds)))].astype(np.float32)
+    target_index, target, base, motion, others, background_index = _draw_cast(rng, library,
+                                                                              frame_size)
+    background = library.backgrounds[background_index].astype(np.float32)
     bh, bw = background.shape[:2]
     cover = max(W / bw, H / bh) * rng.uniform(1.2, 2.0)
     mx, my = W / (2 * cover), H / (2 * cover)
@@ -538,7 +576,8 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
     library, new sequences drawn from the training sources. With ``crossing``, a look-alike
     passes the target in every sequence (``Crossing``; its boxes in ``crosser_rect.txt``, which
     ``rbsf.eval.crossings`` scores). ``dataset.json`` names each sequence's target stamp
-    (``targets``), so that scores can be grouped by object. Complete or absent."""
+    (``targets``) and background (``backgrounds``), so that scores can be grouped by object
+    and by scene. Complete or absent."""
     if split not in RENDERED_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(RENDERED_SPLITS)}")
     names = [f"{RENDERED_SPLITS[split]}{i + 1:04d}" for i in range(sequences)]
@@ -551,5 +590,8 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
                                   "sequences": sequences, "crossing": crossing,
                                   "stamps": sorted({m.name for m in library.mattes}),
                                   "targets": {name: sequence_target(library, seed, i)
-                                              for i, name in enumerate(names)}})
+                                              for i, name in enumerate(names)},
+                                  "backgrounds": {name: sequence_background(library, seed, i,
+                                                                            frame_size)
+                                                  for i, name in enumerate(names)}})
     return Path(out)

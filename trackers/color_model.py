@@ -22,6 +22,7 @@ from trackers.running import blend
 
 INNER_PADDING = 0.2     # the foreground is the box shrunk by this share of its mean side,
                         # so a box's corners (often background) count less as target
+BINS_RANGE = (2, 64)    # bins a channel: 64 ** 3 bins is the largest histogram kept
 
 
 class ColorModel:
@@ -29,8 +30,9 @@ class ColorModel:
     from each frame's box (:meth:`learn`), scored on search crops (:meth:`respond`)."""
 
     def __init__(self, bins: int, lr: float):
-        if not 2 <= bins <= 64:
-            raise ValueError(f"colour histograms need 2 to 64 bins a channel, got {bins}")
+        if not BINS_RANGE[0] <= bins <= BINS_RANGE[1]:
+            raise ValueError(f"colour histograms need {BINS_RANGE[0]} to {BINS_RANGE[1]} bins a "
+                             f"channel, got {bins}")
         self.bins = bins
         self.lr = lr
         self.foreground: Optional[np.ndarray] = None

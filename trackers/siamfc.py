@@ -65,7 +65,7 @@ from rbsf.deploy.engine import correlate
 from rbsf.deploy.packed import PackedSiamFC
 from rbsf.devices import exact_float32_on_gpu
 from rbsf.errors import RBSFError
-from trackers.color_model import ColorModel
+from trackers.color_model import BINS_RANGE, ColorModel
 from trackers.feature_filter import FeatureFilter
 from trackers.running import blend
 from trackers.scale_filter import ScaleFilter
@@ -150,7 +150,8 @@ class TrackerParams:
             "feature_filter_sigma": (0 < self.feature_filter_sigma <= 8, "in (0, 8]"),
             "color_weight": (0 <= self.color_weight <= 1, "in [0, 1]"),
             "color_lr": (0 < self.color_lr <= 1, "in (0, 1]"),
-            "color_bins": (2 <= self.color_bins <= 64, "in [2, 64]"),
+            "color_bins": (BINS_RANGE[0] <= self.color_bins <= BINS_RANGE[1],
+                           "in [{}, {}]".format(*BINS_RANGE)),
             "response_up": (1 <= self.response_up <= 64, "in [1, 64]"),
             "total_stride": (self.total_stride >= 1, "positive"),
             "min_size": (self.min_size > 0, "positive"),
@@ -340,8 +341,9 @@ class SiamFCTracker(Tracker):
             self.scale_filter.start(grey(image), self.center, self.target_size)
         if p.feature_filter_weight > 0:
             self._start_feature_filter(image)
-        self.color_model = ColorModel(p.color_bins, p.color_lr) if p.color_weight > 0 else None
-        if self.color_model is not None:
+        self.color_model = None
+        if p.color_weight > 0:
+            self.color_model = ColorModel(p.color_bins, p.color_lr)
             self.color_model.learn(image, self.center, self.target_size)
 
     def _exemplar(self, image: np.ndarray) -> np.ndarray:

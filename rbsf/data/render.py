@@ -124,7 +124,7 @@ class Library:
     mattes: List[Matte]
     weights: np.ndarray
     backgrounds: List[np.ndarray]
-    background_names: List[str] = field(default_factory=list)   # default: "background <k>"
+    background_names: List[str]     # one a background, for manifests (``<source>/<file>``)
     by_category: Dict[str, List[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -134,8 +134,6 @@ class Library:
         if not self.backgrounds:
             raise RenderError("no background to render on: fetch a backgrounds source "
                               "(`python tools/prepare_data.py fetch mate-backgrounds`, ...)")
-        if not self.background_names:
-            self.background_names = [f"background {k}" for k in range(len(self.backgrounds))]
         if len(self.background_names) != len(self.backgrounds):
             raise RenderError(f"{len(self.background_names)} background names for "
                               f"{len(self.backgrounds)} backgrounds")

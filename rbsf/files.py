@@ -90,9 +90,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     (Ctrl-C included). A partial folder left by a killed job (it holds ``PARTIAL_MARK``) is
     deleted first; any other folder on that name is refused, never deleted."""
     path = Path(path)
-    check_writable_dir(path, "output folder")
-    if path.exists() and any(path.iterdir()):
-        raise OutputPathError(f"output folder {path} is not empty: choose a new or empty folder")
+    check_new_dir(path, "output folder")
     if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
         raise OutputPathError(f"output folder {path} cannot be written: it is built beside it, "
                               f"and {path.parent} has no write permission; choose another "
@@ -150,6 +148,13 @@ def check_writable_dir(path: PathLike, label: str) -> None:
                                   f"choose another location")
         return
     check_writable(path, label)
+
+
+def check_new_dir(path: PathLike, label: str) -> None:
+    """``OutputPathError`` unless the folder ``path`` is absent or empty, and writable."""
+    check_writable_dir(path, label)
+    if Path(path).is_dir() and any(Path(path).iterdir()):
+        raise OutputPathError(f"{label} {path} is not empty: choose a new or empty folder")
 
 
 def check_outputs(outputs: Mapping[str, PathLike], inputs: Mapping[str, PathLike]) -> None:

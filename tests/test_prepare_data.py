@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rbsf.data import load_sequences, render, sources
-from tests.test_render import make_stamps
+from rbsf.data import load_sequences, pack, render, sources, stamps
+from tests.test_render import _disc, _png, make_stamps
 from tools import prepare_data
 from tools.cli import run_tool
 
@@ -122,6 +122,74 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
                                         "--size", "160x120"]) == 0
     assert [s.name for s in load_sequences(str(tune))] == ["Tune0001"]
     assert json.loads((tune / "dataset.json").read_text())["stamps"] == ["animals/mammals/dog5.png"]
+
+
+def test_pack_holds_what_train_draws_from_and_renders_like_the_cache(tmp_path, capsys):
+    folders = fake_packages(tmp_path)
+    mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"
+    shutil.copy(mammals / "dog0.png", mammals / "dog5.png")           # the tuning split
+    cache = tmp_path / "cache"
+    fetch_from(folders, cache)
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps"]) == 0
+    packed = tmp_path / "pack"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "pack", "--reserve-tuning",
+                                        "--out", str(packed), "--background-side", "200",
+                                        "--stamp-side", "60"]) == 0
+    assert "--reserve-tuning" in capsys.readouterr().out
+
+    assert render.stamp_split("animals/mammals/cat.png") == "held-out"
+    kept = {f"animals/mammals/dog{k}.png" for k in range(4)}
+    index = stamps.load_index(packed / "tuxpaint-stamps" / stamps.INDEX_NAME)
+    assert {i.path for i in index} == kept                # no tuning, held-out, dropped or svg stamp
+    files = sorted(p.relative_to(packed / "tuxpaint-stamps/files").as_posix()
+                   for p in (packed / "tuxpaint-stamps/files").rglob("*") if p.is_file())
+    assert files == sorted(kept)
+    rgb, alpha = stamps.read_stamp(packed / "tuxpaint-stamps/files/animals/mammals/dog0.png")
+    assert max(alpha.shape) == 60 and alpha.max() == 1.0
+    wall = cv2.imread(str(packed / "mate-backgrounds/files/desktop/wall.jpg"))
+    assert max(wall.shape[:2]) == 200
+    meta = json.loads((packed / "mate-backgrounds/source.json").read_text())
+    assert meta["files"] == 1 and meta["version"] == "unknown" and "pack" in meta["how"]
+    assert (packed / "mate-backgrounds/COPYRIGHT").read_text() == \
+        (cache / "mate-backgrounds/COPYRIGHT").read_text()
+    assert sorted(p.name for p in packed.iterdir()) == ["mate-backgrounds", "tuxpaint-stamps"]
+
+    boxes = {}
+    for name, source in (("pack", packed), ("cache", cache)):
+        out = tmp_path / f"real-{name}"
+        assert run_tool(prepare_data.main, ["--cache", str(source), "train", "--reserve-tuning",
+                                            "--out", str(out), "--sequences", "2", "--frames",
+                                            "6", "--size", "160x120", "--tracks-per-video",
+                                            "0"]) == 0
+        boxes[name] = np.concatenate([s.boxes for s in load_sequences(str(out))])
+    assert np.abs(boxes["pack"] - boxes["cache"]).max() <= 1   # the same draws, resampled
+    capsys.readouterr()
+
+    code = run_tool(prepare_data.main, ["--cache", str(packed), "tuning", "--out",
+                                        str(tmp_path / "tune"), "--sequences", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no kept stamp in the tuning split" in err[0]
+    code = run_tool(prepare_data.main, ["--cache", str(cache), "pack", "--out", str(packed)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not empty" in err[0]
+
+
+def test_a_packed_stamp_keeps_its_edge_colour_when_shrunk(tmp_path):
+    """White disc on black transparent pixels: shrinking colour and alpha apart would grey its
+    edge; the pack shrinks the colour weighted by alpha."""
+    cache = tmp_path / "cache"
+    root = cache / "tuxpaint-stamps" / "files"
+    disc = _disc(80)
+    black_under_transparent = np.where(disc[..., None] > 0, 255, 0) * np.ones((1, 1, 3))
+    _png(root / "food" / "ball.png", black_under_transparent, disc)
+    (cache / "tuxpaint-stamps" / "COPYRIGHT").write_text("GPL-2\n")
+    (cache / "tuxpaint-stamps" / "source.json").write_text(json.dumps({"how": "a test"}))
+    info = stamps.StampInfo("food/ball.png", "food", 80, 80, 4000, 0.0, 50.0, False, 1.0, "photo")
+    pack.write_pack(cache, tmp_path / "pack", [info], [], [], stamp_side=20)
+    rgb, alpha = stamps.read_stamp(tmp_path / "pack/tuxpaint-stamps/files/food/ball.png")
+    edge = (alpha > 0.1) & (alpha < 0.9)
+    assert edge.sum() > 10
+    assert rgb[edge].min() >= 250
 
 
 def test_train_without_stamps_is_one_error_line(tmp_path, capsys):

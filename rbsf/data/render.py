@@ -142,7 +142,8 @@ class Library:
             self.by_category.setdefault(matte.category, []).append(k)
 
 
-def _crop_to_mask(rgb: np.ndarray, alpha: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def crop_to_mask(rgb: np.ndarray, alpha: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A stamp's image and alpha cut to the box of its visible pixels (alpha > 0.02)."""
     ys, xs = np.nonzero(alpha > 0.02)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     return np.ascontiguousarray(rgb[y0:y1, x0:x1]), np.ascontiguousarray(alpha[y0:y1, x0:x1])
@@ -157,7 +158,7 @@ def load_library(stamp_root: Path, infos: Sequence[StampInfo],
     mattes, weights = [], []
     for info in infos:
         rgb, alpha = read_stamp(Path(stamp_root) / info.path)
-        rgb, alpha = _crop_to_mask(rgb, alpha)
+        rgb, alpha = crop_to_mask(rgb, alpha)
         mattes.append(Matte(rgb, alpha, info.category, info.path))
         weights.append(info.weight)
     names = background_names or [Path(path).name for path in background_files]

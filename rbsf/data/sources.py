@@ -169,13 +169,18 @@ def _store(item: Source, relative: str, path: Path, out: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         return
+    write_background(path, out / (relative.rsplit(".", 1)[0] + ".jpg"), MAX_BACKGROUND_SIDE, 92)
+
+
+def write_background(path: Path, target: Path, max_side: int, quality: int) -> bool:
+    """The image at ``path`` with its longer side at most ``max_side``, stored at ``target`` as
+    JPEG of that ``quality``; False (nothing written) when it cannot be read as an image."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        return
-    image = shrink(image, MAX_BACKGROUND_SIDE)
-    target = out / (relative.rsplit(".", 1)[0] + ".jpg")
+        return False
     target.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(target), shrink(image, max_side), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return True
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:

@@ -21,6 +21,8 @@ from rbsf.errors import RBSFError
 from rbsf.models.siamfc import SiamFCNet
 
 FORMAT = "rbsf"
+# what only resuming a training checkpoint needs (``slim_checkpoint`` leaves it out)
+RESUME_STATE = ("opt_w", "sched_w", "opt_c", "sched_c", "discs", "opt_d", "rng")
 PathLike = Union[str, os.PathLike]
 
 
@@ -95,6 +97,13 @@ def load_model(path: PathLike) -> SiamFCNet:
     """Load a SiamFC network (any kind) from a checkpoint file, in eval mode."""
     net = model_from_checkpoint(load_checkpoint(path), str(path))
     return net.eval()
+
+
+def slim_checkpoint(data: Dict[str, Any]) -> Dict[str, Any]:
+    """A training checkpoint without what only resuming needs (optimiser, scheduler,
+    discriminator and RNG states): the model and the facts of its training, about half the
+    size. It loads as a model and ships like the full one, but cannot be resumed."""
+    return {key: value for key, value in data.items() if key not in RESUME_STATE}
 
 
 def model_payload(net: SiamFCNet, **extra: Any) -> Dict[str, Any]:

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from experiments.ship_trained import ShipError, main, ship
+from experiments.slim_run import main as slim_main
 from rbsf.checkpoint import load_checkpoint, load_model
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import write_dataset
-from rbsf.train import Interrupted, preset, train_chain
+from rbsf.train import Interrupted, TrainingError, preset, train_chain
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,37 @@ def test_an_unknown_stage_is_one_error_line(run, tmp_path, capsys):
     assert capsys.readouterr().err == ("error: --stages wants names from teacher, xnor, rbsf, "
                                        "got 'xnor,student'\n")
     assert not (tmp_path / "w").exists()
+
+
+def test_a_slim_copy_ships_the_same_weights_and_refuses_to_resume(run, tmp_path, capsys):
+    slim = tmp_path / "slim"
+    slim.mkdir()                       # gpu_chain.sh's OUT already holds its chain.log
+    assert slim_main([str(run), str(slim)]) == 0
+    assert capsys.readouterr().out.count("finished ->") == 3
+    for stage in ("teacher", "xnor", "rbsf"):
+        full, small = load_checkpoint(run / stage / "last.pt"), load_checkpoint(
+            slim / stage / "last.pt")
+        assert set(full) - set(small) >= {"opt_w", "rng"} and small["finished"]
+        assert (slim / stage / "log.csv").read_bytes() == (run / stage / "log.csv").read_bytes()
+    shipped = {}
+    for name, source in (("full", run), ("slim", slim)):
+        weights = tmp_path / f"weights-{name}"
+        ship(source, {}, weights)
+        shipped[name] = {f: load_checkpoint(weights / f)["model"]
+                         for f in ("siamfc.pt", "xnor.pt", "rbsf.pt")}
+    for file, state in shipped["full"].items():
+        assert all(torch.equal(state[k], shipped["slim"][file][k]) for k in state)
+
+    root = write_dataset(str(tmp_path / "got10k"), "got10k", 2, 12, seed=5, frame_size=(240, 180))
+    sequences = load_sequences(str(root), "train")
+    cut = tmp_path / "cut"
+    with pytest.raises(Interrupted):
+        train_chain(preset("smoke"), ["teacher"], sequences, cut, max_steps=1)
+    assert slim_main([str(cut), str(tmp_path / "cut-slim")]) == 0
+    assert "unfinished teacher training" in capsys.readouterr().out
+    with pytest.raises(TrainingError, match="slim copy"):
+        train_chain(preset("smoke"), ["teacher"], sequences, tmp_path / "cut-slim", resume=True)
+    assert slim_main([str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
+    assert "holds no <stage>/last.pt" in capsys.readouterr().err
+    assert slim_main([str(run), str(run)]) == 2
+    assert "would replace the run's checkpoints" in capsys.readouterr().err

@@ -143,9 +143,14 @@ def check_resumable(data: dict, path: Path, config: CoreConfig, stage: str) -> D
     ``config``; returns the settings it changes ({key: [saved, new]}, only what a NaN stop
     allows), raises ``TrainingError`` naming what differs otherwise. A finished stage is not
     continued (resume skips it), so nothing is compared."""
-    if data.get("stage") != stage or "opt_w" not in data:
+    if data.get("stage") != stage or "model" not in data:
         raise TrainingError(f"{path} is not a {stage} training checkpoint; remove it or pick "
                             f"another --out")
+    if "opt_w" not in data:
+        raise TrainingError(f"{path} is a slim copy without optimiser state "
+                            f"(rbsf.checkpoint.slim_checkpoint) and cannot be resumed; move it "
+                            f"away, or train the stage again starting from it (--init "
+                            f"{stage}=CHECKPOINT)")
     if data["finished"]:
         return {}
     # a setting added after the checkpoint was written had its default value then

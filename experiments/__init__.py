@@ -5,7 +5,9 @@ the tracker settings (``tune_tracker``), the pair scores of trained nets on any 
 (``score_pairs``), the size-oracle diagnosis of a tracker (``size_oracle``), the paired
 per-sequence comparison of a report's trackers (``compare_trackers``), the crossing counts
 (``crossing_gate``), the box sizes against the true ones (``box_sizes``), the binary weights
-training changed (``sign_agreement``) and the shipping of trained weights (``ship_trained``).
+training changed (``sign_agreement``), the shipping of trained weights (``ship_trained``) and
+the slim copy of a run that travels back from a GPU machine (``slim_run``, which
+``gpu_chain.sh`` ends with).
 Tools and benchmarks wrap them; the library never imports them."""
 import sys
 from typing import Callable, Tuple

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The real-imagery training chain in one call on a GPU machine that cannot fetch anything (the
+# workplace's lent device: at most 600 s a command, 15 min of device time, 16 MB a file back).
+#
+# Before the call, here:
+#   python tools/prepare_data.py pack --reserve-tuning --out data/cache/pack     # ~25 MB
+# The call (device `run`, carry ["data/cache/pack"], timeout_s 600):
+#   bash experiments/gpu_chain.sh
+# After it, here (FILES: the folder the call's files came back to):
+#   python -m experiments.ship_trained --run FILES --weights-dir runs/gpu-chain/weights
+#
+# What it does, in order, within DEADLINE_S seconds in all:
+# 1. renders SEQUENCES training sequences (and 40 real-motion tracks of each training video)
+#    from the pack, the tuning split left out, on every core;
+# 2. fine-tunes the teacher from the shipped siamfc.pt;
+# 3. distils XNOR-SF and RB-SF from that teacher at once, on the same GPU, with equal budgets,
+#    each initialised from the teacher's weights, with Adam (docs/heldout/adam: under SGD no
+#    binary weight changes sign);
+# 4. writes the slim copy of each stage (experiments/slim_run.py) with its log.csv to OUT, and
+#    chain.log (every step's output and the pairs/s of each stage).
+# A stage still running at the deadline is stopped with Ctrl-C, saving its checkpoint: its
+# slim copy says "unfinished", and ship_trained refuses it. Budgets are pairs per epoch times
+# epochs; every setting below can be given in the environment.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+PACK=${PACK:-data/cache/pack}
+DEVICE=${DEVICE:-cuda}
+PRECISION=${PRECISION:-bf16}              # fp32 for a CPU without bfloat16 instructions
+SEQUENCES=${SEQUENCES:-1500}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-8}
+TEACHER_PAIRS=${TEACHER_PAIRS:-8000}      # per epoch
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-8}
+STUDENT_PAIRS=${STUDENT_PAIRS:-3000}      # per epoch, each student
+BATCH=${BATCH:-8}                         # pairs per step, as every shipped run
+LOADER_WORKERS=${LOADER_WORKERS:-6}       # per training process
+DEADLINE_S=${DEADLINE_S:-560}
+SEED=${SEED:-0}
+OUT=${OUT:-runs/gpu-chain}
+WORK=${WORK:-$(mktemp -d)}
+
+left() { echo $((DEADLINE_S - SECONDS > 10 ? DEADLINE_S - SECONDS : 10)); }
+step() { echo "== $(date -u +%H:%M:%S) ($SECONDS s) $*"; }
+train() {   # train STAGE ARGS...: one stage, stopped with Ctrl-C (saving) at the deadline
+    local stage=$1
+    shift
+    timeout --signal=INT --kill-after=60 "$(left)" python tools/train_rbsf.py --stage "$stage" \
+        --got10k "$WORK/real" --out "$WORK/run" --device "$DEVICE" --precision "$PRECISION" \
+        --batch-size "$BATCH" --workers "$LOADER_WORKERS" --seed "$SEED" "$@"
+}
+
+chain() {
+    step "render $SEQUENCES sequences from $PACK into $WORK/real"
+    python tools/prepare_data.py --cache "$PACK" train --reserve-tuning --out "$WORK/real" \
+        --sequences "$SEQUENCES" --workers "$(nproc)" || exit 2
+
+    step "teacher: $TEACHER_EPOCHS x $TEACHER_PAIRS pairs from data/weights/siamfc.pt"
+    train teacher --init data/weights/siamfc.pt --epochs "$TEACHER_EPOCHS" \
+        --pairs-per-epoch "$TEACHER_PAIRS" --lr 5e-3 --lr-end 1e-4
+
+    if [ -f "$WORK/run/teacher/last.pt" ]; then
+        step "students: $STUDENT_EPOCHS x $STUDENT_PAIRS pairs each, at once"
+        students=()
+        for stage in xnor rbsf; do
+            train "$stage" --teacher "$WORK/run/teacher/last.pt" --epochs "$STUDENT_EPOCHS" \
+                --pairs-per-epoch "$STUDENT_PAIRS" --student-optimizer adam --lr 3e-4 \
+                --lr-end 1e-5 --lambda1 1e-4 > "$WORK/$stage.out" 2>&1 &
+            students+=($!)
+        done
+        wait "${students[@]}"
+        cat "$WORK/xnor.out" "$WORK/rbsf.out"
+    fi
+
+    step "slim copies into $OUT"
+    python -m experiments.slim_run "$WORK/run" "$OUT" || exit 2
+    for stage in teacher xnor rbsf; do
+        [ -f "$OUT/$stage/log.csv" ] && awk -F, -v stage="$stage" -v batch="$BATCH" '
+            NR == 1 { for (i = 1; i <= NF; i++) column[$i] = i; next }
+            { steps = $column["step"]; seconds = $column["elapsed_s"] }
+            END { printf "%s: %d steps of %d pairs in %.0f s, %.1f pairs/s\n", stage, steps,
+                  batch, seconds, steps * batch / seconds }' "$OUT/$stage/log.csv"
+    done
+    step "done"
+}
+
+mkdir -p "$OUT"
+chain 2>&1 | tee "$OUT/chain.log"

@@ -25,6 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
+PYTHON=${PYTHON:-python3}                 # on the lent machines, the one with PyTorch
 PACK=${PACK:-data/cache/pack}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}              # fp32 for a CPU without bfloat16 instructions
@@ -45,14 +46,15 @@ step() { echo "== $(date -u +%H:%M:%S) ($SECONDS s) $*"; }
 train() {   # train STAGE ARGS...: one stage, stopped with Ctrl-C (saving) at the deadline
     local stage=$1
     shift
-    timeout --signal=INT --kill-after=60 "$(left)" python tools/train_rbsf.py --stage "$stage" \
-        --got10k "$WORK/real" --out "$WORK/run" --device "$DEVICE" --precision "$PRECISION" \
-        --batch-size "$BATCH" --workers "$LOADER_WORKERS" --seed "$SEED" "$@"
+    timeout --signal=INT --kill-after=60 "$(left)" "$PYTHON" tools/train_rbsf.py \
+        --stage "$stage" --got10k "$WORK/real" --out "$WORK/run" --device "$DEVICE" \
+        --precision "$PRECISION" --batch-size "$BATCH" --workers "$LOADER_WORKERS" \
+        --seed "$SEED" "$@"
 }
 
 chain() {
     step "render $SEQUENCES sequences from $PACK into $WORK/real"
-    python tools/prepare_data.py --cache "$PACK" train --reserve-tuning --out "$WORK/real" \
+    "$PYTHON" tools/prepare_data.py --cache "$PACK" train --reserve-tuning --out "$WORK/real" \
         --sequences "$SEQUENCES" --workers "$(nproc)" || exit 2
 
     step "teacher: $TEACHER_EPOCHS x $TEACHER_PAIRS pairs from data/weights/siamfc.pt"
@@ -73,7 +75,7 @@ chain() {
     fi
 
     step "slim copies into $OUT"
-    python -m experiments.slim_run "$WORK/run" "$OUT" || exit 2
+    "$PYTHON" -m experiments.slim_run "$WORK/run" "$OUT" || exit 2
     for stage in teacher xnor rbsf; do
         [ -f "$OUT/$stage/log.csv" ] && awk -F, -v stage="$stage" -v batch="$BATCH" '
             NR == 1 { for (i = 1; i <= NF; i++) column[$i] = i; next }

@@ -20,7 +20,9 @@
 #    chain.log (every step's output and the pairs/s of each stage).
 # A stage still running at the deadline is stopped with Ctrl-C, saving its checkpoint: its
 # slim copy says "unfinished", and ship_trained refuses it. Budgets are pairs per epoch times
-# epochs; every setting below can be given in the environment.
+# epochs; every setting below can be given in the environment. Not yet run on a GPU; on a CPU
+# with tiny budgets it runs end to end (tests/test_gpu_chain.py), also under torch 2.11 with
+# opencv-python-headless 4.12, the PyTorch of the lent machines.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

@@ -3,6 +3,7 @@ sources, then shipped (slow: several minutes; skipped where the sources are not 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def test_the_chain_trains_every_stage_from_a_pack_and_its_copies_ship(tmp_path):
     pack = tmp_path / "pack"
     assert run_tool(prepare_data.main, ["pack", "--reserve-tuning", "--out", str(pack)]) == 0
     out = tmp_path / "out"
-    env = dict(os.environ, DEVICE="cpu", PRECISION="fp32", SEQUENCES="2", TEACHER_EPOCHS="1",
+    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", PRECISION="fp32", SEQUENCES="2", TEACHER_EPOCHS="1",
                TEACHER_PAIRS="8", STUDENT_EPOCHS="1", STUDENT_PAIRS="8", LOADER_WORKERS="0",
                PACK=str(pack), OUT=str(out), WORK=str(tmp_path / "work"), DEADLINE_S="3000")
     subprocess.run(["bash", "experiments/gpu_chain.sh"], cwd=REPO, env=env, check=True,

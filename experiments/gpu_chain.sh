@@ -31,11 +31,15 @@ PYTHON=${PYTHON:-python3}                 # on the lent machines, the one with P
 PACK=${PACK:-data/cache/pack}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}              # fp32 for a CPU without bfloat16 instructions
+# Sized from the one H100 run of the synthetic chain (tools/reproduce.py, batch 8: teacher 457
+# pairs/s, RB-SF 133, XNOR-SF 400) to leave room in 560 s: rendering ~2 min on 16 cores,
+# teacher 48,000 pairs ~2 min, students 20,000 pairs each at once ~3-4 min. Read the pairs/s
+# this run prints before sizing the next.
 SEQUENCES=${SEQUENCES:-1500}
 TEACHER_EPOCHS=${TEACHER_EPOCHS:-8}
-TEACHER_PAIRS=${TEACHER_PAIRS:-8000}      # per epoch
+TEACHER_PAIRS=${TEACHER_PAIRS:-6000}      # per epoch
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-8}
-STUDENT_PAIRS=${STUDENT_PAIRS:-3000}      # per epoch, each student
+STUDENT_PAIRS=${STUDENT_PAIRS:-2500}      # per epoch, each student
 BATCH=${BATCH:-8}                         # pairs per step, as every shipped run
 LOADER_WORKERS=${LOADER_WORKERS:-6}       # per training process
 DEADLINE_S=${DEADLINE_S:-560}

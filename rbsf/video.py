@@ -37,16 +37,28 @@ class VideoError(RBSFError, ValueError):
     """Bad demo input (video, camera, box, output path), with a one-line reason."""
 
 
+LOG_LEVEL_SILENT = 0   # OpenCV's level that prints nothing (cv::utils::logging::LOG_LEVEL_SILENT)
+
+
+def _log_level_functions():
+    """OpenCV's (get, set) of its log level: in ``cv2.utils.logging`` in OpenCV 5, at the top
+    of ``cv2`` in OpenCV 4."""
+    logging = getattr(cv2.utils, "logging", None)
+    if logging is not None:
+        return logging.getLogLevel, logging.setLogLevel
+    return cv2.getLogLevel, cv2.setLogLevel
+
+
 @contextlib.contextmanager
 def _quiet_opencv():
     """Silence OpenCV's own log lines (failed backends) so the caller's message stands alone."""
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    get_level, set_level = _log_level_functions()
+    level = get_level()
+    set_level(LOG_LEVEL_SILENT)
     try:
         yield
     finally:
-        logging.setLogLevel(level)
+        set_level(level)
 
 
 # ----------------------------------------------------------------------------- boxes

@@ -14,6 +14,7 @@ import pytest
 import torch
 from helpers import run_in_process, start_interruptible
 
+from rbsf import video
 from rbsf.checkpoint import model_payload
 from rbsf.files import save_atomic
 from rbsf.models.siamfc import SiamFCNet
@@ -343,3 +344,14 @@ def test_unfinished_training_checkpoint_is_named_as_such(work, tmp_path, demo_he
     finished = demo_here("--video", root / "clip.mp4", "--init-box", "20,70,30,30", "--weights",
                          root / "rbsf.pt", "--output", tmp_path / "o.mp4", "--max-frames", 2)
     assert finished.returncode == 0 and "warning" not in finished.stderr
+
+
+def test_opencv_logs_are_silenced_and_restored_under_opencv_4_too(monkeypatch):
+    """OpenCV 4 has no cv2.utils.logging, only cv2.getLogLevel / cv2.setLogLevel."""
+    calls = []
+    monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: 3, raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", calls.append, raising=False)
+    with video._quiet_opencv():
+        assert calls == [video.LOG_LEVEL_SILENT]
+    assert calls == [video.LOG_LEVEL_SILENT, 3]

@@ -19,7 +19,8 @@
 # 4. writes the slim copy of each stage (experiments/slim_run.py) with its log.csv to OUT, and
 #    chain.log (every step's output and the pairs/s of each stage).
 # A stage still running at the deadline is stopped with Ctrl-C, saving its checkpoint: its
-# slim copy says "unfinished", and ship_trained refuses it. Budgets are pairs per epoch times
+# slim copy says "unfinished", ship_trained refuses it, and the script exits with 1 (students
+# do not start from an unfinished teacher). Budgets are pairs per epoch times
 # epochs; every setting below can be given in the environment. Not yet run on a GPU; on a CPU
 # with tiny budgets it runs end to end (tests/test_gpu_chain.py), also under torch 2.11 with
 # opencv-python-headless 4.12, the PyTorch of the lent machines.
@@ -64,10 +65,11 @@ chain() {
         --sequences "$SEQUENCES" --workers "$(nproc)" || exit 2
 
     step "teacher: $TEACHER_EPOCHS x $TEACHER_PAIRS pairs from data/weights/siamfc.pt"
+    local failed=0
     train teacher --init data/weights/siamfc.pt --epochs "$TEACHER_EPOCHS" \
-        --pairs-per-epoch "$TEACHER_PAIRS" --lr 5e-3 --lr-end 1e-4
+        --pairs-per-epoch "$TEACHER_PAIRS" --lr 5e-3 --lr-end 1e-4 || failed=1
 
-    if [ -f "$WORK/run/teacher/last.pt" ]; then
+    if [ "$failed" = 0 ]; then
         step "students: $STUDENT_EPOCHS x $STUDENT_PAIRS pairs each, at once"
         students=()
         for stage in xnor rbsf; do
@@ -76,7 +78,9 @@ chain() {
                 --lr-end 1e-5 --lambda1 1e-4 > "$WORK/$stage.out" 2>&1 &
             students+=($!)
         done
-        wait "${students[@]}"
+        for pid in "${students[@]}"; do
+            wait "$pid" || failed=1
+        done
         cat "$WORK/xnor.out" "$WORK/rbsf.out"
     fi
 
@@ -89,7 +93,8 @@ chain() {
             END { printf "%s: %d steps of %d pairs in %.0f s, %.1f pairs/s\n", stage, steps,
                   batch, seconds, steps * batch / seconds }' "$OUT/$stage/log.csv"
     done
-    step "done"
+    step "done$([ "$failed" = 0 ] || echo ': a stage did not finish (see above)')"
+    return "$failed"
 }
 
 mkdir -p "$OUT"

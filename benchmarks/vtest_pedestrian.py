@@ -3,6 +3,7 @@ by eye.
 
     python benchmarks/vtest_pedestrian.py
     python benchmarks/vtest_pedestrian.py --trackers packed-int8 --peers CSRT --params reference
+    python benchmarks/vtest_pedestrian.py --trackers packed,packed-int8 --peers "" --jitter 20
 
 The README's demo (``tools/demo.py --video vtest.avi --init-box 638,240,48,82``) follows a man in
 a black coat. He walks left to the lamp post, circles behind a group standing there (frames
@@ -15,7 +16,9 @@ Our trackers run in this process with the shipped weights and ``tracking.json`` 
 ``--params``). OpenCV's (``--peers``) run in the opencv-contrib environment of
 ``benchmarks/classical_trackers.py``. Written to ``--out``:
 
-- ``summary.json`` and ``summary.md``: checkpoints on target per tracker;
+- ``summary.json`` and ``summary.md``: checkpoints on target per tracker (and, with
+  ``--jitter N``, how many of N runs on imperceptibly noised copies of the video keep them all:
+  the pass turns on bits, see docs/heldout/vtest_fragility);
 - ``<tracker>.txt``: one box per frame;
 - ``sheet.png``: the checkpoint frames with every tracker's box.
 
@@ -32,6 +35,7 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from classical_trackers import DEFAULT_PYTHON, PEERS, check_contrib, run_jobs
 from rbsf.data.heldout import (VTEST_PEDESTRIAN, VTEST_PEDESTRIAN_BOX, VTEST_VIDEOS,
@@ -41,7 +45,7 @@ from rbsf.eval.report import settings_lines
 from rbsf.eval.runner import write_atomic
 from rbsf.files import atomic_open, check_writable_dir, write_record
 from rbsf.video import FrameSource, VideoError
-from tools.cli import ArgumentParser, choose, fail, run_tool, split_list
+from tools.cli import ArgumentParser, choose, fail, non_negative_int, run_tool, split_list
 from trackers.registry import (PARAMS_HELP, SHIPPED_WEIGHTS, TRACKERS, factories,
                                params_file, tracker_params)
 from trackers.siamfc import changed_params
@@ -49,6 +53,7 @@ from trackers.siamfc import changed_params
 COLOURS = ((0, 0, 255), (255, 0, 0), (0, 200, 255), (255, 0, 255), (255, 255, 0), (0, 128, 255),
            (128, 0, 255), (255, 128, 0))   # BGR; ground truth is green
 TILE = 200                                  # pixels of the frame around the target in the sheet
+JITTER_SEED = 7301                          # the noise of jittered run k: default_rng([this, k])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -65,6 +70,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--params", default=None, help=PARAMS_HELP)
     p.add_argument("--python", type=Path, default=DEFAULT_PYTHON,
                    help="python of the environment with opencv-contrib-python-headless")
+    p.add_argument("--jitter", type=non_negative_int, default=0, metavar="N",
+                   help="also track with each of ours N more times, each on the video with its "
+                        "own seeded noise of -1, 0 or +1 grey level on every pixel value, and "
+                        "report how many of those runs keep every checkpoint (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/vtest_pedestrian"),
                    help="output folder")
     return p.parse_args(argv)
@@ -118,6 +127,29 @@ def track_peers(python: Path, peers: Sequence[str], frames: Sequence[np.ndarray]
                 for name in peers}
 
 
+def jittered(frames: Sequence[np.ndarray], seed: int) -> List[np.ndarray]:
+    """The frames with seeded noise of -1, 0 or +1 grey level on every value (clipped to
+    0-255): far below what the eye sees, and more than two video decoders differ by."""
+    rng = np.random.default_rng([JITTER_SEED, seed])
+    return [np.clip(f.astype(np.int16) + rng.integers(-1, 2, f.shape, dtype=np.int16), 0,
+                    255).astype(np.uint8) for f in frames]
+
+
+def jitter_runs(made: dict, frames: Sequence[np.ndarray], runs: int, checked: np.ndarray,
+                truth: np.ndarray) -> Dict[str, dict]:
+    """Per tracker of ours: checkpoints on target in each of ``runs`` jittered copies of the
+    video, and how many of those runs keep all of them."""
+    counts: Dict[str, List[int]] = {label: [] for label in made}
+    for seed in tqdm(range(runs), desc="jittered runs", unit="run"):
+        noisy = jittered(frames, seed)
+        for label, factory in made.items():
+            found = track(factory(), noisy, VTEST_PEDESTRIAN_BOX)
+            counts[label].append(int(centre_inside(found[checked], truth).sum()))
+    return {label: {"runs": runs, "all_checkpoints": sum(c == len(checked) for c in on_target),
+                    "mean_on_target": float(np.mean(on_target)), "on_target": on_target}
+            for label, on_target in counts.items()}
+
+
 def score(boxes: Dict[str, np.ndarray], checked: np.ndarray, truth: np.ndarray) -> dict:
     """Per tracker: checkpoints where its centre lies inside the pedestrian's box, and the
     frames where it does not."""
@@ -129,7 +161,8 @@ def score(boxes: Dict[str, np.ndarray], checked: np.ndarray, truth: np.ndarray) 
     return table
 
 
-def markdown(table: dict, video: Path, source: str, settings: Dict[str, dict]) -> str:
+def markdown(table: dict, jitter: Dict[str, dict], video: Path, source: str,
+             settings: Dict[str, dict]) -> str:
     lines = ["# vtest.avi pedestrian: checkpoints on target", "",
              f"Video: `{video}`, first box {','.join(map(str, VTEST_PEDESTRIAN_BOX))}; "
              f"settings from {source}.", *settings_lines(settings), "",
@@ -137,6 +170,13 @@ def markdown(table: dict, video: Path, source: str, settings: Dict[str, dict]) -
     for name, row in table.items():
         missed = ", ".join(map(str, row["missed_frames"])) or "none"
         lines.append(f"| {name} | {row['on_target']} / {row['checkpoints']} | {missed} |")
+    if jitter:
+        checkpoints = next(iter(table.values()))["checkpoints"]
+        lines += ["", "With -1 / 0 / +1 grey level of seeded noise on every pixel value:", "",
+                  "| tracker | runs keeping all checkpoints | mean on target |", "|---|---|---|"]
+        for name, row in jitter.items():
+            lines.append(f"| {name} | {row['all_checkpoints']} / {row['runs']} | "
+                         f"{row['mean_on_target']:.1f} / {checkpoints} |")
     return "\n".join(lines) + "\n"
 
 
@@ -194,12 +234,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"tracking with OpenCV's {', '.join(peers)} ...", flush=True)
         boxes.update(track_peers(args.python, peers, frames, VTEST_PEDESTRIAN_BOX))
     table = score(boxes, checked, truth)
+    jitter = jitter_runs(made, frames, args.jitter, checked, truth) if args.jitter else {}
     source = str(chosen) if chosen is not None else "SiamFC's reference values"
     settings = {label: changed_params(factory.params) for label, factory in made.items()}
-    report = markdown(table, video, source, settings)
+    report = markdown(table, jitter, video, source, settings)
     write_record(args.out, "summary", {"video": str(video), "first_box": VTEST_PEDESTRIAN_BOX,
                                        "settings_file": source, "settings": settings,
-                                       "trackers": table}, report)
+                                       "trackers": table, "jitter": jitter}, report)
     for name, found in boxes.items():
         write_atomic(args.out / f"{name.replace(' ', '_')}.txt", found, "%.2f")
     with atomic_open(args.out / "sheet.png", "wb") as handle:

@@ -1,6 +1,7 @@
 """The demo's pedestrian in OpenCV's vtest.avi: the checkpoint file, benchmarks/vtest_pedestrian.py,
 and the shipped tracker on him (where the video is at hand: the cached opencv-doc source or the
 workplace's copy)."""
+import importlib.util
 import json
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def bench(*options):
 def test_benchmark_bad_input_is_one_line(tmp_path):
     for options, phrase in ((["--video", tmp_path / "none.avi"], "vtest.avi not found"),
                             (["--trackers", "kcf"], "--trackers"),
+                            (["--jitter", "-1"], "--jitter"),
                             (["--trackers", "", "--peers", ""], "at least one tracker")):
         result = bench(*options, "--out", tmp_path / "out")
         lines = result.stderr.strip().splitlines()
@@ -66,3 +68,20 @@ def test_shipped_tracker_follows_the_pedestrian_through_the_crossings(tmp_path):
     assert row["on_target"] == row["checkpoints"] == 23, row["missed_frames"]
     assert (tmp_path / "sheet.png").stat().st_size > 0
     assert (tmp_path / "RB-SF_packed_int8.txt").read_text().count("\n") == 145
+
+
+def test_jittered_frames_move_each_value_by_at_most_one_grey_level(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("vtest_pedestrian", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frames = [np.full((40, 50, 3), value, np.uint8) for value in (0, 128, 255)]
+    first, again, other = (module.jittered(frames, seed) for seed in (0, 0, 1))
+    for clean, noisy in zip(frames, first):
+        change = noisy.astype(int) - clean
+        assert noisy.dtype == np.uint8 and noisy.shape == clean.shape
+        assert set(np.unique(change)) <= {-1, 0, 1}
+    assert set(np.unique(first[1].astype(int) - 128)) == {-1, 0, 1}    # no clip in the middle
+    assert first[0].min() == 0 and first[2].max() == 255                # clipped at the ends
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))     # the seed fixes it
+    assert not np.array_equal(first[1], other[1])

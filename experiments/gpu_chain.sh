@@ -8,6 +8,7 @@
 #   bash experiments/gpu_chain.sh
 # After it, here (FILES: the folder the call's files came back to):
 #   python -m experiments.ship_trained --run FILES --weights-dir runs/gpu-chain/weights
+# and judge the weights by the rule written before any GPU run: docs/heldout/gpu_chain/README.md.
 #
 # What it does, in order, within DEADLINE_S seconds in all:
 # 1. renders SEQUENCES training sequences (and 40 real-motion tracks of each training video)

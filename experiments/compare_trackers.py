@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -65,7 +66,7 @@ def merge_reports(specs: List[str],
     for spec in specs:
         path, _, label = spec.partition("=")
         summary = read_summary(Path(path))
-        root = summary.get("root", "")
+        root = os.path.normpath(summary["root"]) if summary.get("root") else ""
         if pool and not root:
             raise CompareError(f"{path} names no sequence folder ('root'), so --pool cannot "
                                f"tell its sequences from another report's")

@@ -580,13 +580,12 @@ def write_rendered_otb(out: Path, library: Library, sequences: int, num_frames: 
         jobs = [_StampJob(building / name, seed, i, num_frames, frame_size, "otb", quality,
                           crossing) for i, name in enumerate(names)]
         _run_stamp_jobs(jobs, library, workers, progress)
-        casts = [sequence_cast_names(library, seed, i, frame_size) for i in range(sequences)]
+        targets, backgrounds = zip(*(sequence_cast_names(library, seed, i, frame_size)
+                                     for i in range(sequences)))
         write_manifest(building, {"kind": f"rbsf.data.render {split} set", "seed": seed,
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": sequences, "crossing": crossing,
                                   "stamps": sorted({m.name for m in library.mattes}),
-                                  "targets": {name: target
-                                              for name, (target, _) in zip(names, casts)},
-                                  "backgrounds": {name: background
-                                                  for name, (_, background) in zip(names, casts)}})
+                                  "targets": dict(zip(names, targets)),
+                                  "backgrounds": dict(zip(names, backgrounds))})
     return Path(out)

@@ -67,10 +67,13 @@ def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
     out = tmp_path / "real"
     code = run_tool(prepare_data.main, ["--cache", str(cache), "train", "--out", str(out),
                                         "--sequences", "2", "--frames", "6", "--size", "160x120",
-                                        "--tracks-per-video", "0"])
+                                        "--tracks-per-video", "0", "--cutouts", "0.5"])
     assert code == 0
     assert len(load_sequences(str(out))) == 2
-    assert json.loads((out / "dataset.json").read_text())["reserved_splits"] == []
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["reserved_splits"] == []
+    assert manifest["cutouts"] == {"count": render.CUTOUT_COUNT, "share": 0.5}
+    assert f"and {render.CUTOUT_COUNT} cut-outs" in capsys.readouterr().out
     assert "skvideo" not in capsys.readouterr().err
     val = tmp_path / "val"
     assert run_tool(prepare_data.main, ["--cache", str(cache), "val", "--out", str(val),
@@ -235,3 +238,12 @@ def test_classical_peer_results_land_in_the_report_layout(tmp_path):
     summary = json.loads((tmp_path / "reports/custom/summary.json").read_text())
     assert 0.0 <= summary["trackers"]["KCF"]["success_auc"] <= 1.0
     assert summary["peers_opencv_version"].startswith(("4.", "5."))
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "nan", "lots"])
+def test_a_bad_cutout_share_is_one_error_line(tmp_path, capsys, value):
+    code = run_tool(prepare_data.main, ["--cache", str(tmp_path), "train", "--out",
+                                        str(tmp_path / "out"), "--cutouts", value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "--cutouts" in err[-1] and "expected a share in [0, 1)" in err[-1]
+    assert not (tmp_path / "out").exists()

@@ -255,3 +255,52 @@ def test_crossing_set_records_a_look_alike_that_passes_the_target(tmp_path):
     plain = render.write_rendered_otb(tmp_path / "plain", library, 1, 5, seed=5,
                                       frame_size=(160, 120), split="tuning")
     assert not list(plain.glob(f"*/{CROSSER_FILE}"))
+
+
+@pytest.mark.parametrize("height,width", [(40, 120), (90, 90), (150, 50)])
+def test_cutout_mask_is_a_soft_solid_shape_that_touches_every_side(height, width):
+    alpha = render.cutout_mask(np.random.default_rng(height), height, width)
+    assert alpha.shape == (height, width) and alpha.dtype == np.float32
+    assert alpha.min() >= 0.0 and alpha.max() <= 1.0
+    solid = alpha > 0.5
+    assert solid[0].any() and solid[-1].any() and solid[:, 0].any() and solid[:, -1].any()
+    assert 0.4 < solid.mean() < 0.95                       # a blob, not the whole box or a sliver
+    assert not solid[0, 0] and not solid[-1, -1]           # corners stay outside the shape
+    assert ((alpha > 0.05) & (alpha < 0.95)).any()          # anti-aliased edge
+    n, _ = cv2.connectedComponents(solid.astype(np.uint8))
+    assert n == 2                                           # one piece (and the outside)
+
+
+def test_cutouts_are_pieces_of_the_backgrounds_drawn_at_their_share(tmp_path):
+    library = tiny_library(tmp_path)
+    stamps_only = len(library.mattes)
+    mixed = render.with_cutouts(library, 0.3, seed=7, count=20)
+    assert len(mixed.mattes) == stamps_only + 20
+    cut = mixed.mattes[stamps_only:]
+    assert {m.category for m in cut} == {render.CUTOUT_CATEGORY}
+    assert mixed.weights[stamps_only:].sum() == pytest.approx(0.3)
+    assert np.allclose(mixed.weights[:stamps_only], library.weights * 0.7)
+    for matte in cut:                                        # its box of the background, verbatim
+        x, y, w, h = (int(v) for v in matte.name.rsplit("@", 1)[1].split(","))
+        assert matte.name.startswith("cutout:bg.jpg@")
+        assert np.array_equal(matte.rgb, library.backgrounds[0][y:y + h, x:x + w])
+        assert matte.alpha.shape == (h, w) and max(h, w) >= 80
+    again = render.with_cutouts(library, 0.3, seed=7, count=20)
+    assert [m.name for m in again.mattes] == [m.name for m in mixed.mattes]
+    rng = np.random.default_rng(0)
+    for _ in range(10):                                      # a cut-out's look-alike is a cut-out
+        sprite = render._look_alike(rng, mixed, stamps_only)
+        assert any(sprite.texture.shape[:2] == m.rgb.shape[:2] for m in cut)
+    assert render.with_cutouts(library, 0.0, seed=7) is library
+    with pytest.raises(render.RenderError, match=r"share must be in \[0, 1\)"):
+        render.with_cutouts(library, 1.0, seed=7)
+
+
+def test_training_set_with_cutouts_renders_them_and_says_so(tmp_path):
+    library = render.with_cutouts(tiny_library(tmp_path), 0.5, seed=3, count=10)
+    out = render.write_real_dataset(tmp_path / "real", library, {}, 6, 0, 5, seed=1,
+                                    frame_size=(200, 150))
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["cutouts"] == {"count": 10, "share": 0.5}
+    assert not any(name.startswith("cutout:") for name in manifest["stamps"])
+    assert len(load_sequences(str(out))) == 6

@@ -10,6 +10,7 @@
     python tools/prepare_data.py tuning --out data/cache/tuning-rendered   # the tuning split
     python tools/prepare_data.py tuning --crossing --out data/cache/crossings  # look-alikes pass
     python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
+    python tools/prepare_data.py train --cutouts 0.3 --out data/cache/real-cutouts  # + cut-outs
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
     python tools/prepare_data.py pack --reserve-tuning --out data/cache/pack  # train's sources
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -46,6 +48,16 @@ def frame_size(text: str) -> tuple:
     if w < 64 or h < 64:
         raise argparse.ArgumentTypeError(f"frame size {text} too small: at least 64x64")
     return w, h
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1) such as 0.3, got {text!r}")
+    return value
 
 
 def folder_option(text: str) -> tuple:
@@ -97,6 +109,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             sub.add_argument("--reserve-tuning", action="store_true",
                              help="leave the tuning split's stamps and backgrounds out of the "
                                   "training set (the shipped set was built without it)")
+            sub.add_argument("--cutouts", type=share, default=0.0, metavar="SHARE",
+                             help=f"draw this share of the rendered targets from "
+                                  f"{render.CUTOUT_COUNT} cut-outs (random smooth shapes cut "
+                                  f"from the training backgrounds) instead of the stamps "
+                                  f"(default: %(default)s, stamps only)")
             sub.add_argument("--tracks-per-video", type=non_negative_int, default=40,
                              help=f"real-motion tracks from each of "
                                   f"{', '.join(render.TRAIN_VIDEOS)} (default: %(default)s)")
@@ -265,7 +282,11 @@ def write(args: argparse.Namespace) -> int:
     split, rendered = COMMAND_SPLITS[args.command]
     reserved = reserved_splits(args)
     lib = library(args.cache, split, reserved)
-    print(f"{len(lib.mattes)} stamps, {len(lib.backgrounds)} backgrounds "
+    if getattr(args, "cutouts", 0.0):
+        lib = render.with_cutouts(lib, args.cutouts, args.seed)
+    cutouts = sum(m.category == render.CUTOUT_CATEGORY for m in lib.mattes)
+    print(f"{len(lib.mattes) - cutouts} stamps{f' and {cutouts} cut-outs' if cutouts else ''}, "
+          f"{len(lib.backgrounds)} backgrounds "
           f"({split} split{''.join(f', {r} split reserved' for r in reserved)})")
     if rendered:
         root = render.write_rendered_otb(args.out, lib, args.sequences, args.frames, args.seed,

@@ -58,6 +58,8 @@ FB_MIN_SHARE = 0.6
 MAX_VIDEO_SIDE = 640
 JPEG_QUALITY = 88
 SOURCE_SPLITS = ("training", "held-out", "tuning")
+CUTOUT_CATEGORY = "cutout"
+CUTOUT_COUNT = 500
 RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val", "tuning": "Tune"}  # -> folder prefix
 
 
@@ -169,6 +171,59 @@ def load_library(stamp_root: Path, infos: Sequence[StampInfo],
             backgrounds.append(cv2.cvtColor(shrink(bgr, max_side), cv2.COLOR_BGR2RGB))
             kept.append(name)
     return Library(mattes, np.array(weights), backgrounds, kept)
+
+
+def cutout_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random smooth closed shape touching the four sides of a ``height`` x ``width`` box, as
+    a float32 alpha in [0, 1]: an ellipse whose radius wobbles with harmonics 2-5 of random
+    phase (at most +-40 % in all), anti-aliased by drawing at four times the size."""
+    angles = np.linspace(0.0, 2 * np.pi, 181)[:-1]
+    radius = np.ones_like(angles)
+    for k in range(2, 6):
+        radius += rng.uniform(0.0, 0.4 / k) * np.cos(k * angles + rng.uniform(0, 2 * np.pi))
+    xs, ys = radius * np.cos(angles), radius * np.sin(angles)
+    xs = (xs - xs.min()) / (xs.max() - xs.min()) * (4 * width - 1)
+    ys = (ys - ys.min()) / (ys.max() - ys.min()) * (4 * height - 1)
+    canvas = np.zeros((4 * height, 4 * width), np.float32)
+    cv2.fillPoly(canvas, [np.round(np.stack([xs, ys], 1)).astype(np.int32)], 1.0)
+    return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def cutout_mattes(rng: np.random.Generator, backgrounds: Sequence[np.ndarray],
+                  background_names: Sequence[str], count: int) -> List[Matte]:
+    """``count`` cut-outs: random smooth shapes (``cutout_mask``) of random backgrounds, 80 to
+    220 px on their longer side with aspect ratios from 1:3 to 3:1, as mattes of the category
+    ``CUTOUT_CATEGORY`` (so that their look-alikes are other cut-outs). Each is named by its
+    background and box: ``cutout:<background>@x,y,w,h``."""
+    mattes = []
+    for _ in range(count):
+        k = int(rng.integers(len(backgrounds)))
+        image = backgrounds[k]
+        side, aspect = rng.uniform(80, 220), math.exp(rng.uniform(-1.1, 1.1))
+        w = int(min(image.shape[1], max(16, side * min(1.0, aspect))))
+        h = int(min(image.shape[0], max(16, side * min(1.0, 1 / aspect))))
+        x = int(rng.integers(image.shape[1] - w + 1))
+        y = int(rng.integers(image.shape[0] - h + 1))
+        mattes.append(Matte(np.ascontiguousarray(image[y:y + h, x:x + w]),
+                            cutout_mask(rng, h, w), CUTOUT_CATEGORY,
+                            f"cutout:{background_names[k]}@{x},{y},{w},{h}"))
+    return mattes
+
+
+def with_cutouts(library: Library, share: float, seed: int,
+                 count: int = CUTOUT_COUNT) -> Library:
+    """``library`` with ``count`` cut-outs of its own backgrounds (``cutout_mattes``, drawn
+    with ``seed``) beside its stamps, drawn as targets ``share`` of the time (each stamp keeps
+    its weight relative to the others)."""
+    if not 0.0 <= share < 1.0:
+        raise RenderError(f"cut-out share must be in [0, 1), got {share}")
+    if share == 0.0 or count == 0:
+        return library
+    cutouts = cutout_mattes(np.random.default_rng([seed, 3]), library.backgrounds,
+                            library.background_names, count)
+    weights = np.concatenate([library.weights * (1.0 - share), np.full(count, share / count)])
+    return Library(library.mattes + cutouts, weights, library.backgrounds,
+                   library.background_names)
 
 
 def _look_alike(rng: np.random.Generator, library: Library, target: int) -> Sprite:
@@ -471,6 +526,15 @@ def _write_track(folder: Path, frames: Sequence[np.ndarray], start: int,
               f"{start + len(boxes)}", (w, h), len(boxes)))
 
 
+def _matte_manifest(library: Library) -> dict:
+    """The stamps a library draws from by name, and its cut-outs' count and share of the
+    target draws."""
+    cutout = np.array([m.category == CUTOUT_CATEGORY for m in library.mattes])
+    return {"stamps": sorted({m.name for m, c in zip(library.mattes, cutout) if not c}),
+            "cutouts": {"count": int(cutout.sum()),
+                        "share": round(float(library.weights[cutout].sum()), 6)}}
+
+
 def write_manifest(folder: Path, manifest: dict) -> None:
     """``dataset.json``: what a data set was made from and with which settings."""
     (Path(folder) / "dataset.json").write_text(json.dumps(manifest, indent=2))
@@ -555,7 +619,7 @@ def write_real_dataset(out: Path, library: Library, videos: Dict[str, Sequence[n
                                   "frame_size": list(frame_size), "frames": num_frames,
                                   "sequences": counts,
                                   "reserved_splits": list(reserved_splits),
-                                  "stamps": sorted({m.name for m in library.mattes})})
+                                  **_matte_manifest(library)})
     return Path(out)
 
 

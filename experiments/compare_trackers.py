@@ -16,8 +16,8 @@ with ``--out``, also writes ``OUT/comparison.json`` and ``OUT/comparison.md``.
 
 Pooled over several sets of sequences, with the standard error clustered by target object:
 
-    python -m experiments.compare_trackers --pool --cluster-by target --base "RB-SF packed" \
-        runs/i/shipped/custom/summary.json "runs/i/new/custom/summary.json=new" \
+    python -m experiments.compare_trackers --pool --cluster-by target --base "RB-SF packed" \\
+        runs/i/shipped/custom/summary.json "runs/i/new/custom/summary.json=new" \\
         runs/j/shipped/custom/summary.json "runs/j/new/custom/summary.json=new"
 
 ``--pool`` joins reports of different sequence folders (each report's ``root``): a tracker's

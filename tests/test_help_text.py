@@ -18,12 +18,13 @@ def test_the_scripts_are_found():
 def test_no_docstring_line_ends_in_a_lone_backslash(script):
     """In a non-raw string a backslash at a line's end joins it to the next line, so a shell
     continuation in an example would reach --help as one long line; it must be written \\\\."""
-    tree = ast.parse(script.read_text())
+    text = script.read_text()
+    tree = ast.parse(text)
     if not (tree.body and isinstance(tree.body[0], ast.Expr)
             and isinstance(tree.body[0].value, ast.Constant)):
         return
     node = tree.body[0]
-    lines = script.read_text().splitlines()[node.lineno - 1:node.end_lineno]
+    lines = text.splitlines()[node.lineno - 1:node.end_lineno]
     joined = [k + node.lineno for k, line in enumerate(lines)
               if re.search(r"(?<!\\)(\\\\)*\\$", line)]
     assert not joined, f"lines {joined} of {script.name} end in a lone backslash"

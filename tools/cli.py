@@ -51,7 +51,8 @@ def run_tool(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str
         return EXIT_INTERRUPTED
 
 
-def _number(kind: type, low: float, low_inclusive: bool, what: str) -> Callable[[str], object]:
+def _number(kind: type, low: float, low_inclusive: bool, what: str,
+            below: float = math.inf) -> Callable[[str], object]:
     def parse(text: str):
         try:
             value = kind(text)
@@ -59,7 +60,7 @@ def _number(kind: type, low: float, low_inclusive: bool, what: str) -> Callable[
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        if value < low or (value == low and not low_inclusive):
+        if value < low or (value == low and not low_inclusive) or value >= below:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     parse.__name__ = what
@@ -70,6 +71,7 @@ positive_int = _number(int, 1, True, "an integer >= 1")
 non_negative_int = _number(int, 0, True, "an integer >= 0")
 positive_float = _number(float, 0.0, False, "a number > 0")
 non_negative_float = _number(float, 0.0, True, "a number >= 0")
+share = _number(float, 0.0, True, "a share in [0, 1) such as 0.3", below=1.0)
 
 
 def split_list(text: str) -> List[str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import tools.quiet_start  # noqa: F401, I001 (first: a quiet Ctrl-C while torch loads)
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -33,7 +32,7 @@ import numpy as np
 
 from rbsf.data import heldout, load_sequences, pack, render, sources, stamps
 from rbsf.files import check_new_dir, check_writable
-from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool
+from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_tool, share
 
 # command -> (split of stamps and backgrounds it draws from, rendered split it writes)
 COMMAND_SPLITS = {"train": ("training", None), "val": ("training", "validation"),
@@ -48,16 +47,6 @@ def frame_size(text: str) -> tuple:
     if w < 64 or h < 64:
         raise argparse.ArgumentTypeError(f"frame size {text} too small: at least 64x64")
     return w, h
-
-
-def share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share in [0, 1) such as 0.3, got {text!r}")
-    return value
 
 
 def folder_option(text: str) -> tuple:
@@ -282,9 +271,8 @@ def write(args: argparse.Namespace) -> int:
     split, rendered = COMMAND_SPLITS[args.command]
     reserved = reserved_splits(args)
     lib = library(args.cache, split, reserved)
-    if getattr(args, "cutouts", 0.0):
-        lib = render.with_cutouts(lib, args.cutouts, args.seed)
-    cutouts = sum(m.category == render.CUTOUT_CATEGORY for m in lib.mattes)
+    lib = render.with_cutouts(lib, getattr(args, "cutouts", 0.0), args.seed)
+    cutouts = int(lib.is_cutout.sum())
     print(f"{len(lib.mattes) - cutouts} stamps{f' and {cutouts} cut-outs' if cutouts else ''}, "
           f"{len(lib.backgrounds)} backgrounds "
           f"({split} split{''.join(f', {r} split reserved' for r in reserved)})")

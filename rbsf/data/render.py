@@ -143,6 +143,11 @@ class Library:
         for k, matte in enumerate(self.mattes):
             self.by_category.setdefault(matte.category, []).append(k)
 
+    @property
+    def is_cutout(self) -> np.ndarray:
+        """Which mattes are cut-outs (``with_cutouts``) rather than stamps."""
+        return np.array([m.category == CUTOUT_CATEGORY for m in self.mattes], dtype=bool)
+
 
 def crop_to_mask(rgb: np.ndarray, alpha: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """A stamp's image and alpha cut to the box of its visible pixels (alpha > 0.02)."""
@@ -529,7 +534,7 @@ def _write_track(folder: Path, frames: Sequence[np.ndarray], start: int,
 def _matte_manifest(library: Library) -> dict:
     """The stamps a library draws from by name, and its cut-outs' count and share of the
     target draws."""
-    cutout = np.array([m.category == CUTOUT_CATEGORY for m in library.mattes])
+    cutout = library.is_cutout
     return {"stamps": sorted({m.name for m, c in zip(library.mattes, cutout) if not c}),
             "cutouts": {"count": int(cutout.sum()),
                         "share": round(float(library.weights[cutout].sum()), 6)}}

@@ -127,6 +127,40 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
     assert json.loads((tune / "dataset.json").read_text())["stamps"] == ["animals/mammals/dog5.png"]
 
 
+def test_tuning_sources_render_alone_and_never_reach_training(tmp_path, capsys):
+    folders = fake_packages(tmp_path)
+    mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"
+    shutil.copy(mammals / "dog0.png", mammals / "dog5.png")            # a tuning stamp
+    walls = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/desktop"
+    shutil.copy(walls / "wall.jpg", walls / "wall1.jpg")                # a tuning background
+    lomiri = tmp_path / "pkg-lomiri" / "usr/share/backgrounds"
+    lomiri.mkdir(parents=True)
+    cv2.imwrite(str(lomiri / "hills.jpg"), np.full((300, 400, 3), (40, 160, 90), np.uint8))
+    folders["lomiri-wallpapers-16.04"] = tmp_path / "pkg-lomiri"
+    cache = tmp_path / "cache"
+    fetch_from(folders, cache)
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps"]) == 0
+    for split in ("training", "tuning"):
+        names = prepare_data.library(cache, split).background_names
+        assert not [n for n in names if n.startswith("lomiri")], split
+    with pytest.raises(render.RenderError, match="fetch ukui-wallpapers sklearn$"):
+        prepare_data.library(cache, "held-out")
+    assert prepare_data.library(cache, "tuning-sources").background_names == \
+        ["lomiri-wallpapers-16.04/hills.jpg"]
+    assert "lomiri-wallpapers-16.04" in prepare_data.tuning_sources()
+    capsys.readouterr()
+    out = tmp_path / "tune-new"
+    assert run_tool(prepare_data.main, ["--cache", str(cache), "tuning", "--new-sources",
+                                        "--out", str(out), "--sequences", "1", "--frames", "4",
+                                        "--size", "160x120"]) == 0
+    assert "lomiri-wallpapers-20.04" in capsys.readouterr().err    # not cached: said, not fatal
+    assert [s.name for s in load_sequences(str(out))] == ["TuneSrc0001"]
+    manifest = json.loads((out / "dataset.json").read_text())
+    assert manifest["kind"] == "rbsf.data.render tuning-sources set"
+    assert manifest["stamps"] == ["animals/mammals/dog5.png"]
+    assert manifest["backgrounds"] == {"TuneSrc0001": "lomiri-wallpapers-16.04/hills.jpg"}
+
+
 def test_pack_holds_what_train_draws_from_and_renders_like_the_cache(tmp_path, capsys):
     folders = fake_packages(tmp_path)
     mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"

@@ -199,15 +199,23 @@ def test_stamp_splits_are_fixed_disjoint_and_sized():
     # the held-out split is the one every shipped report used: a fixed hash below 15 %
     assert render.stamp_split("animals/cartoon.png") == "held-out"     # crc32 % 100 == 1
     assert render.stamp_split("animals/mammals/dog0.png") == "training"  # 71
-    training = render.split_stamps(infos, render.library_splits("training"))
+    training = render.split_stamps(infos, render.library_splits("training").stamps)
     assert {i.path for i in training} == parts["training"] | parts["tuning"]
-    assert render.library_splits("training", ("tuning",)) == ("training",)
+    assert render.library_splits("training", ("tuning",)) == (("training",), ("training",))
+    assert render.library_splits("tuning-sources") == (("tuning",), ("tuning-sources",))
+    assert not parts["tuning-sources"]                   # a split of backgrounds only
     with pytest.raises(render.RenderError, match="unknown split"):
         render.library_splits("test")
 
 
-def test_background_splits_hold_out_whole_sources():
+def test_background_splits_keep_whole_sources_out_of_training():
     assert render.background_split("sklearn", "china.jpg") == "held-out"
+    assert render.background_split("lomiri-wallpapers-16.04", "Wine_by_Jakkub_Mede.jpg") == \
+        "tuning-sources"
+    training = render.library_splits("training").backgrounds
+    for source in render.WHOLE_SOURCE_SPLITS:
+        assert not set(render.source_splits(source)) & set(training)
+    assert render.source_splits("mate-backgrounds") == ("training", "tuning")
     names = [f"w{i}.jpg" for i in range(300)]
     tuning = [n for n in names if render.background_split("mate-backgrounds", n) == "tuning"]
     assert 15 <= len(tuning) <= 45

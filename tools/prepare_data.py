@@ -9,6 +9,7 @@
     python tools/prepare_data.py val --out data/cache/val-rendered   # renders of training sources
     python tools/prepare_data.py tuning --out data/cache/tuning-rendered   # the tuning split
     python tools/prepare_data.py tuning --crossing --out data/cache/crossings  # look-alikes pass
+    python tools/prepare_data.py tuning --new-sources --out data/cache/tuning-new  # unseen sources
     python tools/prepare_data.py train --reserve-tuning --out data/cache/real-reserved
     python tools/prepare_data.py train --cutouts 0.3 --out data/cache/real-cutouts  # + cut-outs
     python tools/prepare_data.py clips --out data/cache/heldout-real          # real clips, OTB
@@ -37,6 +38,11 @@ from tools.cli import ArgumentParser, fail, non_negative_int, positive_int, run_
 # command -> (split of stamps and backgrounds it draws from, rendered split it writes)
 COMMAND_SPLITS = {"train": ("training", None), "val": ("training", "validation"),
                   "heldout": ("held-out", "held-out"), "tuning": ("tuning", "tuning")}
+
+
+def tuning_sources() -> List[str]:
+    """The background sources kept whole for tuning (``tuning --new-sources``)."""
+    return [n for n, split in render.WHOLE_SOURCE_SPLITS.items() if split == "tuning-sources"]
 
 
 def frame_size(text: str) -> tuple:
@@ -107,6 +113,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              help=f"real-motion tracks from each of "
                                   f"{', '.join(render.TRAIN_VIDEOS)} (default: %(default)s)")
         else:
+            if name == "tuning":
+                sub.add_argument("--new-sources", action="store_true",
+                                 help="draw the backgrounds from whole sources that no training "
+                                      f"set uses ({', '.join(tuning_sources())}; folders "
+                                      "TuneSrc0001...) instead of the tuning share of the "
+                                      "training sources")
             sub.add_argument("--crossing", action="store_true",
                              help="in every sequence a look-alike passes the target, its boxes "
                                   "in crosser_rect.txt (score them with "
@@ -150,13 +162,14 @@ def write_clips(args: argparse.Namespace) -> int:
 
 def print_status(cache: Path) -> int:
     missing = []
+    width = max(len(name) for name in sources.SOURCES)
     for item, meta in sources.status(cache):
         if meta:
-            print(f"  ok       {item.name:<18} {item.role:<12} {meta['files']:>4} files  "
+            print(f"  ok       {item.name:<{width}} {item.role:<12} {meta['files']:>4} files  "
                   f"{item.package} {meta['version']} ({meta['how']})")
         else:
             missing.append(item.name)
-            print(f"  missing  {item.name:<18} {item.role:<12} {how_fetch_line(item)}")
+            print(f"  missing  {item.name:<{width}} {item.role:<12} {how_fetch_line(item)}")
     if missing:
         print(f"fetch the missing ones with: python tools/prepare_data.py fetch {' '.join(missing)}")
     return 0
@@ -218,19 +231,24 @@ def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
     (``render.library_splits``) in the cache."""
     stamp_root(cache)                                 # the missing-source message first
     splits = render.library_splits(split, reserved)
-    infos = render.split_stamps(stamps.load_index(index_path(cache)), splits)
+    infos = render.split_stamps(stamps.load_index(index_path(cache)), splits.stamps)
     if not infos:
         raise render.RenderError(f"no kept stamp in the {split} split of {index_path(cache)}; "
                                  f"fetch the full stamps source")
     chosen = [n for n, s in sources.SOURCES.items() if s.role == "backgrounds"
-              and (n in render.HELDOUT_BACKGROUND_SOURCES) == ("held-out" in splits)]
+              and set(render.source_splits(n)) & set(splits.backgrounds)]
     backgrounds = sources.role_files("backgrounds", cache, chosen)
     absent = [n for n in chosen if n not in backgrounds]
     if absent:
         print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
               file=sys.stderr)
-    return infos, [(name, p) for name, group in backgrounds.items() for p in group
-                   if render.background_split(name, p.name) in splits]
+    named = [(name, p) for name, group in backgrounds.items() for p in group
+             if render.background_split(name, p.name) in splits.backgrounds]
+    if not named:
+        fix = f"; fetch: python tools/prepare_data.py fetch {' '.join(absent)}" if absent else ""
+        raise render.RenderError(f"no background of the {split} split in {cache} (its sources: "
+                                 f"{', '.join(chosen)}){fix}")
+    return infos, named
 
 
 def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Library:
@@ -269,6 +287,8 @@ def write_pack(args: argparse.Namespace) -> int:
 def write(args: argparse.Namespace) -> int:
     check_new_dir(args.out, "--out")
     split, rendered = COMMAND_SPLITS[args.command]
+    if getattr(args, "new_sources", False):
+        split = rendered = "tuning-sources"
     reserved = reserved_splits(args)
     lib = library(args.cache, split, reserved)
     lib = render.with_cutouts(lib, getattr(args, "cutouts", 0.0), args.seed)

@@ -17,9 +17,11 @@ got10k toolkit's ``GOT10k`` read them like the real data set):
   do not. The box moves by the median point motion and scales by the median change of
   pairwise point distances (Median Flow).
 
-Stamps and backgrounds fall into three fixed splits (``stamp_split``, ``background_split``):
+Stamps and backgrounds fall into fixed splits (``stamp_split``, ``background_split``):
 training, held-out (for the final evaluation only) and tuning (for choosing settings and
-weights on objects and backgrounds a run reserving it never trained on).
+weights on objects and backgrounds a run reserving it never trained on). Some background
+sources are kept whole out of training (``WHOLE_SOURCE_SPLITS``): the held-out ones, and the
+tuning sources, whose backgrounds come from sources no training set uses at all.
 ``write_real_dataset`` writes the training set (GOT-10k ``train/``) from the training sources
 and videos; ``write_rendered_otb`` writes OTB-layout sequences: held-out or tuning ones from
 that split only, or validation ones, new renders from the training sources. Both
@@ -51,16 +53,19 @@ from rbsf.files import atomic_dir
 
 HELDOUT_STAMP_PERCENT = 15
 TUNING_PERCENT = 10
-HELDOUT_BACKGROUND_SOURCES = ("ukui-wallpapers", "sklearn")
+WHOLE_SOURCE_SPLITS = {"ukui-wallpapers": "held-out", "sklearn": "held-out",
+                       "lomiri-wallpapers-16.04": "tuning-sources",
+                       "lomiri-wallpapers-20.04": "tuning-sources"}
 TRAIN_VIDEOS = ("bikes.mp4", "bigbuckbunny.mp4")   # carphone_pristine.mp4 is held out
 FB_MAX_ERROR = 1.0
 FB_MIN_SHARE = 0.6
 MAX_VIDEO_SIDE = 640
 JPEG_QUALITY = 88
-SOURCE_SPLITS = ("training", "held-out", "tuning")
+SOURCE_SPLITS = ("training", "held-out", "tuning", "tuning-sources")
 CUTOUT_CATEGORY = "cutout"
 CUTOUT_COUNT = 500
-RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val", "tuning": "Tune"}  # -> folder prefix
+RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val", "tuning": "Tune",
+                   "tuning-sources": "TuneSrc"}  # -> folder prefix
 
 
 class RenderError(RBSFError):
@@ -81,22 +86,41 @@ def stamp_split(path: str) -> str:
 
 
 def background_split(source: str, name: str) -> str:
-    """The split of a background file: whole sources held out (``HELDOUT_BACKGROUND_SOURCES``);
-    of the others, ``TUNING_PERCENT`` percent by a fixed hash of ``source/name``."""
-    if source in HELDOUT_BACKGROUND_SOURCES:
-        return "held-out"
+    """The split of a background file: whole sources by ``WHOLE_SOURCE_SPLITS``; of the
+    others, ``TUNING_PERCENT`` percent tuning by a fixed hash of ``source/name``."""
+    if source in WHOLE_SOURCE_SPLITS:
+        return WHOLE_SOURCE_SPLITS[source]
     return "tuning" if _bucket(f"{source}/{name}") < TUNING_PERCENT else "training"
 
 
-def library_splits(split: str, reserved: Sequence[str] = ()) -> Tuple[str, ...]:
+def source_splits(source: str) -> Tuple[str, ...]:
+    """The splits the files of a background source can fall in."""
+    if source in WHOLE_SOURCE_SPLITS:
+        return (WHOLE_SOURCE_SPLITS[source],)
+    return ("training", "tuning")
+
+
+class LibrarySplits(NamedTuple):
+    """The source splits one library draws its stamps and its backgrounds from."""
+
+    stamps: Tuple[str, ...]
+    backgrounds: Tuple[str, ...]
+
+
+def library_splits(split: str, reserved: Sequence[str] = ()) -> LibrarySplits:
     """The source splits a library of ``split`` draws from. The training library takes the
     tuning split too unless ``reserved`` names it (the shipped training set was built before
-    that split existed, so it includes those stamps and backgrounds)."""
+    that split existed, so it includes those stamps and backgrounds); it never takes the
+    whole sources of the held-out and tuning-sources splits. The tuning-sources library draws
+    the tuning split's stamps over the tuning sources' backgrounds."""
     if split not in SOURCE_SPLITS:
         raise RenderError(f"unknown split {split!r}; choose from {', '.join(SOURCE_SPLITS)}")
     if split == "training":
-        return tuple(s for s in ("training", "tuning") if s not in reserved)
-    return (split,)
+        kept = tuple(s for s in ("training", "tuning") if s not in reserved)
+        return LibrarySplits(kept, kept)
+    if split == "tuning-sources":
+        return LibrarySplits(("tuning",), (split,))
+    return LibrarySplits((split,), (split,))
 
 
 def split_stamps(infos: Sequence[StampInfo], splits: Sequence[str]) -> List[StampInfo]:

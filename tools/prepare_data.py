@@ -90,7 +90,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                        "of runs trained with --reserve-tuning", 4000)):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--out", type=Path, required=True, help="new or empty output folder")
-        sub.add_argument("--sequences", type=non_negative_int, default=300 if name == "train" else 12,
+        sub.add_argument("--sequences", type=non_negative_int,
+                         default=300 if name == "train" else 12,
                          help="rendered stamp sequences (default: %(default)s)")
         sub.add_argument("--frames", type=positive_int, default=60 if name == "train" else 100,
                          help="frames per sequence (video tracks: at most) (default: %(default)s)")
@@ -171,7 +172,8 @@ def print_status(cache: Path) -> int:
             missing.append(item.name)
             print(f"  missing  {item.name:<{width}} {item.role:<12} {how_fetch_line(item)}")
     if missing:
-        print(f"fetch the missing ones with: python tools/prepare_data.py fetch {' '.join(missing)}")
+        print("fetch the missing ones with: python tools/prepare_data.py fetch "
+              + " ".join(missing))
     return 0
 
 

@@ -156,7 +156,8 @@ class Library:
     def __post_init__(self) -> None:
         if not self.mattes:
             raise RenderError("no stamp to render: fetch the stamps source and build its index "
-                              "(`python tools/prepare_data.py fetch tuxpaint-stamps` then `stamps`)")
+                              "(`python tools/prepare_data.py fetch tuxpaint-stamps` then "
+                              "`stamps`)")
         if not self.backgrounds:
             raise RenderError("no background to render on: fetch a backgrounds source "
                               "(`python tools/prepare_data.py fetch mate-backgrounds`, ...)")
@@ -292,8 +293,8 @@ class Crossing:
         normal = np.array([-self.direction[1], self.direction[0]])
         offset = self.direction * (t - self.at) * self.speed * side + normal * self.miss * side
         scale = self.size * math.sqrt(target_area / self.area)
-        return self.sprite.render(self.sprite.matrix(cx + offset[0], cy + offset[1], scale, 1.0, 0.0),
-                                  size)
+        matrix = self.sprite.matrix(cx + offset[0], cy + offset[1], scale, 1.0, 0.0)
+        return self.sprite.render(matrix, size)
 
 
 def _mask_box(layer) -> np.ndarray:
@@ -316,7 +317,8 @@ class _Motion:
         self.aspect = Walk(rng, 0.0, -0.25, 0.25, step=0.005)
         self.angle = Walk(rng, 0.0, -30.0, 30.0, step=spin)
 
-    def matrix(self, sprite: Sprite, base_scale: float, zoom: float) -> Tuple[np.ndarray, float, float]:
+    def matrix(self, sprite: Sprite, base_scale: float,
+               zoom: float) -> Tuple[np.ndarray, float, float]:
         cx, cy = self.x.next(), self.y.next()
         m = sprite.matrix(cx, cy, base_scale * zoom * math.exp(self.scale.next()),
                           math.exp(self.aspect.next()), self.angle.next())
@@ -405,7 +407,8 @@ def render_stamp_sequence(rng: np.random.Generator, library: Library, num_frames
     noise_sigma = rng.uniform(0.5, 6.0)
     blur_start = int(rng.integers(0, num_frames)) if rng.random() < 0.6 else -1
     blur_len, blur_angle = int(rng.integers(5, 15)), float(rng.uniform(0, 180))
-    crosser = Crossing(rng, _look_alike(rng, library, target_index), num_frames) if crossing else None
+    crosser = (Crossing(rng, _look_alike(rng, library, target_index), num_frames) if crossing
+               else None)
 
     for t in range(num_frames):
         s = cover * zoom.next()
@@ -467,7 +470,8 @@ def _points_in(box: np.ndarray, grey: np.ndarray) -> np.ndarray:
     return np.concatenate(points).astype(np.float32).reshape(-1, 1, 2)
 
 
-def follow(greys: Sequence[np.ndarray], start: int, box: np.ndarray, max_len: int) -> List[np.ndarray]:
+def follow(greys: Sequence[np.ndarray], start: int, box: np.ndarray,
+           max_len: int) -> List[np.ndarray]:
     """Boxes of a patch followed from frame ``start`` (its box first) until the forward-backward
     check fails, the box leaves the frame or ``max_len`` boxes are reached."""
     H, W = greys[0].shape

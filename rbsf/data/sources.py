@@ -233,8 +233,10 @@ def _unpack_wheel(item: Source, work: Path, installed: bool) -> Tuple[Path, str,
 def _copyright(item: Source, root: Path) -> str:
     """The package's licence text, from its Debian copyright file or wheel licence files."""
     candidates = list(root.glob(f"usr/share/doc/{item.package}/copyright"))
-    candidates += sorted(root.glob("*.dist-info/LICENSE*")) + sorted(root.glob("*.dist-info/licenses/*"))
-    candidates += [p for p in (root / item.base).glob("README.txt")] if (root / item.base).is_dir() else []
+    candidates += sorted(root.glob("*.dist-info/LICENSE*"))
+    candidates += sorted(root.glob("*.dist-info/licenses/*"))
+    if (root / item.base).is_dir():
+        candidates += sorted((root / item.base).glob("README.txt"))
     texts = [p.read_text(errors="replace") for p in candidates if p.is_file()]
     return f"{item.package}: {item.licence}\n\n" + "\n\n".join(texts)
 

@@ -88,10 +88,10 @@ def test_tuning_split_is_its_own_and_a_reserving_training_set_leaves_it_out(tmp_
     mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"
     shutil.copy(mammals / "dog0.png", mammals / "dog5.png")
     walls = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/desktop"
-    shutil.copy(walls / "wall.jpg", walls / "wall1.jpg")
+    shutil.copy(walls / "wall.jpg", walls / "wall7.jpg")
     assert render.stamp_split("animals/mammals/dog5.png") == "tuning"
-    assert render.background_split("mate-backgrounds", "wall1.jpg") == "tuning"
-    assert render.background_split("mate-backgrounds", "wall.jpg") == "training"
+    assert render.background_split("mate-backgrounds", "desktop/wall7.jpg") == "tuning"
+    assert render.background_split("mate-backgrounds", "desktop/wall.jpg") == "training"
     cache = tmp_path / "cache"
     fetch_from(folders, cache)
     assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps"]) == 0
@@ -132,7 +132,7 @@ def test_tuning_sources_render_alone_and_never_reach_training(tmp_path, capsys):
     mammals = folders["tuxpaint-stamps"] / "usr/share/tuxpaint/stamps/animals/mammals"
     shutil.copy(mammals / "dog0.png", mammals / "dog5.png")            # a tuning stamp
     walls = folders["mate-backgrounds"] / "usr/share/backgrounds/mate/desktop"
-    shutil.copy(walls / "wall.jpg", walls / "wall1.jpg")                # a tuning background
+    shutil.copy(walls / "wall.jpg", walls / "wall7.jpg")                # a tuning background
     lomiri = tmp_path / "pkg-lomiri" / "usr/share/backgrounds"
     lomiri.mkdir(parents=True)
     cv2.imwrite(str(lomiri / "hills.jpg"), np.full((300, 400, 3), (40, 160, 90), np.uint8))

@@ -208,6 +208,41 @@ def test_stamp_splits_are_fixed_disjoint_and_sized():
         render.library_splits("test")
 
 
+def test_picture_names_join_the_variants_of_one_picture():
+    assert render.picture_name("Autumn/contents/images/1920x1080.jpg") == "autumn"   # Plasma
+    assert render.picture_name("abstract/Elephants_3840x2160.jpg") == "elephants"
+    assert render.picture_name("abstract/Elephants.jpg") == "elephants"
+    assert render.picture_name("adwaita-d.jpg") == render.picture_name("adwaita-l.jpg") == "adwaita"
+    assert render.picture_name("desktop/MATE-Stripes-Dark.jpg") == "mate-stripes"
+    assert render.picture_name("motorcycle_left.jpg") == "motorcycle"
+    assert render.picture_name("desktop/Ubuntu-Mate-Cold-no-logo.jpg") == "ubuntu-mate-cold-no-logo"
+    assert render.picture_name("1920x1080.jpg") == "1920x1080"        # a name that is all size
+
+
+def test_variants_of_one_picture_share_a_split():
+    # a Plasma wallpaper ships one file per screen size; split by file name, its 2560x1600
+    # file fell in the tuning split while its other sizes trained
+    sizes = ["2560x1600", "1638x1024", "1920x1080", "1280x1024", "5120x2880", "1080x1920"]
+    for wallpaper in ("Autumn", "Cascade", "Kite", "Opal"):
+        splits = {render.background_split("plasma-wallpapers",
+                                          f"{wallpaper}/contents/images/{size}.jpg")
+                  for size in sizes}
+        assert len(splits) == 1, wallpaper
+
+
+def test_one_file_per_picture_keeps_the_largest_in_order(tmp_path):
+    files = []
+    for relative, size in (("Kite/contents/images/640x480.jpg", 10),
+                           ("Kite/contents/images/1920x1080.jpg", 30), ("flow.jpg", 5),
+                           ("Kite/contents/images/1280x1024.jpg", 20)):
+        path = tmp_path / relative.replace("/", "_")
+        path.write_bytes(b"x" * size)
+        files.append(("plasma-wallpapers", relative, path))
+    kept = render.one_file_per_picture(files)
+    assert [relative for _, relative, _ in kept] == ["Kite/contents/images/1920x1080.jpg",
+                                                     "flow.jpg"]
+
+
 def test_background_splits_keep_whole_sources_out_of_training():
     assert render.background_split("sklearn", "china.jpg") == "held-out"
     assert render.background_split("lomiri-wallpapers-16.04", "Wine_by_Jakkub_Mede.jpg") == \

@@ -230,7 +230,8 @@ def build_stamps(args: argparse.Namespace) -> int:
 def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
                 ) -> Tuple[List[stamps.StampInfo], List[Tuple[str, Path]]]:
     """The kept stamps and the (source name, file) backgrounds of one split
-    (``render.library_splits``) in the cache."""
+    (``render.library_splits``) in the cache, one file per picture
+    (``render.one_file_per_picture``)."""
     stamp_root(cache)                                 # the missing-source message first
     splits = render.library_splits(split, reserved)
     infos = render.split_stamps(stamps.load_index(index_path(cache)), splits.stamps)
@@ -244,8 +245,11 @@ def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
     if absent:
         print(f"note: background source(s) not cached, going on without: {', '.join(absent)}",
               file=sys.stderr)
-    named = [(name, p) for name, group in backgrounds.items() for p in group
-             if render.background_split(name, p.name) in splits.backgrounds]
+    located = [(name, sources.relative_name(name, p, cache), p)
+               for name, group in backgrounds.items() for p in group]
+    in_split = [item for item in located
+                if render.background_split(item[0], item[1]) in splits.backgrounds]
+    named = [(name, p) for name, _, p in render.one_file_per_picture(in_split)]
     if not named:
         fix = f"; fetch: python tools/prepare_data.py fetch {' '.join(absent)}" if absent else ""
         raise render.RenderError(f"no background of the {split} split in {cache} (its sources: "
@@ -257,7 +261,8 @@ def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Lib
     """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
     infos, named = split_files(cache, split, reserved)
     return render.load_library(stamp_root(cache), infos, [p for _, p in named],
-                               background_names=[f"{name}/{p.name}" for name, p in named])
+                               background_names=[f"{name}/{sources.relative_name(name, p, cache)}"
+                                                 for name, p in named])
 
 
 def train_videos(cache: Path) -> List[Path]:

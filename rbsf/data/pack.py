@@ -74,7 +74,7 @@ def write_pack(cache: Path, out: Path, infos: Sequence[stamps.StampInfo],
         counts[STAMP_SOURCE] = len(infos)
         for name, path in backgrounds:
             target = (sources.source_dir(name, staged) / "files"
-                      / path.relative_to(sources.source_dir(name, cache) / "files"))
+                      / sources.relative_name(name, path, cache))
             if not sources.write_background(path, target, background_side, JPEG_QUALITY):
                 raise sources.SourceError(f"cannot read background {path}; fetch {name} again")
             counts[name] = counts.get(name, 0) + 1

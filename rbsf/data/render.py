@@ -33,9 +33,10 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import re
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
@@ -64,6 +65,8 @@ JPEG_QUALITY = 88
 SOURCE_SPLITS = ("training", "held-out", "tuning", "tuning-sources")
 CUTOUT_CATEGORY = "cutout"
 CUTOUT_COUNT = 500
+RESOLUTION = re.compile(r"\d+x\d+")
+VARIANT_SUFFIX = re.compile(r"(?:[_-](?:\d+x\d+|d|l|dark|light|left|right))+$", re.IGNORECASE)
 RENDERED_SPLITS = {"held-out": "Heldout", "validation": "Val", "tuning": "Tune",
                    "tuning-sources": "TuneSrc"}  # -> folder prefix
 
@@ -85,12 +88,25 @@ def stamp_split(path: str) -> str:
     return "tuning" if bucket < HELDOUT_STAMP_PERCENT + TUNING_PERCENT else "training"
 
 
-def background_split(source: str, name: str) -> str:
-    """The split of a background file: whole sources by ``WHOLE_SOURCE_SPLITS``; of the
-    others, ``TUNING_PERCENT`` percent tuning by a fixed hash of ``source/name``."""
+def picture_name(relative: str) -> str:
+    """The picture a background file shows (``relative``: its path inside its source), the same
+    for all its variants: sizes (``Elephants_3840x2160.jpg``; a Plasma wallpaper's
+    ``NAME/contents/images/WxH.jpg`` is NAME), dark and light (``-d``, ``-l``, ``-Dark``),
+    left and right (a stereo pair)."""
+    path = PurePosixPath(relative)
+    stem = path.parts[0] if RESOLUTION.fullmatch(path.stem) and len(path.parts) > 1 else path.stem
+    return VARIANT_SUFFIX.sub("", stem).lower() or stem.lower()
+
+
+def background_split(source: str, relative: str) -> str:
+    """The split of a background file (``relative``: its path inside its source): whole
+    sources by ``WHOLE_SOURCE_SPLITS``; of the others, ``TUNING_PERCENT`` percent tuning by a
+    fixed hash of ``source/picture`` (``picture_name``), so that the variants of one picture
+    share a split."""
     if source in WHOLE_SOURCE_SPLITS:
         return WHOLE_SOURCE_SPLITS[source]
-    return "tuning" if _bucket(f"{source}/{name}") < TUNING_PERCENT else "training"
+    bucket = _bucket(f"{source}/{picture_name(relative)}")
+    return "tuning" if bucket < TUNING_PERCENT else "training"
 
 
 def source_splits(source: str) -> Tuple[str, ...]:
@@ -98,6 +114,19 @@ def source_splits(source: str) -> Tuple[str, ...]:
     if source in WHOLE_SOURCE_SPLITS:
         return (WHOLE_SOURCE_SPLITS[source],)
     return ("training", "tuning")
+
+
+def one_file_per_picture(files: Sequence[Tuple[str, str, Path]]) -> List[Tuple[str, str, Path]]:
+    """Of the (source, relative path, file) backgrounds, the largest file (in bytes) of each
+    picture (``picture_name``), in the given order: a picture shipped in many sizes, or dark and
+    light, is drawn as often as one shipped once."""
+    largest: Dict[Tuple[str, str], Tuple[str, str, Path]] = {}
+    for item in files:
+        key = (item[0], picture_name(item[1]))
+        if key not in largest or item[2].stat().st_size > largest[key][2].stat().st_size:
+            largest[key] = item
+    kept = {path for _, _, path in largest.values()}
+    return [item for item in files if item[2] in kept]
 
 
 class LibrarySplits(NamedTuple):

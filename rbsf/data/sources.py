@@ -116,6 +116,11 @@ def source_dir(name: str, cache: Path = DEFAULT_CACHE) -> Path:
     return Path(cache) / name
 
 
+def relative_name(name: str, path: Path, cache: Path = DEFAULT_CACHE) -> str:
+    """The path of a cached file of source ``name`` inside that source (as in its package)."""
+    return Path(path).relative_to(source_dir(name, cache) / "files").as_posix()
+
+
 def is_present(name: str, cache: Path = DEFAULT_CACHE) -> bool:
     return (source_dir(name, cache) / "source.json").is_file()
 

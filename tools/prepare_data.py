@@ -228,9 +228,9 @@ def build_stamps(args: argparse.Namespace) -> int:
 
 
 def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
-                ) -> Tuple[List[stamps.StampInfo], List[Tuple[str, Path]]]:
-    """The kept stamps and the (source name, file) backgrounds of one split
-    (``render.library_splits``) in the cache, one file per picture
+                ) -> Tuple[List[stamps.StampInfo], List[Tuple[str, str, Path]]]:
+    """The kept stamps and the (source name, path inside the source, file) backgrounds of one
+    split (``render.library_splits``) in the cache, one file per picture
     (``render.one_file_per_picture``)."""
     stamp_root(cache)                                 # the missing-source message first
     splits = render.library_splits(split, reserved)
@@ -249,7 +249,7 @@ def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
                for name, group in backgrounds.items() for p in group]
     in_split = [item for item in located
                 if render.background_split(item[0], item[1]) in splits.backgrounds]
-    named = [(name, p) for name, _, p in render.one_file_per_picture(in_split)]
+    named = render.one_file_per_picture(in_split)
     if not named:
         fix = f"; fetch: python tools/prepare_data.py fetch {' '.join(absent)}" if absent else ""
         raise render.RenderError(f"no background of the {split} split in {cache} (its sources: "
@@ -260,9 +260,9 @@ def split_files(cache: Path, split: str, reserved: Sequence[str] = ()
 def library(cache: Path, split: str, reserved: Sequence[str] = ()) -> render.Library:
     """Stamps and backgrounds of one split (``render.library_splits``), from the cache."""
     infos, named = split_files(cache, split, reserved)
-    return render.load_library(stamp_root(cache), infos, [p for _, p in named],
-                               background_names=[f"{name}/{sources.relative_name(name, p, cache)}"
-                                                 for name, p in named])
+    return render.load_library(stamp_root(cache), infos, [p for _, _, p in named],
+                               background_names=[f"{name}/{relative}"
+                                                 for name, relative, _ in named])
 
 
 def train_videos(cache: Path) -> List[Path]:

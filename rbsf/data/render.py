@@ -120,12 +120,12 @@ def one_file_per_picture(files: Sequence[Tuple[str, str, Path]]) -> List[Tuple[s
     """Of the (source, relative path, file) backgrounds, the largest file (in bytes) of each
     picture (``picture_name``), in the given order: a picture shipped in many sizes, or dark and
     light, is drawn as often as one shipped once."""
-    largest: Dict[Tuple[str, str], Tuple[str, str, Path]] = {}
-    for item in files:
-        key = (item[0], picture_name(item[1]))
-        if key not in largest or item[2].stat().st_size > largest[key][2].stat().st_size:
-            largest[key] = item
-    kept = {path for _, _, path in largest.values()}
+    largest: Dict[Tuple[str, str], Tuple[int, Path]] = {}
+    for source, relative, path in files:
+        key, size = (source, picture_name(relative)), path.stat().st_size
+        if key not in largest or size > largest[key][0]:
+            largest[key] = (size, path)
+    kept = {path for _, path in largest.values()}
     return [item for item in files if item[2] in kept]
 
 

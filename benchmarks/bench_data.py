@@ -33,23 +33,27 @@ def pairs_per_second(dataset: PairDataset, pairs: int) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", type=int, default=400, help="pairs timed per setting (default: 400)")
+    parser.add_argument("--pairs", type=int, default=400,
+                        help="pairs timed per setting (default: 400)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)                          # one DataLoader worker = one core
     with tempfile.TemporaryDirectory() as tmp:
-        print("pairs/s per worker; 'cpu' counts only this process's CPU time (fair on a shared machine)")
+        print("pairs/s per worker; 'cpu' counts only this process's CPU time "
+              "(fair on a shared machine)")
         print(f"{'frames':>10} {'decode':>8} {'wall':>8} {'cpu':>8} {'cpu vs goal':>12}")
         for size, sequences, frames in (((480, 360), 6, 40), ((1280, 720), 3, 15)):
-            root = write_dataset(Path(tmp) / f"{size[0]}", "got10k", sequences, frames, seed=0, frame_size=size)
+            root = write_dataset(Path(tmp) / f"{size[0]}", "got10k", sequences, frames, seed=0,
+                                 frame_size=size)
             seqs = load_sequences(str(root))
             rates = {}
             for reduced in (False, True):
                 config = PairConfig(reduced_decode=reduced)
-                wall, cpu = pairs_per_second(PairDataset(seqs, config, args.pairs + 1, seed=1), args.pairs)
+                wall, cpu = pairs_per_second(PairDataset(seqs, config, args.pairs + 1, seed=1),
+                                             args.pairs)
                 rates[reduced] = cpu
-                print(f"{size[0]}x{size[1]:<4} {'reduced' if reduced else 'full':>8} {wall:8.1f} {cpu:8.1f} "
-                      f"{cpu / GOAL:11.2f}x")
+                print(f"{size[0]}x{size[1]:<4} {'reduced' if reduced else 'full':>8} {wall:8.1f} "
+                      f"{cpu:8.1f} {cpu / GOAL:11.2f}x")
             print(f"{'':>10} reduced/full decode speed-up: {rates[True] / rates[False]:.2f}x")
 
 

@@ -83,9 +83,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def check_contrib(python: Path) -> str:
     """OpenCV version of the contrib environment; exits with the fix when it lacks the trackers."""
     if not python.is_file():
-        raise SystemExit(fail(f"no python at {python}; make the contrib environment: python -m venv "
-                              f"{python.parents[1]} && {python.parent}/pip install -r "
-                              f"requirements-contrib.txt"))
+        raise SystemExit(fail(f"no python at {python}; make the contrib environment: "
+                              f"python -m venv {python.parents[1]} && {python.parent}/pip "
+                              f"install -r requirements-contrib.txt"))
     probe = ("import cv2; ok = all(hasattr(cv2, f'Tracker{n}_create') or hasattr(getattr(cv2, "
              "'legacy', None), f'Tracker{n}_create') for n in ('CSRT','KCF','MIL')); "
              "print(cv2.__version__ if ok else 'missing')")

@@ -70,7 +70,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="gpu", help="training preset of the reproduction")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--minutes", type=float, required=True, help="time the reproduction may take")
+    parser.add_argument("--minutes", type=float, required=True,
+                        help="time the reproduction may take")
     parser.add_argument("--seeds", type=int, default=1, help="seeds the reproduction trains")
     parser.add_argument("--steps", type=int, default=30, help="timed mini-batches per epoch")
     parser.add_argument("--json", action="store_true", help="print JSON only")
@@ -115,7 +116,8 @@ def main() -> None:
         "given_teacher": args.given_teacher,
         "stages": {s: {k: v for k, v in m.items() if k != "model"} for s, m in stages.items()},
         "tracking_seconds_per_frame": frame_seconds, "data_seconds": data_seconds,
-        "fixed_seconds_per_seed": fixed + tracking, "training_seconds_per_seed_at_scale_1": variable,
+        "fixed_seconds_per_seed": fixed + tracking,
+        "training_seconds_per_seed_at_scale_1": variable,
         "seconds_per_seed_at_scale_1": fixed + variable + tracking,
         "pairs_scale": float(np.round(scale, 3)),
     }

@@ -301,7 +301,8 @@ def model_files(fp_weights: Path, packed_weights: Path, files: Dict[str, Path]) 
     return {"siamfc.pt (PyTorch fp32)": fp_weights.stat().st_size,
             "ONNX fp32": files["fp32"].stat().st_size,
             "ONNX int8 QDQ": files["int8"].stat().st_size,
-            "OpenVINO IR int8 (.xml + .bin)": ir.stat().st_size + ir.with_suffix(".bin").stat().st_size,
+            "OpenVINO IR int8 (.xml + .bin)": (ir.stat().st_size
+                                               + ir.with_suffix(".bin").stat().st_size),
             "rbsf.packed (RB-SF packed)": packed_weights.stat().st_size}
 
 

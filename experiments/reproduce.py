@@ -133,7 +133,8 @@ def _write_json(path: Path, data: object) -> None:
 
 
 # ---------------------------------------------------------------------------------- data
-def split_photos(photo_dir: Optional[str], test_count: int, seed: int) -> Tuple[List[str], List[str]]:
+def split_photos(photo_dir: Optional[str], test_count: int,
+                 seed: int) -> Tuple[List[str], List[str]]:
     """(training photo names, held-out photo names): a seeded draw of ``test_count`` photos."""
     try:
         names = [p.name for p in list_photos(photo_dir)]
@@ -417,7 +418,8 @@ def markdown(summary: Dict[str, object]) -> str:
         "teacher; the teacher's budget is not included in theirs. Where the teacher is "
         "under-trained (the cpu preset), extra student training can outweigh binarization, "
         "so budgets decide the comparison (DESIGN §4)." + _teacher_note(summary), "",
-        f"Share of the XNOR → full-precision gap that RB-SF closes, (RB-SF − XNOR) / (FP − XNOR): "
+        f"Share of the XNOR → full-precision gap that RB-SF closes, "
+        f"(RB-SF − XNOR) / (FP − XNOR): "
         f"success {_share(gap['success_auc']['of_means'])}, precision "
         f"{_share(gap['precision_20']['of_means'])} (of the means). The paper's Table 5 gives "
         f"{_share(gap_closed(0.602, 0.394, 0.572))} on OTB100 success and "

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from got10k.datasets import GOT10k
 from torch.utils.data import DataLoader
 
-from rbsf.data import (DatasetError, PairConfig, PairDataset, Sequence, balanced_labels, load_sequences,
-                       pair_labels)
+from rbsf.data import (DatasetError, PairConfig, PairDataset, Sequence, balanced_labels,
+                       load_sequences, pair_labels)
 from rbsf.train.losses import balanced_logistic_loss
 from rbsf.data.pairs import read_frame
 from rbsf.data.synthetic import write_dataset
@@ -39,7 +39,8 @@ def _rect_sequence(folder: Path, boxes, size=(320, 240)):
 
 def _bright_extent(channel: np.ndarray):
     ys, xs = np.nonzero(channel > 160)
-    return (xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0, xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    return ((xs.min() + xs.max()) / 2.0, (ys.min() + ys.max()) / 2.0,
+            xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
 
 
 def test_load_sequences_layout_detection_and_errors(data_got10k, tmp_path):
@@ -48,12 +49,14 @@ def test_load_sequences_layout_detection_and_errors(data_got10k, tmp_path):
         ours = load_sequences(str(data_got10k), subset)
         assert [s.name for s in ours] == toolkit.seq_names
         np.testing.assert_allclose(ours[1].boxes, toolkit[1][1])
-    assert [s.name for s in load_sequences(str(data_got10k / "val"))] == GOT10k(str(data_got10k), "val").seq_names
+    assert ([s.name for s in load_sequences(str(data_got10k / "val"))]
+            == GOT10k(str(data_got10k), "val").seq_names)
     # the GOT-10k train download has no list.txt: the folders make the list
     copy = tmp_path / "nolist"
     shutil.copytree(data_got10k / "train", copy / "train")
     (copy / "train" / "list.txt").unlink()
-    assert [s.name for s in load_sequences(str(copy))] == GOT10k(str(data_got10k), "train").seq_names
+    assert ([s.name for s in load_sequences(str(copy))]
+            == GOT10k(str(data_got10k), "train").seq_names)
     (tmp_path / "empty" / "something").mkdir(parents=True)
     for bad in (tmp_path / "missing", tmp_path / "empty"):
         with pytest.raises(DatasetError, match="GOT-10k root.*OTB root.*UAV123 root"):
@@ -78,7 +81,8 @@ def test_load_sequences_reads_only_the_named_ones(data_got10k, tmp_path):
     (otb / "Basketball").rename(second)
     (second / "groundtruth_rect.txt").rename(second / "groundtruth_rect.1.txt")
     shutil.copy(second / "groundtruth_rect.1.txt", second / "groundtruth_rect.2.txt")
-    assert [s.name for s in load_sequences(str(otb), names={"Jogging"})] == ["Jogging.1", "Jogging.2"]
+    assert ([s.name for s in load_sequences(str(otb), names={"Jogging"})]
+            == ["Jogging.1", "Jogging.2"])
 
 
 def test_crops_centre_the_target_at_the_context_scale(tmp_path):
@@ -136,11 +140,13 @@ def test_pairs_reproducible_per_epoch_and_across_workers(data_got10k):
 
 
 def test_frame_filter_uses_visibility_and_box_limits(tmp_path):
-    boxes = [(100, 80, 40, 30), (100, 80, 10, 30), (100, 80, 40, 30), (100, 80, 200, 30), (100, 80, 40, 30)]
+    boxes = [(100, 80, 40, 30), (100, 80, 10, 30), (100, 80, 40, 30), (100, 80, 200, 30),
+             (100, 80, 40, 30)]
     seq = _rect_sequence(tmp_path / "rect", boxes, size=(640, 480))
     seq.visible[2] = False
     dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=1)
-    np.testing.assert_array_equal(dataset.valid[0], [0, 4])      # 10 px wide, hidden, 9:1 aspect dropped
+    np.testing.assert_array_equal(dataset.valid[0], [0, 4])      # 10 px wide, hidden,
+                                                                 # 9:1 aspect dropped
     with pytest.raises(DatasetError, match="no sequence has two frames whose target passes the "
                                            "SiamFC filter .* sides 50-500 px"):
         PairDataset([seq], PairConfig(min_side=50), pairs_per_epoch=1)
@@ -176,7 +182,8 @@ def test_balanced_labels_hand_computed():
     assert float(weights[labels > 0].sum()) == pytest.approx(0.5)
     assert float(weights[labels == 0].sum()) == pytest.approx(0.5)
     assert float(weights[0, 0, 8, 8]) == pytest.approx(0.5 / 13)
-    labels15, _ = balanced_labels(15, radius=8)                  # radius of one cell: the centre cross
+    labels15, _ = balanced_labels(15, radius=8)                  # radius of one cell:
+                                                                 # the centre cross
     assert int(labels15.sum()) == 5
 
 
@@ -234,7 +241,8 @@ def test_bad_frame_does_not_crash_a_training_epoch(data_got10k, tmp_path):
     for z, x, _ in DataLoader(dataset, batch_size=8, num_workers=2):
         response = net(z, x)
         loss = F.binary_cross_entropy_with_logits(response, labels.expand_as(response),
-                                                  weights.expand_as(response), reduction="sum") / len(z)
+                                                  weights.expand_as(response),
+                                                  reduction="sum") / len(z)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -334,7 +342,8 @@ def test_reduced_decode_gives_the_same_crops(tmp_path):
     folder = tmp_path / "big"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    texture = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (1280, 720), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (1280, 720),
+                         interpolation=cv2.INTER_CUBIC)
     frames = []
     for t in range(2):
         path = folder / f"{t + 1:08d}.jpg"
@@ -347,7 +356,8 @@ def test_reduced_decode_gives_the_same_crops(tmp_path):
     full = PairDataset([seq], PairConfig(reduced_decode=False), 3, seed=2)
     for i in range(3):
         for a, b in zip(fast[i], full[i]):
-            assert float((a - b).abs().mean()) < 2.0                # same content, decoder rounding only
+            assert float((a - b).abs().mean()) < 2.0                # same content,
+                                                                    # decoder rounding only
     smooth_shift = float((fast[0][0] - torch.roll(full[0][0], 3, dims=2)).abs().mean())
     assert smooth_shift > 8.0                                    # a 3-pixel misplacement would show
 

@@ -12,7 +12,8 @@ from helpers import start_interruptible
 
 from rbsf.data import load_sequences
 from rbsf.errors import RBSFError
-from rbsf.data.synthetic import list_photos, load_photos, render_sequence, sequence_rng, write_dataset
+from rbsf.data.synthetic import (list_photos, load_photos, render_sequence, sequence_rng,
+                                 write_dataset)
 
 SIZE = (128, 96)
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,8 @@ def test_got10k_layout_read_by_toolkit(tmp_path):
     test = GOT10k(str(root), subset="test")
     files, anno = test[0]
     assert anno.shape == (1, 4) and len(files) == 6
-    train_first = np.loadtxt(root / "train" / "GOT-10k_Train_000001" / "groundtruth.txt", delimiter=",")
+    train_first = np.loadtxt(root / "train" / "GOT-10k_Train_000001" / "groundtruth.txt",
+                             delimiter=",")
     assert train_first.shape == (6, 4)
 
 
@@ -98,7 +100,8 @@ def test_ground_truth_matches_rendered_target(tmp_path):
         if mask.sum() < 30 or frame.target_layer[y:y + h, x:x + w][mask].std() < 8:
             continue
         on_disk = cv2.cvtColor(cv2.imread(str(seq_dir / f"{t + 1:08d}.jpg")), cv2.COLOR_BGR2RGB)
-        inside = _correlation(on_disk[y:y + h, x:x + w][mask], frame.target_layer[y:y + h, x:x + w][mask])
+        inside = _correlation(on_disk[y:y + h, x:x + w][mask],
+                              frame.target_layer[y:y + h, x:x + w][mask])
         if frame.visible > 0.99:     # blur and noise of the frame lower it a little
             assert inside > 0.6, f"frame {t}: box pixels do not show the target (r={inside:.2f})"
             visible_r.append(inside)
@@ -112,10 +115,12 @@ def test_same_seed_same_dataset_and_disjoint_photos(tmp_path):
     names = ["apple.jpg", "baboon.jpg", "board.jpg"]
     a = write_dataset(tmp_path / "a", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=names)
     b = write_dataset(tmp_path / "b", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=names)
-    c = write_dataset(tmp_path / "c", "otb", 1, 3, seed=5, frame_size=SIZE, image_names=["home.jpg", "orange.jpg"])
+    c = write_dataset(tmp_path / "c", "otb", 1, 3, seed=5, frame_size=SIZE,
+                      image_names=["home.jpg", "orange.jpg"])
     for rel in ("Basketball/img/0003.jpg", "Basketball/groundtruth_rect.txt"):
         assert (a / rel).read_bytes() == (b / rel).read_bytes()
-    assert (a / "Basketball/img/0001.jpg").read_bytes() != (c / "Basketball/img/0001.jpg").read_bytes()
+    assert ((a / "Basketball/img/0001.jpg").read_bytes()
+            != (c / "Basketball/img/0001.jpg").read_bytes())
     with pytest.raises(RBSFError, match="not empty"):
         write_dataset(a, "otb", 1, 3, seed=5)
     with pytest.raises(ValueError, match="not found"):
@@ -123,7 +128,8 @@ def test_same_seed_same_dataset_and_disjoint_photos(tmp_path):
 
 
 def _tree(root):
-    return {p.relative_to(root): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
+    return {p.relative_to(root): p.read_bytes()
+            for p in sorted(Path(root).rglob("*")) if p.is_file()}
 
 
 def test_parallel_and_subset_writing_give_the_same_files(tmp_path):
@@ -137,17 +143,19 @@ def test_parallel_and_subset_writing_give_the_same_files(tmp_path):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("make_synthetic", REPO / "tools" / "make_synthetic.py")
+    spec = importlib.util.spec_from_file_location("make_synthetic",
+                                                  REPO / "tools" / "make_synthetic.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_tool_help_documents_every_option():
-    help_text = subprocess.run([sys.executable, str(REPO / "tools" / "make_synthetic.py"), "--help"],
+    help_text = subprocess.run([sys.executable, str(REPO / "tools" / "make_synthetic.py"),
+                                "--help"],
                                capture_output=True, text=True, check=True).stdout
-    for option in ("--layout", "--out", "--sequences", "--frames", "--seed", "--images", "--image-names",
-                   "--size", "--quality", "--subsets", "--workers"):
+    for option in ("--layout", "--out", "--sequences", "--frames", "--seed", "--images",
+                   "--image-names", "--size", "--quality", "--subsets", "--workers"):
         assert option in help_text
 
 

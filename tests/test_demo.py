@@ -95,7 +95,8 @@ def work(tmp_path_factory):
 def test_headless_run_writes_video_and_boxes_that_follow_the_target(work):
     root, truth = work
     out = root / "out" / "tracked.mp4"
-    result = demo("--video", root / "clip.mp4", "--init-box", ",".join(map(str, truth[0].astype(int))),
+    result = demo("--video", root / "clip.mp4",
+                  "--init-box", ",".join(map(str, truth[0].astype(int))),
                   "--tracker", "siamfc", "--weights", root / "fp.pt", "--output", out)
     assert result.returncode == 0, result.stderr
     assert count_frames(out) == len(truth)
@@ -113,8 +114,8 @@ def test_output_video_shows_box_and_text(work):
     """Also: a DISPLAY that cannot be reached falls back to headless (Qt would abort the process)."""
     root, truth = work
     out = root / "overlay.mp4"
-    result = demo("--video", root / "clip.mp4", "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt",
-                  "--output", out, "--max-frames", 3, display=":987")
+    result = demo("--video", root / "clip.mp4", "--init-box", "20,70,30,30",
+                  "--weights", root / "rbsf.pt", "--output", out, "--max-frames", 3, display=":987")
     assert result.returncode == 0, result.stderr
     capture = cv2.VideoCapture(str(out))
     frame = capture.read()[1].astype(int)
@@ -150,7 +151,8 @@ def test_broken_stream_finishes_outputs(work):
     broken = root / "broken.avi"
     broken.write_bytes(data[:len(data) // 2])
     out = root / "broken_out.mp4"
-    result = demo("--video", broken, "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt", "--output", out)
+    result = demo("--video", broken, "--init-box", "20,70,30,30", "--weights", root / "rbsf.pt",
+                  "--output", out)
     assert result.returncode == 0, result.stderr
     decoded = count_frames(broken)
     assert 1 < decoded < 30
@@ -170,7 +172,8 @@ def test_ctrl_c_finishes_outputs(work):
                                   env=headless_env(), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not (boxes.is_file() and len(boxes.read_text().splitlines()) >= 3):
+    while time.time() < deadline and not (boxes.is_file()
+                                          and len(boxes.read_text().splitlines()) >= 3):
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
@@ -183,9 +186,12 @@ def test_ctrl_c_finishes_outputs(work):
 
 @pytest.mark.parametrize("case, args, message", [
     ("missing video", ["--video", "{root}/nope.mp4", "--init-box", "1,1,5,5"], "video not found"),
-    ("undecodable", ["--video", "{root}/garbage.mp4", "--init-box", "1,1,5,5"], "OpenCV cannot decode"),
-    ("outside", ["--video", "{root}/clip.mp4", "--init-box", "300,10,20,20"], "outside the 240x180 frame"),
-    ("zero size", ["--video", "{root}/clip.mp4", "--init-box", "10,10,0,20"], "zero or negative size"),
+    ("undecodable", ["--video", "{root}/garbage.mp4", "--init-box", "1,1,5,5"],
+     "OpenCV cannot decode"),
+    ("outside", ["--video", "{root}/clip.mp4", "--init-box", "300,10,20,20"],
+     "outside the 240x180 frame"),
+    ("zero size", ["--video", "{root}/clip.mp4", "--init-box", "10,10,0,20"],
+     "zero or negative size"),
     ("malformed", ["--video", "{root}/clip.mp4", "--init-box", "10,10,20"], "not four numbers"),
     ("no webcam", ["--webcam", "99", "--init-box", "1,1,5,5"], "no webcam at index 99"),
     ("headless, no box", ["--video", "{root}/clip.mp4"], "pass --init-box"),
@@ -280,7 +286,8 @@ def test_overlay_draws_a_green_box():
     ("box file is the ground truth", ["--video", "{tmp}/in.mp4", "--groundtruth", "{tmp}/gt.txt",
                                       "--output", "{tmp}/gt.mp4"], "is the --groundtruth file"),
     ("boxes onto the video", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
-                              "--boxes", "{tmp}/in.mp4"], "--boxes {tmp}/in.mp4 is the input video"),
+                              "--boxes", "{tmp}/in.mp4"],
+     "--boxes {tmp}/in.mp4 is the input video"),
     ("boxes onto the weights", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
                                 "--boxes", "{tmp}/w.pt"], "is the --weights file"),
     ("boxes and video clash", ["--video", "{tmp}/in.mp4", "--output", "{tmp}/o.mp4",
@@ -318,7 +325,8 @@ def test_webcam_index_is_checked_before_opencv_sees_it(tmp_path, demo_here):
     100 on select an OpenCV backend instead of a camera, and past 2**31 OpenCV raised a
     TypeError."""
     results = [demo("--webcam", -1, "--init-box", "1,1,5,5", "--output", tmp_path / "w.mp4")]
-    results += [demo_here("--webcam", index, "--init-box", "1,1,5,5", "--output", tmp_path / "w.mp4")
+    results += [demo_here("--webcam", index, "--init-box", "1,1,5,5",
+                          "--output", tmp_path / "w.mp4")
                 for index in ("-5", "100", "2147483648", "1.5")]
     for result in results:
         assert result.returncode == 2, result.stderr

@@ -78,9 +78,11 @@ def _compare_otb(summary, performance):
         np.testing.assert_allclose(ours["success_curve"], theirs["success_curve"], atol=1e-12)
         np.testing.assert_allclose(ours["precision_curve"], theirs["precision_curve"], atol=1e-12)
         for seq, values in performance[name]["seq_wise"].items():
-            assert ours["per_sequence"][seq]["success_auc"] == pytest.approx(values["success_score"])
+            assert (ours["per_sequence"][seq]["success_auc"]
+                    == pytest.approx(values["success_score"]))
     assert summary["trackers"]["Perfect"]["success_auc"] == pytest.approx(20 / 21)
-    assert summary["trackers"]["Identity"]["success_auc"] < summary["trackers"]["Perfect"]["success_auc"]
+    assert (summary["trackers"]["Identity"]["success_auc"]
+            < summary["trackers"]["Perfect"]["success_auc"])
 
 
 def test_otb_matches_toolkit_report(tmp_path, monkeypatch):

@@ -147,7 +147,8 @@ def test_corrupt_frame_and_box_outside_image(tmp_path, setup, _eval):
     seq = next(root.iterdir())
     (seq / "img" / "0003.jpg").write_bytes(b"not a jpeg")
     assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
-                              "rbsf", "--weights-dir", str(weights)), "cannot read frame", "0003.jpg")
+                              "rbsf", "--weights-dir", str(weights)),
+                       "cannot read frame", "0003.jpg")
     (seq / "groundtruth_rect.txt").write_text("500,500,10,10\n" * 4)
     assert_clear_error(_eval(tmp_path, "--dataset", "custom", "--root", str(root), "--trackers",
                               "rbsf", "--weights-dir", str(weights)), "entirely outside", seq.name)
@@ -185,7 +186,8 @@ def test_packed_tracker_gives_the_boxes_of_its_source_model(setup, _eval, tmp_pa
     assert proc.returncode == 0, proc.stderr
     assert "RB-SF packed int8" in proc.stdout
     for seq in ("Basketball", "Biker"):
-        float_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF" / f"{seq}.txt", delimiter=",")
+        float_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF" / f"{seq}.txt",
+                                 delimiter=",")
         packed_boxes = np.loadtxt(tmp_path / "res" / "custom" / "RB-SF packed" / f"{seq}.txt",
                                   delimiter=",")
         assert np.allclose(float_boxes, packed_boxes, atol=1e-3)
@@ -244,7 +246,8 @@ def test_unfinished_checkpoints_are_named_in_the_warnings_and_the_report(setup, 
     run = tmp_path / "run"
     for stage, kind in (("teacher", "fp"), ("rbsf", "rbconv")):
         save_atomic(model_payload(SiamFCNet(kind, width=0.25), stage=stage, finished=False,
-                                  epoch=2, step=40, train_config={"stages": {stage: {"epochs": 5}}}),
+                                  epoch=2, step=40,
+                                  train_config={"stages": {stage: {"epochs": 5}}}),
                     run / stage / "last.pt")
     save_atomic(model_payload(SiamFCNet("xnor", width=0.25), stage="xnor", finished=True),
                 run / "xnor" / "last.pt")

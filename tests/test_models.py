@@ -53,7 +53,8 @@ def siamfc_pytorch_state_dict(seed: int = 0):
             ("conv5", 384, 256, 3, 2, False)]
     state = {}
     for name, cin, cout, k, groups, bn in spec:
-        state[f"backbone.{name}.0.weight"] = torch.randn(cout, cin // groups, k, k, generator=g) * 0.05
+        state[f"backbone.{name}.0.weight"] = torch.randn(cout, cin // groups, k, k,
+                                                         generator=g) * 0.05
         state[f"backbone.{name}.0.bias"] = torch.randn(cout, generator=g) * 0.1
         if bn:
             state[f"backbone.{name}.1.weight"] = torch.rand(cout, generator=g) + 0.5
@@ -108,7 +109,8 @@ def test_binary_conv_inputs_hold_both_signs_on_real_images():
     """The block-order trap: every binary conv must see a healthy mix of -1 and +1."""
     import cv2
     from pathlib import Path
-    photos = sorted(Path(__file__).resolve().parents[2].joinpath("shared/data/photos").glob("*.jpg"))
+    photos = sorted(Path(__file__).resolve().parents[2].joinpath("shared/data/photos")
+                    .glob("*.jpg"))
     if not photos:
         photos = sorted(Path(__file__).resolve().parents[1].joinpath("data/photos").glob("*.jpg"))
     images = [cv2.resize(cv2.imread(str(p))[:, :, ::-1], (255, 255)) for p in photos[:4]]

@@ -30,8 +30,8 @@ def fake_packages(tmp_path: Path) -> dict:
     walls = tmp_path / "pkg-walls" / "usr/share/backgrounds/mate/desktop"
     walls.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    cv2.imwrite(str(walls / "wall.jpg"), cv2.resize(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8),
-                                                    (2400, 1800)))
+    cv2.imwrite(str(walls / "wall.jpg"),
+                cv2.resize(rng.integers(0, 256, (30, 40, 3)).astype(np.uint8), (2400, 1800)))
     (walls / "notes.xml").write_text("<x/>")
     return {"tuxpaint-stamps": stamps_pkg, "mate-backgrounds": tmp_path / "pkg-walls"}
 
@@ -62,7 +62,8 @@ def test_fetch_from_folders_then_stamps_then_train(tmp_path, capsys):
     assert not list(cache.glob(".*"))                        # no temporary folder left
 
     sheet = tmp_path / "sheet.png"
-    assert run_tool(prepare_data.main, ["--cache", str(cache), "stamps", "--sheet", str(sheet)]) == 0
+    assert run_tool(prepare_data.main,
+                    ["--cache", str(cache), "stamps", "--sheet", str(sheet)]) == 0
     assert cv2.imread(str(sheet)) is not None
     out = tmp_path / "real"
     code = run_tool(prepare_data.main, ["--cache", str(cache), "train", "--out", str(out),
@@ -177,7 +178,8 @@ def test_pack_holds_what_train_draws_from_and_renders_like_the_cache(tmp_path, c
     assert render.stamp_split("animals/mammals/cat.png") == "held-out"
     kept = {f"animals/mammals/dog{k}.png" for k in range(4)}
     index = stamps.load_index(packed / "tuxpaint-stamps" / stamps.INDEX_NAME)
-    assert {i.path for i in index} == kept                # no tuning, held-out, dropped or svg stamp
+    assert {i.path for i in index} == kept                # no tuning, held-out,
+                                                          # dropped or svg stamp
     files = sorted(p.relative_to(packed / "tuxpaint-stamps/files").as_posix()
                    for p in (packed / "tuxpaint-stamps/files").rglob("*") if p.is_file())
     assert files == sorted(kept)
@@ -251,7 +253,8 @@ def _classical_trackers():
     return module
 
 
-@pytest.mark.skipif(not CONTRIB.is_file(), reason="no opencv-contrib environment at /work/venvs/contrib")
+@pytest.mark.skipif(not CONTRIB.is_file(),
+                    reason="no opencv-contrib environment at /work/venvs/contrib")
 def test_classical_peer_results_land_in_the_report_layout(tmp_path):
     sample = load_sequences(str(REPO / "data" / "sample" / "otb"))[0]
     root = tmp_path / "otb"

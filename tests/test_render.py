@@ -107,7 +107,8 @@ def test_training_set_is_a_got10k_root_that_pairs_and_the_toolkit_read(tmp_path)
     for seq in sequences:
         size = Image.open(seq.frames[0]).size
         ok = seq.visible
-        assert np.all(seq.boxes[ok, 0] >= 0) and np.all(seq.boxes[ok, 0] + seq.boxes[ok, 2] <= size[0] + 1)
+        assert (np.all(seq.boxes[ok, 0] >= 0)
+                and np.all(seq.boxes[ok, 0] + seq.boxes[ok, 2] <= size[0] + 1))
     toolkit = GOT10k(str(out), subset="train")
     frames, anno = toolkit[0]
     assert len(frames) == len(anno) == 20

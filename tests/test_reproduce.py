@@ -92,7 +92,8 @@ def test_aggregate_and_table_on_hand_made_numbers():
     # (0.575 - 0.41) / (0.61 - 0.41) = 82.5 %, (0.71 - 0.51) / (0.81 - 0.51) = 67 %
     assert "| RB-SF: + BN update (full) | 82 % | 67 % | 82 % |" in text
     summary.update(preset="gpu", pairs_scale=0.5, device="cuda")
-    assert "Preset `gpu` with pairs per epoch × 0.5, trained and tracked on `cuda`" in markdown(summary)
+    assert ("Preset `gpu` with pairs per epoch × 0.5, trained and tracked on `cuda`"
+            in markdown(summary))
     assert "mean ± sample std over 2 seeds" in text
     assert "success 82 %" in text                      # (0.575 - 0.41) / (0.61 - 0.41)
     assert "| OTB100 | success | 0.602 | 0.394 | 0.572 |" in text   # the paper's Table 5
@@ -212,8 +213,8 @@ def test_pairs_scale_keeps_whole_batches_and_epochs():
     for name, schedule in config.stages.items():
         assert schedule.epochs == preset("gpu").stage(name).epochs
         assert schedule.pairs_per_epoch % config.batch_size == 0
-        assert schedule.pairs_per_epoch == pytest.approx(0.3 * preset("gpu").stage(name).pairs_per_epoch,
-                                                         abs=config.batch_size / 2)
+        assert schedule.pairs_per_epoch == pytest.approx(
+            0.3 * preset("gpu").stage(name).pairs_per_epoch, abs=config.batch_size / 2)
     tiny = preset("smoke")
     scale_budget(tiny, 1e-6)
     assert all(s.pairs_per_epoch == tiny.batch_size for s in tiny.stages.values())
@@ -239,7 +240,8 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
         assert model["pair_loss"]["values"] == [pair_scores[run_id]["pair_loss"]]
     # the held-out set uses only photos that training never saw
     data = summary["data"]
-    assert len(data["test_photos"]) == 3 and not set(data["test_photos"]) & set(data["train_photos"])
+    assert (len(data["test_photos"]) == 3
+            and not set(data["test_photos"]) & set(data["train_photos"]))
     # the scores are exactly those of the evaluation library's report of the seed
     report = json.loads((out / "seed0" / "report" / "summary.json").read_text())
     for run in RUNS:
@@ -279,6 +281,7 @@ def test_quick_reproduction_end_to_end(cli, tmp_path):
     with_teacher = json.loads((tmp_path / "given" / "summary.json").read_text())
     assert with_teacher["teacher"] == str(teacher)
     assert with_teacher["models"]["teacher"]["budget"]["given"] is True
-    assert with_teacher["models"]["teacher"]["success_auc"] == summary["models"]["teacher"]["success_auc"]
+    assert (with_teacher["models"]["teacher"]["success_auc"]
+            == summary["models"]["teacher"]["success_auc"])
     assert not (tmp_path / "given" / "seed0" / "train" / "teacher").exists()
     assert "given (--teacher)" in (tmp_path / "given" / "results.md").read_text()

@@ -63,7 +63,8 @@ def read_steps(path):
     (["--c-lr-ratio", "-1"], "--c-lr-ratio"), (["--disc-lr", "0"], "--disc-lr"),
     (["--lr", "nan"], "--lr"),
     (["--precision", "fp16"], "--precision"),
-    (["--negative-pairs", "1"], "--negative-pairs"), (["--negative-pairs", "-0.1"], "--negative-pairs"),
+    (["--negative-pairs", "1"], "--negative-pairs"),
+    (["--negative-pairs", "-0.1"], "--negative-pairs"),
     (["--pairs-per-epoch", "3"], "--pairs-per-epoch 3"),
     (["--batch-size", "8", "--pairs-per-epoch", "4"], "--batch-size"),
 ])

@@ -38,23 +38,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description="Track one target in a video or webcam stream; writes an annotated video "
                     "and an OTB box file. With no arguments: the shipped sample clip.",
         epilog="q or Esc in the window, or Ctrl-C, stop the run; the video and box file written so "
-               "far are complete (exit code 130 after Ctrl-C). Bad input: one error line, exit code 2.")
+               "far are complete (exit code 130 after Ctrl-C). Bad input: one error line, "
+               "exit code 2.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--video", type=Path, metavar="PATH", help="video file to track in (default: the sample "
-                        "clip data/heldout/carphone_bowtie.mp4, a real video of a red bow tie, with its "
-                        "first ground-truth box)")
+    source.add_argument("--video", type=Path, metavar="PATH",
+                        help="video file to track in (default: the sample clip "
+                             "data/heldout/carphone_bowtie.mp4, a real video of a red bow tie, "
+                             "with its first ground-truth box)")
     source.add_argument("--webcam", type=int, metavar="INDEX",
                         help=f"camera index to track from (0..{CAMERA_INDICES[-1]})")
     parser.add_argument("--init-box", metavar="X,Y,W,H",
                         help="target box in the first frame (top-left x, y, width, height, pixels);"
                              " without it the box is drawn with the mouse (needs a display)")
     parser.add_argument("--groundtruth", type=Path, metavar="PATH",
-                        help="take the first box from this OTB ground-truth file (line of --start-frame)")
+                        help="take the first box from this OTB ground-truth file "
+                             "(line of --start-frame)")
     parser.add_argument("--tracker", choices=list(TRACKERS),
-                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, emulated in "
-                             "float), packed (RB-SF on the bit-packed CPU engine, exact conv1) or "
-                             "packed-int8 (the same with an 8-bit first conv: the fastest measured, "
-                             "within 0.03 success of exact conv1 on the held-out sets) "
+                        help="tracker: full-precision SiamFC, XNOR-Net SiamFC, RB-SF (1-bit, "
+                             "emulated in float), packed (RB-SF on the bit-packed CPU engine, "
+                             "exact conv1) or packed-int8 (the same with an 8-bit first conv: the "
+                             "fastest measured, within 0.03 success of exact conv1 on the held-out "
+                             "sets) "
                              "(default: packed-int8, or with "
                              "--weights the tracker of the model the file holds)")
     parser.add_argument("--weights", type=Path, metavar="PATH",
@@ -64,15 +68,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, metavar="PATH",
                         help="annotated video (.mp4/.avi; default runs/demo/<name>_<tracker>.mp4)")
     parser.add_argument("--boxes", type=Path, metavar="PATH",
-                        help="OTB box file, one x,y,w,h line per frame (default: --output with .txt)")
+                        help="OTB box file, one x,y,w,h line per frame "
+                             "(default: --output with .txt)")
     parser.add_argument("--no-display", action="store_true",
                         help="do not open a window (automatic when there is no display)")
     parser.add_argument("--realtime", action="store_true",
-                        help="keep up with the source by skipping frames when the tracker is slower "
-                             "(skipped frames repeat the last box in the box file; the video holds "
-                             "the processed frames)")
-    parser.add_argument("--start-frame", type=int, default=0, help="first frame (0-based) of a video file (default: 0)")
-    parser.add_argument("--max-frames", type=int, help="stop after this many source frames (default: all)")
+                        help="keep up with the source by skipping frames when the tracker is "
+                             "slower (skipped frames repeat the last box in the box file; the "
+                             "video holds the processed frames)")
+    parser.add_argument("--start-frame", type=int, default=0,
+                        help="first frame (0-based) of a video file (default: 0)")
+    parser.add_argument("--max-frames", type=int,
+                        help="stop after this many source frames (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.start_frame < 0:
@@ -91,7 +98,8 @@ def resolve_paths(args: argparse.Namespace) -> None:
     weights, runs/demo/<name>_<tracker>.mp4 and the box file beside it."""
     if args.video is None and args.webcam is None:
         if not SAMPLE_VIDEO.is_file():
-            raise VideoError(f"the sample clip {SAMPLE_VIDEO} is missing; pass --video PATH or --webcam 0")
+            raise VideoError(f"the sample clip {SAMPLE_VIDEO} is missing; "
+                             "pass --video PATH or --webcam 0")
         args.video = SAMPLE_VIDEO
         if args.init_box is None and args.groundtruth is None:
             args.groundtruth = SAMPLE_GROUNDTRUTH
@@ -160,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
         source.close()
     skipped = f", skipped {result.skipped} to keep up" if args.realtime else ""
     print(f"{tracker.name} on {source.name}: {result.tracked} frames tracked{skipped}; "
-          f"tracker {result.track_fps:.1f} fps, overall {result.loop_fps:.1f} fps; {result.stopped}")
+          f"tracker {result.track_fps:.1f} fps, overall {result.loop_fps:.1f} fps; "
+          f"{result.stopped}")
     print(f"video: {video_out.path.resolve()} ({video_out.frames} frames)")
     print(f"boxes: {box_out.path.resolve()} ({box_out.lines} lines)")
     changed = ", ".join(f"{k}={v:g}" for k, v in changed_params(tracker.params).items())

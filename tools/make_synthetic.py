@@ -26,15 +26,18 @@ def frame_size(text: str) -> tuple:
 
 def main(argv=None) -> int:
     parser = ArgumentParser(
-        description="Render synthetic tracking sequences (a target cut from one photo moving over another, "
-                    "with camera pan/zoom, occlusion, distractors, blur, noise and illumination change) "
-                    "and write them with exact ground truth in a benchmark layout.")
+        description="Render synthetic tracking sequences (a target cut from one photo moving over "
+                    "another, with camera pan/zoom, occlusion, distractors, blur, noise and "
+                    "illumination change) and write them with exact ground truth in a benchmark "
+                    "layout.")
     parser.add_argument("--layout", choices=LAYOUTS, default="got10k",
-                        help="folder layout: got10k (train/val/test with list.txt, groundtruth.txt, "
-                             "absence/cover/cut_by_image labels, meta_info.ini), otb (<Name>/img/0001.jpg + "
-                             "groundtruth_rect.txt) or uav123 (anno/UAV123 + data_seq/UAV123; sequence lengths "
-                             "fixed by the got10k toolkit, --frames ignored) (default: got10k)")
-    parser.add_argument("--out", required=True, help="output folder, new or empty; becomes the dataset root")
+                        help="folder layout: got10k (train/val/test with list.txt, "
+                             "groundtruth.txt, absence/cover/cut_by_image labels, meta_info.ini), "
+                             "otb (<Name>/img/0001.jpg + groundtruth_rect.txt) or uav123 "
+                             "(anno/UAV123 + data_seq/UAV123; sequence lengths fixed by the got10k "
+                             "toolkit, --frames ignored) (default: got10k)")
+    parser.add_argument("--out", required=True,
+                        help="output folder, new or empty; becomes the dataset root")
     parser.add_argument("--sequences", type=positive_int, default=10,
                         help="number of sequences (per subset for got10k) (default: 10)")
     parser.add_argument("--frames", type=positive_int, default=100,
@@ -63,7 +66,8 @@ def main(argv=None) -> int:
         parser.error("--quality must be within 1..100")
     try:
         root = write_dataset(args.out, args.layout, args.sequences, args.frames, args.seed,
-                             image_dir=args.images, frame_size=args.size, image_names=args.image_names,
+                             image_dir=args.images, frame_size=args.size,
+                             image_names=args.image_names,
                              quality=args.quality, progress=True,
                              subsets=split_list(args.subsets),
                              workers=args.workers)

@@ -40,7 +40,8 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for truncated / foreign files
         raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch file "
-                              f"({type(exc).__name__}); delete it and retrain or re-copy it") from exc
+                              f"({type(exc).__name__}); delete it and retrain or re-copy "
+                              f"it") from exc
     if not isinstance(data, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(data).__name__}, not a dict")
     return data
@@ -75,7 +76,8 @@ def model_from_checkpoint(data: Dict[str, Any], source: str = "checkpoint") -> S
         except KeyError as exc:
             raise CheckpointError(f"{source}: {exc}") from exc
         return net
-    raise CheckpointError(f"{source} is neither an RB-SF checkpoint nor a siamfc-pytorch state dict")
+    raise CheckpointError(f"{source} is neither an RB-SF checkpoint nor a siamfc-pytorch "
+                          f"state dict")
 
 
 def unfinished_note(data: Dict[str, Any]) -> Optional[str]:

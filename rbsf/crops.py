@@ -57,7 +57,7 @@ def mean_color(image: np.ndarray) -> Tuple[float, float, float]:
 
 
 def to_rgb_array(image) -> np.ndarray:
-    """Any image (PIL image, H x W gray array, H x W x 3/4 array) as an H x W x 3 uint8 RGB array."""
+    """Any image (PIL image, H x W gray, H x W x 3/4 array) as an H x W x 3 uint8 RGB array."""
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)

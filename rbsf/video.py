@@ -72,7 +72,8 @@ def parse_box(text: str) -> Box:
     except ValueError:
         values = ()
     if len(values) != 4 or not all(np.isfinite(values)):
-        raise VideoError(f"box {text.strip()!r} is not four numbers x,y,w,h (e.g. --init-box 120,80,40,60)")
+        raise VideoError(f"box {text.strip()!r} is not four numbers x,y,w,h "
+                         f"(e.g. --init-box 120,80,40,60)")
     return values  # type: ignore[return-value]
 
 
@@ -91,7 +92,8 @@ def check_box(box: Sequence[float], width: int, height: int) -> Box:
     """Return ``box`` if it has a positive size and overlaps a ``width`` x ``height`` frame."""
     x, y, w, h = (float(v) for v in box)
     if w <= 0 or h <= 0:
-        raise VideoError(f"box {_fmt_box(box)} has zero or negative size; width and height must be > 0")
+        raise VideoError(f"box {_fmt_box(box)} has zero or negative size; width and height "
+                         f"must be > 0")
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         raise VideoError(f"box {_fmt_box(box)} lies outside the {width}x{height} frame")
     return x, y, w, h
@@ -128,7 +130,8 @@ class FrameSource:
         for skipped in range(start_frame):
             if not self._grab():
                 capture.release()
-                raise VideoError(f"{name} has only {skipped} frames; --start-frame {start_frame} is past its end")
+                raise VideoError(f"{name} has only {skipped} frames; --start-frame {start_frame} "
+                                 f"is past its end")
         self.index = start_frame
         self.first = self._read()
         if self.first is None:
@@ -280,9 +283,11 @@ class VideoOutput:
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
             with _quiet_opencv():
-                self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (bgr.shape[1], bgr.shape[0]))
+                self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps,
+                                               (bgr.shape[1], bgr.shape[0]))
             if not self._writer.isOpened():
-                raise VideoError(f"OpenCV cannot write the video {self.path} (check the folder and extension)")
+                raise VideoError(f"OpenCV cannot write the video {self.path} (check the folder "
+                                 f"and extension)")
         self._writer.write(bgr)
         self.frames += 1
 
@@ -318,7 +323,8 @@ def draw_overlay(bgr: np.ndarray, box: Sequence[float], lines: Sequence[str]) ->
     unit = max(height, width) / 640.0
     thickness = max(1, int(round(2 * unit)))
     x, y, w, h = box
-    cv2.rectangle(bgr, (int(round(x)), int(round(y))), (int(round(x + w - 1)), int(round(y + h - 1))),
+    cv2.rectangle(bgr, (int(round(x)), int(round(y))),
+                  (int(round(x + w - 1)), int(round(y + h - 1))),
                   (0, 255, 0), thickness, cv2.LINE_AA)
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.4, 0.55 * unit)
     text_thickness = max(1, int(round(unit)))
@@ -331,7 +337,8 @@ def draw_overlay(bgr: np.ndarray, box: Sequence[float], lines: Sequence[str]) ->
     region[:] = (region * 0.35).astype(np.uint8)
     for i, line in enumerate(lines):
         baseline_y = pad + (i + 1) * line_height - sizes[i][1] - 1
-        cv2.putText(bgr, line, (pad, baseline_y), font, scale, (255, 255, 255), text_thickness, cv2.LINE_AA)
+        cv2.putText(bgr, line, (pad, baseline_y), font, scale, (255, 255, 255), text_thickness,
+                    cv2.LINE_AA)
     return bgr
 
 
@@ -348,7 +355,8 @@ def display_available() -> bool:
         return False
     probe = "import cv2; cv2.namedWindow('rbsf-probe'); cv2.destroyWindow('rbsf-probe')"
     try:
-        return subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=20).returncode == 0
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                              timeout=20).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -363,7 +371,7 @@ def select_box(rgb: np.ndarray, window: str = "RB-SF: draw the target, Enter to 
 
 
 class Window:
-    """A live display window; ``show`` returns False once the user asks to quit (q / Esc / close)."""
+    """A live display window; ``show`` is False once the user asks to quit (q / Esc / close)."""
 
     def __init__(self, title: str):
         self.title = title
@@ -463,7 +471,8 @@ def track_video(tracker, source: FrameSource, init_box: Box, *, name: str,
             bar.update(gap + 1)
             status = f"frame {index}" + (f"  skipped {skipped}" if realtime else "")
             bgr = draw_overlay(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), box,
-                               [f"{name}  " + (f"{meter.current:.1f} fps" if meter.count else "init"), status])
+                               [f"{name}  " + (f"{meter.current:.1f} fps" if meter.count
+                                               else "init"), status])
             if video_out is not None:
                 video_out.write(bgr)
             if window is not None and not window.show(bgr):
@@ -478,4 +487,5 @@ def track_video(tracker, source: FrameSource, init_box: Box, *, name: str,
         frames.close()
         bar.close()
     elapsed = time.perf_counter() - started
-    return RunResult(tracked, skipped, meter.mean, tracked / elapsed if elapsed > 0 else 0.0, stopped)
+    return RunResult(tracked, skipped, meter.mean, tracked / elapsed if elapsed > 0 else 0.0,
+                     stopped)

@@ -90,7 +90,8 @@ def colour_boxes(frames: Sequence[np.ndarray], hue: Tuple[int, int] = (165, 8),
         hsv = cv2.cvtColor(cv2.GaussianBlur(bgr, (3, 3), 0), cv2.COLOR_BGR2HSV)
         h = hsv[..., 0].astype(np.int32)
         in_hue = (h >= hue[0]) | (h <= hue[1]) if hue[0] > hue[1] else (h >= hue[0]) & (h <= hue[1])
-        mask = (in_hue & (hsv[..., 1] >= min_saturation) & (hsv[..., 2] >= min_value)).astype(np.uint8)
+        mask = (in_hue & (hsv[..., 1] >= min_saturation)
+                & (hsv[..., 2] >= min_value)).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
@@ -105,7 +106,8 @@ def median_background(frames: Sequence[np.ndarray], step: int = 4) -> np.ndarray
 
 
 def _components(bgr: np.ndarray, background: np.ndarray) -> np.ndarray:
-    mask = (np.abs(bgr.astype(np.int16) - background).max(axis=2) > FOREGROUND_STEP).astype(np.uint8)
+    mask = (np.abs(bgr.astype(np.int16) - background).max(axis=2)
+            > FOREGROUND_STEP).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 5), np.uint8))
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask)

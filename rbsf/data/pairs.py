@@ -51,8 +51,8 @@ class PairConfig:
     min_aspect: float = 0.25
     max_aspect: float = 4.0
     max_retries: int = 20
-    reduced_decode: bool = True      # decode JPEGs at 1/2, 1/4, 1/8 size when the crop shrinks that much
-    negative_pairs: float = 0.0      # share of pairs whose search crop shows another sequence's target
+    reduced_decode: bool = True      # decode JPEGs at 1/2, 1/4, 1/8 size if the crop shrinks so
+    negative_pairs: float = 0.0      # share of pairs whose search crop shows another target
 
     @property
     def center_size(self) -> int:
@@ -148,7 +148,8 @@ class PairDataset(Dataset):
     (``skipped_pairs``).
     """
 
-    def __init__(self, sequences: Seq[Sequence], config: PairConfig, pairs_per_epoch: int, seed: int = 0):
+    def __init__(self, sequences: Seq[Sequence], config: PairConfig, pairs_per_epoch: int,
+                 seed: int = 0):
         self.config = config
         self.pairs_per_epoch = int(pairs_per_epoch)
         self.seed = int(seed)
@@ -158,7 +159,8 @@ class PairDataset(Dataset):
         for seq in sequences:
             size = _image_size(seq)
             if size is None:
-                log.warning("sequence %s: no readable frame among its first five; skipped", seq.name)
+                log.warning("sequence %s: no readable frame among its first five; skipped",
+                            seq.name)
                 unreadable.append(seq)
                 continue
             idx = valid_frames(seq, size, config)
@@ -213,7 +215,7 @@ class PairDataset(Dataset):
 
     def _crop(self, path: str, box: np.ndarray, crop_size: float, out_size: int,
               shift: Tuple[float, float] = (0.0, 0.0)) -> Optional[np.ndarray]:
-        """RGB square crop of side ``crop_size`` around the box centre (+ shift in output pixels)."""
+        """RGB square crop of side ``crop_size`` around the box centre (+ shift, output pixels)."""
         image, r = read_frame(path, int(crop_size / out_size) if self.config.reduced_decode else 1)
         if image is None:
             return None
@@ -235,7 +237,8 @@ class PairDataset(Dataset):
         box_z, box_x = seq_z.boxes[iz], seq_x.boxes[ix]
         s_z = exemplar_crop_size(box_z[2], box_z[3], cfg.context)
         z = self._crop(seq_z.frames[iz], box_z, s_z / stretch_z, cfg.exemplar_size)
-        s_x = exemplar_crop_size(box_x[2], box_x[3], cfg.context) * cfg.instance_size / cfg.exemplar_size
+        s_x = (exemplar_crop_size(box_x[2], box_x[3], cfg.context) * cfg.instance_size
+               / cfg.exemplar_size)
         x_side = s_x / stretch_x * cfg.search_size / cfg.instance_size
         x = None if z is None else self._crop(seq_x.frames[ix], box_x, x_side, cfg.search_size,
                                               (float(shift[0]), float(shift[1])))

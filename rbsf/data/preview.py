@@ -35,7 +35,8 @@ def frames_sheet(seq: Sequence, picks: Seq[int], columns: int = 3, width: int = 
         cv2.putText(tile, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 2)
         tiles.append(tile)
     height = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+    tiles = [cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+             for t in tiles]
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)]

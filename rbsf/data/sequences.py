@@ -23,7 +23,8 @@ OTB_FRAME_RANGES = {"david": (299, 471), "football1": (0, 74), "freeman3": (0, 4
                     "freeman4": (0, 283), "diving": (0, 215)}
 
 EXPECTED_LAYOUTS = (
-    "expected one of: a GOT-10k root (ROOT/train|val|test/<sequence>/00000001.jpg + groundtruth.txt, "
+    "expected one of: a GOT-10k root (ROOT/train|val|test/<sequence>/00000001.jpg + "
+    "groundtruth.txt, "
     "list.txt optional), a GOT-10k subset folder (ROOT/<sequence>/00000001.jpg + groundtruth.txt), "
     "an OTB root (ROOT/<Sequence>/img/0001.jpg + groundtruth_rect.txt) or a UAV123 root "
     "(ROOT/anno/UAV123/<name>.txt + ROOT/data_seq/UAV123/<name>/000001.jpg)")
@@ -203,7 +204,7 @@ def _load_otb(root: Path, wanted: Callable[[str], bool]) -> List[Sequence]:
 
 
 def _uav123_ranges() -> dict:
-    """Frame ranges of the official UAV123 / UAV20L sequences, as shipped with the got10k toolkit."""
+    """Frame ranges of the official UAV123 / UAV20L sequences, as the got10k toolkit ships them."""
     try:
         import got10k.datasets
     except ImportError:
@@ -257,7 +258,8 @@ def load_sequences(root: str, subset: Optional[str] = None,
         sequences = _load_got10k_subset(path / subset, wanted)
     elif (path / "anno").is_dir() and (path / "data_seq").is_dir():
         sequences = _load_uav123(path, (subset or "UAV123").upper(), wanted)
-    elif (path / "list.txt").is_file() or any(_is_got10k_sequence(p) for p in path.iterdir() if p.is_dir()):
+    elif (path / "list.txt").is_file() or any(_is_got10k_sequence(p) for p in path.iterdir()
+                                              if p.is_dir()):
         sequences = _load_got10k_subset(path, wanted)
     elif any((p / "img").is_dir() for p in path.iterdir()):
         sequences = _load_otb(path, wanted)

@@ -6,7 +6,8 @@ objects, so each stamp gets a ``weight``:
 
 * dropped (weight 0): stamps of the ``symbols`` category (letters, digits, maths, shapes,
   money symbols), stamps that come with an SVG of the same name (vector drawings), stamps whose
-  mask covers under ``MIN_PIXELS`` pixels, stamps without transparency (no mask), and stamps whose inside is mostly flat fill:
+  mask covers under ``MIN_PIXELS`` pixels, stamps without transparency (no mask), and stamps
+  whose inside is mostly flat fill:
   ``flat`` (share of inside pixels whose 3x3 neighbourhood varies by at most ``FLAT_STEP``
   grey levels) above ``MAX_FLAT``;
 * kept (weight 1) when the inside is textured (``flat`` at most ``PHOTO_FLAT``) with many

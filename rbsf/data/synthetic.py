@@ -97,8 +97,9 @@ class RenderedFrame:
         return 1 + min(6, int(self.visible * 7))
 
 
-def list_photos(image_dir: Optional[str] = None, image_names: Optional[Seq[str]] = None) -> List[Path]:
-    """Photo files of ``image_dir`` (default: the shipped ``data/photos``), optionally restricted."""
+def list_photos(image_dir: Optional[str] = None,
+                image_names: Optional[Seq[str]] = None) -> List[Path]:
+    """Photo files of ``image_dir`` (default: the shipped ``data/photos``), optionally a subset."""
     folder = Path(image_dir) if image_dir else DEFAULT_PHOTOS
     if not folder.is_dir():
         raise SyntheticDataError(f"photo folder {folder} does not exist: pass a folder of "
@@ -150,7 +151,8 @@ def _shape_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     if kind == "rect":
         mask[:] = 1
     elif kind == "ellipse":
-        cv2.ellipse(mask, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)), 0, 0, 360, 1, -1)
+        cv2.ellipse(mask, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)),
+                    0, 0, 360, 1, -1)
     elif kind == "rounded":
         r = max(1, int(min(h, w) * 0.25))
         cv2.rectangle(mask, (r, 0), (w - 1 - r, h - 1), 1, -1)
@@ -190,7 +192,8 @@ class Sprite:
         self.texture = texture.astype(np.float32)
         self.mask = cv2.GaussianBlur(mask, (0, 0), 0.8)     # soft edges, as a lens draws them
 
-    def matrix(self, cx: float, cy: float, scale: float, aspect: float, angle_deg: float) -> np.ndarray:
+    def matrix(self, cx: float, cy: float, scale: float, aspect: float,
+               angle_deg: float) -> np.ndarray:
         """2 x 3 affine map from patch to frame pixels (aspect stretches width over height)."""
         h, w = self.mask.shape
         sx, sy = scale * math.sqrt(aspect), scale / math.sqrt(aspect)
@@ -201,7 +204,8 @@ class Sprite:
         offset = np.array([cx, cy]) - lin @ centre
         return np.hstack([lin, offset[:, None]])
 
-    def _warp(self, matrix: np.ndarray, x0: int, y0: int, w: int, h: int) -> Tuple[np.ndarray, np.ndarray]:
+    def _warp(self, matrix: np.ndarray, x0: int, y0: int,
+              w: int, h: int) -> Tuple[np.ndarray, np.ndarray]:
         shifted = matrix.copy()
         shifted[:, 2] -= (x0, y0)
         tex = cv2.warpAffine(self.texture, shifted, (w, h), flags=cv2.INTER_LINEAR,
@@ -212,7 +216,8 @@ class Sprite:
 
     def _corners(self, matrix: np.ndarray) -> np.ndarray:
         h, w = self.mask.shape
-        return np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float) @ matrix.T
+        return (np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float)
+                @ matrix.T)
 
     def render(self, matrix: np.ndarray, size: Tuple[int, int]) -> "_Layer":
         """The sprite warped into a frame of ``size`` = (W, H), as a layer over its own region
@@ -228,11 +233,12 @@ class Sprite:
         return _Layer(*self._warp(matrix, x0, y0, x1 - x0, y1 - y0), x0, y0)
 
     def projected_area(self, matrix: np.ndarray) -> float:
-        """Alpha sum of the whole warped sprite, as ``render`` would draw it on an unbounded frame."""
+        """Alpha sum of the whole warped sprite, as ``render`` draws it on an unbounded frame."""
         corners = self._corners(matrix)
         low = np.floor(corners.min(axis=0)) - 2
         size = np.ceil(corners.max(axis=0) - low).astype(int) + 3
-        return float(self._warp(matrix, int(low[0]), int(low[1]), int(size[0]), int(size[1]))[1].sum())
+        return float(self._warp(matrix, int(low[0]), int(low[1]), int(size[0]),
+                                int(size[1]))[1].sum())
 
 
 @dataclass
@@ -341,15 +347,17 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
                           max(8, int(src_side * math.sqrt(src_aspect))))
     target = Sprite(tex, _shape_mask(rng, *tex.shape[:2]))
     th, tw = tex.shape[:2]
-    side_frac = rng.uniform(0.12, 0.38)                # initial target size relative to frame height
+    side_frac = rng.uniform(0.12, 0.38)                # initial target size / frame height
     base_scale = side_frac * H / max(th, tw)
 
     # camera over the background photo
     bh, bw = background.shape[:2]
     cover_scale = max(W / bw, H / bh) * 1.35
     margin_x, margin_y = W / (2 * cover_scale), H / (2 * cover_scale)
-    cam_x = Walk(rng, bw / 2, margin_x, bw - margin_x, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
-    cam_y = Walk(rng, bh / 2, margin_y, bh - margin_y, step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
+    cam_x = Walk(rng, bw / 2, margin_x, bw - margin_x,
+                 step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
+    cam_y = Walk(rng, bh / 2, margin_y, bh - margin_y,
+                 step=0.4 / cover_scale * rng.uniform(0.2, 1.5))
     zoom = Walk(rng, 1.0, 1.0, 1.3, step=0.002 * rng.uniform(0.0, 1.5))
 
     def walks(scale_step: float) -> List[Walk]:
@@ -376,15 +384,18 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         if num_frames <= duration + 2:
             continue
         start = int(rng.integers(1, num_frames - duration))
-        occ_tex = _textured_patch(rng, occluder_photo, int(rng.uniform(40, 120)), int(rng.uniform(40, 120)))
-        mask = np.ones(occ_tex.shape[:2], np.float32) if full else _shape_mask(rng, *occ_tex.shape[:2])
+        occ_tex = _textured_patch(rng, occluder_photo, int(rng.uniform(40, 120)),
+                                  int(rng.uniform(40, 120)))
+        mask = (np.ones(occ_tex.shape[:2], np.float32) if full
+                else _shape_mask(rng, *occ_tex.shape[:2]))
         events.append(Occlusion(rng, Sprite(occ_tex, mask), start, duration, full))
 
     light_angle = rng.uniform(0, 2 * np.pi)
     shadow = (math.cos(light_angle), math.sin(light_angle), rng.uniform(0.0, 0.5))
     light = Walk(rng, 1.0, 0.65, 1.25, step=0.01 * rng.uniform(0.2, 1.5))
     ramp_strength = rng.uniform(0.0, 0.4)
-    ramp = np.linspace(1.0 - ramp_strength / 2, 1.0 + ramp_strength / 2, W, dtype=np.float32)[None, :, None]
+    ramp = np.linspace(1.0 - ramp_strength / 2, 1.0 + ramp_strength / 2, W,
+                       dtype=np.float32)[None, :, None]
     noise_sigma = rng.uniform(1.0, 5.0)
     blur_start = int(rng.integers(0, max(1, num_frames))) if rng.random() < 0.6 else -1
     blur_len, blur_angle = int(rng.integers(5, 14)), float(rng.uniform(0, 180))
@@ -438,12 +449,14 @@ def render_sequence(rng: np.random.Generator, photos: Seq[np.ndarray], num_frame
         yield RenderedFrame(image=image, box=box,
                             visible=float(seen.sum()) / max(full_area, 1e-6),
                             cut_by_image=float(layer.alpha.sum()) < 0.98 * full_area,
-                            target_layer=layer.paste((H, W, 3), np.clip(layer.tex, 0, 255).astype(np.uint8)),
+                            target_layer=layer.paste((H, W, 3),
+                                                     np.clip(layer.tex, 0, 255).astype(np.uint8)),
                             target_alpha=layer.paste((H, W), layer.alpha))
 
 
 def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
-    ok = cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok = cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                     [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"cannot write {path}")
 
@@ -492,7 +505,8 @@ def write_sequence(folder: Path, frames: Iterator[RenderedFrame], layout: str, q
         if not first_only:
             (folder / "absence.label").write_text("".join(f"{int(r.absent)}\n" for r in records))
             (folder / "cover.label").write_text("".join(f"{r.cover}\n" for r in records))
-            (folder / "cut_by_image.label").write_text("".join(f"{int(r.cut_by_image)}\n" for r in records))
+            (folder / "cut_by_image.label").write_text("".join(f"{int(r.cut_by_image)}\n"
+                                                               for r in records))
     return records
 
 

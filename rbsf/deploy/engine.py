@@ -124,8 +124,8 @@ def int8_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride:
               isa: Optional[str] = None) -> torch.Tensor:
     """:func:`real_conv` with 8-bit weights and uint8 input (see module doc); NHWC float32 out.
 
-    Images are uint8, or float pixels rounded to the nearest integer in [0, 255]. ``cache`` keeps the quantized
-    weights between calls.
+    Images are uint8, or float pixels rounded to the nearest integer in [0, 255]. ``cache`` keeps
+    the quantized weights between calls.
     """
     backend = _checked(backend)
     if "int8" not in cache:

@@ -200,7 +200,8 @@ class PackedSiamFC(nn.Module):
                    "post": _post_payload(layer.post)} for layer in self.layers]
         return {"format": PACKED_FORMAT, "version": VERSION, "source_kind": self.kind,
                 "width": self.width, "out_scale": self.out_scale,
-                "conv1": {"weight": self.conv1_weight.contiguous().clone(), "bias": self.conv1_bias.clone(),
+                "conv1": {"weight": self.conv1_weight.contiguous().clone(),
+                          "bias": self.conv1_bias.clone(),
                           "stride": self.conv1_stride, "post": _post_payload(self.conv1_post)},
                 "layers": layers}
 

@@ -52,7 +52,8 @@ def crossing_outcome(truth: np.ndarray, crosser: np.ndarray, boxes: np.ndarray,
                      window: int = WINDOW) -> str:
     """The outcome (one of ``OUTCOMES``) of a tracker's ``boxes`` on one sequence with target
     boxes ``truth`` and look-alike boxes ``crosser`` (all N x 4, x, y, w, h)."""
-    truth, crosser, boxes = (np.asarray(a, np.float64).reshape(-1, 4) for a in (truth, crosser, boxes))
+    truth, crosser, boxes = (np.asarray(a, np.float64).reshape(-1, 4)
+                             for a in (truth, crosser, boxes))
     if not len(truth) == len(crosser) == len(boxes):
         raise CrossingError(f"box counts differ: {len(truth)} ground truth, {len(crosser)} "
                             f"look-alike, {len(boxes)} tracked")
@@ -84,7 +85,8 @@ def score_results(root: Path, sequences: Sequence, result_dir: Path, tracker: st
         crosser_file = Path(root) / seq.name / CROSSER_FILE
         if not crosser_file.is_file():
             raise CrossingError(f"{crosser_file} is missing: {root} is not a crossing set; make "
-                                f"one with `python tools/prepare_data.py tuning --crossing --out DIR`")
+                                f"one with `python tools/prepare_data.py tuning --crossing "
+                                f"--out DIR`")
         boxes, _ = load_result(Path(result_dir), tracker, seq, "otb")
         outcomes[seq.name] = crossing_outcome(seq.boxes, read_boxes(crosser_file), boxes, window)
     return outcomes

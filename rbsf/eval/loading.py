@@ -11,7 +11,7 @@ from rbsf.eval.runner import EvalError
 
 
 def _base_name(name: str) -> str:
-    """OTB multi-target sequences load as ``Jogging.1``, ``Jogging.2``: their folder is ``Jogging``."""
+    """OTB's multi-target sequences (``Jogging.1``, ``Jogging.2``) share one folder, ``Jogging``."""
     return name.split(".")[0]
 
 

@@ -56,7 +56,8 @@ def size_ratio(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return out
 
 
-def iou(boxes: np.ndarray, gt: np.ndarray, bound: Optional[Tuple[float, float]] = None) -> np.ndarray:
+def iou(boxes: np.ndarray, gt: np.ndarray,
+        bound: Optional[Tuple[float, float]] = None) -> np.ndarray:
     """Intersection over union of matching rows; with ``bound`` = (width, height) both boxes are
     first clipped to the image."""
     a, b = _matching(boxes, gt)
@@ -150,7 +151,8 @@ def otb_scores(succ: np.ndarray, prec: np.ndarray) -> Dict[str, float]:
             "sr_50": float(succ[OTB_IOU_BINS // 2])}
 
 
-def otb_overall(per_sequence: Sequence[Dict[str, object]], fps: Iterable[float]) -> Dict[str, object]:
+def otb_overall(per_sequence: Sequence[Dict[str, object]],
+                fps: Iterable[float]) -> Dict[str, object]:
     """Dataset scores: curves averaged over sequences; fps averaged over timed sequences."""
     succ = np.mean([s["success_curve"] for s in per_sequence], axis=0)
     prec = np.mean([s["precision_curve"] for s in per_sequence], axis=0)
@@ -219,7 +221,8 @@ def got10k_scores(ious: np.ndarray) -> Dict[str, object]:
             "sr_50": float(np.mean(ious > 0.5)), "sr_75": float(succ[75])}
 
 
-def got10k_overall(ious: Sequence[np.ndarray], times: Sequence[Optional[np.ndarray]]) -> Dict[str, object]:
+def got10k_overall(ious: Sequence[np.ndarray],
+                   times: Sequence[Optional[np.ndarray]]) -> Dict[str, object]:
     """Dataset scores from per-sequence IoUs (pooled) and per-sequence frame times (pooled)."""
     pooled = [np.asarray(t, dtype=np.float64).reshape(-1) for t in times if t is not None]
     all_times = np.concatenate(pooled) if pooled else np.zeros(0)

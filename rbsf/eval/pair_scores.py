@@ -43,7 +43,7 @@ def held_out_pairs(sequences: Seq[Sequence], count: int, exemplar_size: int = 12
 
 
 def channel_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per position (N x H x W), the correlation of the channel vectors of two N x C x H x W maps."""
+    """Per position (N x H x W), how the channel vectors of two N x C x H x W maps correlate."""
     return F.cosine_similarity(a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True),
                                dim=1)
 

@@ -60,7 +60,8 @@ class AlexNetV1(nn.Module):
         for name, (_, cout, k, s, g, has_bn, has_pool) in self.SPEC.items():
             cout = _scaled(cout, width, g)
             layer_kind = "fp" if name == "conv1" else kind
-            modules = [("0", make_conv(layer_kind, cin, cout, k, s, 0, g, bias=True, c_mode=c_mode))]
+            modules = [("0", make_conv(layer_kind, cin, cout, k, s, 0, g, bias=True,
+                                       c_mode=c_mode))]
             if has_bn:
                 modules += [("1", _bn(cout)),
                             (ACT, nn.ReLU(inplace=True) if kind == "fp" else nn.Identity())]

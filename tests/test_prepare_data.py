@@ -245,6 +245,16 @@ def test_fetch_of_an_unknown_source_is_refused(tmp_path, capsys):
     assert "unknown source 'nope'" in capsys.readouterr().err
 
 
+def test_fetch_from_a_folder_that_does_not_exist_is_refused_before_fetching(tmp_path, capsys):
+    missing = tmp_path / "no-such-folder"
+    code = run_tool(prepare_data.main, ["--cache", str(tmp_path / "cache"), "fetch", "skimage",
+                                        "--from", f"tuxpaint-templates={missing}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "tuxpaint-templates" in err[0] and str(missing) in err[0] and "no such folder" in err[0]
+    assert not (tmp_path / "cache").exists()
+
+
 def _classical_trackers():
     spec = importlib.util.spec_from_file_location("classical_trackers",
                                                   REPO / "benchmarks" / "classical_trackers.py")

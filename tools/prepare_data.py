@@ -186,6 +186,8 @@ def fetch(args: argparse.Namespace) -> int:
     names = list(sources.SOURCES) if args.names == ["all"] else args.names
     for name in list(names) + list(folders):
         sources.source(name)
+    for name, folder in folders.items():
+        sources.check_folder(name, folder)
     failed = []
     for name in names + [n for n in folders if n not in names]:
         try:

@@ -249,6 +249,14 @@ def _copyright(item: Source, root: Path) -> str:
     return f"{item.package}: {item.licence}\n\n" + "\n\n".join(texts)
 
 
+def check_folder(name: str, folder: Path) -> None:
+    """``SourceError`` unless ``folder``, given for source ``name`` (``--from NAME=DIR``), is a
+    folder."""
+    if not Path(folder).is_dir():
+        raise SourceError(f"--from {name}={folder}: no such folder; give the folder that holds "
+                          f"the package's files or its unpacked root")
+
+
 def fetch(name: str, cache: Path = DEFAULT_CACHE, folder: Optional[Path] = None,
           installed: bool = True) -> Path:
     """Fetch a source into the cache (or copy it from ``folder``) and return its cache folder.
@@ -264,8 +272,7 @@ def fetch(name: str, cache: Path = DEFAULT_CACHE, folder: Optional[Path] = None,
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=cache) as tmp:
         work = Path(tmp)
         if folder is not None:
-            if not Path(folder).is_dir():
-                raise SourceError(f"--from {name}={folder}: no such folder")
+            check_folder(name, folder)
             root, version, how = Path(folder), "unknown", f"folder {folder}"
         elif item.origin == "debian":
             root, version = _unpack_debian(item, work)

@@ -145,8 +145,8 @@ def test_frame_filter_uses_visibility_and_box_limits(tmp_path):
     seq = _rect_sequence(tmp_path / "rect", boxes, size=(640, 480))
     seq.visible[2] = False
     dataset = PairDataset([seq], PairConfig(), pairs_per_epoch=1)
-    np.testing.assert_array_equal(dataset.valid[0], [0, 4])      # 10 px wide, hidden,
-                                                                 # 9:1 aspect dropped
+    # 10 px wide, hidden, 9:1 aspect dropped
+    np.testing.assert_array_equal(dataset.valid[0], [0, 4])
     with pytest.raises(DatasetError, match="no sequence has two frames whose target passes the "
                                            "SiamFC filter .* sides 50-500 px"):
         PairDataset([seq], PairConfig(min_side=50), pairs_per_epoch=1)
@@ -182,8 +182,8 @@ def test_balanced_labels_hand_computed():
     assert float(weights[labels > 0].sum()) == pytest.approx(0.5)
     assert float(weights[labels == 0].sum()) == pytest.approx(0.5)
     assert float(weights[0, 0, 8, 8]) == pytest.approx(0.5 / 13)
-    labels15, _ = balanced_labels(15, radius=8)                  # radius of one cell:
-                                                                 # the centre cross
+    # radius of one cell: the centre cross
+    labels15, _ = balanced_labels(15, radius=8)
     assert int(labels15.sum()) == 5
 
 
@@ -356,8 +356,8 @@ def test_reduced_decode_gives_the_same_crops(tmp_path):
     full = PairDataset([seq], PairConfig(reduced_decode=False), 3, seed=2)
     for i in range(3):
         for a, b in zip(fast[i], full[i]):
-            assert float((a - b).abs().mean()) < 2.0                # same content,
-                                                                    # decoder rounding only
+            # same content, decoder rounding only
+            assert float((a - b).abs().mean()) < 2.0
     smooth_shift = float((fast[0][0] - torch.roll(full[0][0], 3, dims=2)).abs().mean())
     assert smooth_shift > 8.0                                    # a 3-pixel misplacement would show
 

@@ -178,8 +178,8 @@ def test_pack_holds_what_train_draws_from_and_renders_like_the_cache(tmp_path, c
     assert render.stamp_split("animals/mammals/cat.png") == "held-out"
     kept = {f"animals/mammals/dog{k}.png" for k in range(4)}
     index = stamps.load_index(packed / "tuxpaint-stamps" / stamps.INDEX_NAME)
-    assert {i.path for i in index} == kept                # no tuning, held-out,
-                                                          # dropped or svg stamp
+    # no tuning, held-out, dropped or svg stamp
+    assert {i.path for i in index} == kept
     files = sorted(p.relative_to(packed / "tuxpaint-stamps/files").as_posix()
                    for p in (packed / "tuxpaint-stamps/files").rglob("*") if p.is_file())
     assert files == sorted(kept)

@@ -58,8 +58,8 @@ class ColorModel:
         context = size + size.mean()
         inner = np.maximum(size - INNER_PADDING * size.mean(), 1.0)
 
-        def bounds(extent):     # the pixels whose centres lie in
-                                # [center - extent / 2, + extent / 2)
+        # the pixels whose centres lie in [center - extent / 2, + extent / 2)
+        def bounds(extent):
             low, high = (np.clip(np.ceil(center + sign * extent / 2), 0, [width, height])
                          for sign in (-1, 1))
             return low.astype(int), high.astype(int)

@@ -3,7 +3,7 @@
 # workplace's lent device: at most 600 s a command, 15 min of device time, 16 MB a file back).
 #
 # Before the call, here:
-#   python tools/prepare_data.py pack --reserve-tuning --out data/cache/pack     # ~18 MB
+#   python tools/prepare_data.py pack --reserve-tuning --out data/cache/pack     # ~26 MB
 # The call (device `run`, carry ["data/cache/pack"], timeout_s 600):
 #   bash experiments/gpu_chain.sh
 # After it, here (FILES: the folder the call's files came back to):

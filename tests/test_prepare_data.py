@@ -19,6 +19,7 @@ from tools.cli import run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRIB = Path("/work/venvs/contrib/bin/python")
+QT_FIXTURES = REPO / "tests" / "fixtures" / "qt_resources"
 
 
 def fake_packages(tmp_path: Path) -> dict:
@@ -253,6 +254,44 @@ def test_fetch_from_a_folder_that_does_not_exist_is_refused_before_fetching(tmp_
     assert code == 2 and len(err) == 1
     assert "tuxpaint-templates" in err[0] and str(missing) in err[0] and "no such folder" in err[0]
     assert not (tmp_path / "cache").exists()
+
+
+def _gcompris_package(tmp_path: Path, rcc: str) -> Path:
+    """An unpacked gcompris-qt-data stand-in whose erase activity is the fixture ``rcc``."""
+    package = tmp_path / "pkg-gcompris"
+    folder = package / "usr/share/gcompris-qt/rcc"
+    folder.mkdir(parents=True)
+    shutil.copy(QT_FIXTURES / rcc, folder / "erase.rcc")
+    shutil.copy(QT_FIXTURES / rcc, folder / "menu.rcc")          # not a photo activity
+    (package / "usr/share/doc/gcompris-qt-data").mkdir(parents=True)
+    (package / "usr/share/doc/gcompris-qt-data/copyright").write_text("GPL-3+\n")
+    return package
+
+
+def test_pictures_inside_qt_resource_files_are_fetched_with_their_credits(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    fetch_from({"gcompris-photos": _gcompris_package(tmp_path, "zoo-v3.rcc")}, cache)
+    folder = sources.source_dir("gcompris-photos", cache)
+    assert [sources.relative_name("gcompris-photos", f, cache) for f in
+            sources.files("gcompris-photos", cache)] == [
+        "gcompris/src/activities/zoo/resource/animals/okapi.jpg"]   # the webp, not png or qml
+    okapi = QT_FIXTURES / "src/activities/zoo/resource/animals/okapi.webp"
+    stored = cv2.imread(str(sources.files("gcompris-photos", cache)[0]))
+    assert stored.shape == cv2.imread(str(okapi)).shape
+    copyright = (folder / "COPYRIGHT").read_text()
+    assert "GPL-3+" in copyright and "Copyright: a photographer" in copyright
+    assert json.loads((folder / "source.json").read_text())["files"] == 1
+    assert render.background_split("gcompris-photos", "gcompris/a/okapi.jpg") in (
+        "training", "tuning")
+
+
+def test_a_zstd_resource_file_is_named_and_nothing_cached(tmp_path, capsys):
+    """Like any source that cannot be had, it is reported and the others go on (exit 0)."""
+    package = _gcompris_package(tmp_path, "zoo-zstd.rcc")
+    fetch_from({"gcompris-photos": package}, tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "unreachable gcompris-photos: " in err and "Zoo.qml is zstd-compressed" in err
+    assert not sources.is_present("gcompris-photos", tmp_path / "cache")
 
 
 def _classical_trackers():

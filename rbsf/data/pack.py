@@ -1,7 +1,7 @@
 """A source pack: a small copy of a source cache holding only what a training set draws from.
 
 A lent GPU machine cannot fetch anything and takes at most a few tens of MB with the repository,
-while the cache of ``tools/prepare_data.py fetch all`` is about 120 MB. A pack keeps the kept
+while the cache of ``tools/prepare_data.py fetch all`` is about 150 MB. A pack keeps the kept
 stamps of the chosen splits (cropped to their mask, the longer side at most ``stamp_side``), the
 chosen backgrounds (the longer side at most ``background_side``, JPEG) and the real-motion
 videos, each source with its ``source.json`` and ``COPYRIGHT``, in the cache layout: every

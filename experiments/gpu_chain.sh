@@ -44,6 +44,7 @@ STUDENT_EPOCHS=${STUDENT_EPOCHS:-8}
 STUDENT_PAIRS=${STUDENT_PAIRS:-2500}      # per epoch, each student
 BATCH=${BATCH:-8}                         # pairs per step, as every shipped run
 LOADER_WORKERS=${LOADER_WORKERS:-6}       # per training process
+STUDENT_THREADS=${STUDENT_THREADS:-$(($(nproc) > 1 ? $(nproc) / 2 : 1))}  # torch threads of each student (two run at once)
 DEADLINE_S=${DEADLINE_S:-560}
 SEED=${SEED:-0}
 OUT=${OUT:-runs/gpu-chain}
@@ -79,7 +80,7 @@ chain() {
         step "students: $STUDENT_EPOCHS x $STUDENT_PAIRS pairs each, at once"
         students=()
         for stage in xnor rbsf; do
-            train "$stage" --teacher "$WORK/run/teacher/last.pt" --epochs "$STUDENT_EPOCHS" \
+            OMP_NUM_THREADS=$STUDENT_THREADS train "$stage" --teacher "$WORK/run/teacher/last.pt" --epochs "$STUDENT_EPOCHS" \
                 --pairs-per-epoch "$STUDENT_PAIRS" --student-optimizer adam --lr 3e-4 \
                 --lr-end 1e-5 --lambda1 1e-4 > "$WORK/$stage.out" 2>&1 &
             students+=($!)

@@ -93,13 +93,6 @@ chain() {
 
     step "slim copies into $OUT"
     "$PYTHON" -m experiments.slim_run "$WORK/run" "$OUT" || exit 2
-    for stage in teacher xnor rbsf; do
-        [ -f "$OUT/$stage/log.csv" ] && awk -F, -v stage="$stage" -v batch="$BATCH" '
-            NR == 1 { for (i = 1; i <= NF; i++) column[$i] = i; next }
-            { steps = $column["step"]; seconds = $column["elapsed_s"] }
-            END { printf "%s: %d steps of %d pairs in %.0f s, %.1f pairs/s\n", stage, steps,
-                  batch, seconds, steps * batch / seconds }' "$OUT/$stage/log.csv"
-    done
     step "done$([ "$failed" = 0 ] || echo ': a stage did not finish (see above)')"
     return "$failed"
 }

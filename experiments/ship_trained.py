@@ -15,7 +15,6 @@ teacher, say): their files and their entries of ``weights.json`` are replaced, t
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ from rbsf.checkpoint import load_checkpoint, model_from_checkpoint
 from rbsf.errors import RBSFError
 from rbsf.files import atomic_open, check_outputs, check_writable_dir, save_atomic
 from rbsf.train.config import STAGES
+from rbsf.train.logs import training_seconds
 from tools.cli import choose
 from trackers.registry import entry, name_of_stage
 
@@ -49,12 +49,11 @@ def _stage_init(train_config: dict, stage: str) -> Optional[str]:
 def _budget(data: dict, log: Path) -> Dict[str, object]:
     config = data["train_config"]
     schedule = config["stages"][data["stage"]]
-    with open(log, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    seconds = training_seconds(log)
     return {"pairs": data["budget"]["pairs_seen"], "steps": data["step"],
             "batch_size": config["batch_size"], "epochs": schedule["epochs"],
             "lr": [schedule["lr"], schedule["lr_end"]], "seed": config["seed"],
-            "minutes": round(float(rows[-1]["elapsed_s"]) / 60, 1) if rows else None}
+            "minutes": None if seconds is None else round(seconds / 60, 1)}
 
 
 def read_reports(reports: Dict[str, Path]) -> Dict[str, dict]:

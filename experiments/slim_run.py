@@ -21,6 +21,7 @@ from rbsf.checkpoint import load_checkpoint, slim_checkpoint, unfinished_note
 from rbsf.errors import RBSFError
 from rbsf.files import check_writable_dir, same_path, save_atomic
 from rbsf.train.config import STAGES
+from rbsf.train.logs import training_seconds
 
 
 class SlimError(RBSFError):
@@ -44,9 +45,17 @@ def slim_run(run: Path, out: Path) -> List[str]:
         save_atomic(slim_checkpoint(data), out / stage / "last.pt")
         if (run / stage / "log.csv").is_file():
             shutil.copyfile(run / stage / "log.csv", out / stage / "log.csv")
-        lines.append(f"{stage}: step {data.get('step')}, "
-                     f"{unfinished_note(data) or 'finished'} -> {out / stage / 'last.pt'}")
+        lines.append(f"{stage}: step {data.get('step')}, {unfinished_note(data) or 'finished'}"
+                     f"{_rate(data, run / stage / 'log.csv')} -> {out / stage / 'last.pt'}")
     return lines
+
+
+def _rate(data: dict, log: Path) -> str:
+    """", PAIRS pairs in SECONDS s (RATE pairs/s)" of a stage, or "" without its log."""
+    pairs, seconds = data.get("budget", {}).get("pairs_seen"), training_seconds(log)
+    if not pairs or not seconds:
+        return ""
+    return f", {pairs} pairs in {seconds:.0f} s ({pairs / seconds:.1f} pairs/s)"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -48,7 +48,7 @@ def test_the_chain_trains_every_stage_from_a_pack_and_its_copies_ship(pack, tmp_
         data = load_checkpoint(out / stage / "last.pt")
         assert data["finished"] and "opt_w" not in data
         assert data["data"]["sequences"] == 2 + 2 * 40     # renders and real-motion tracks
-        assert f"{stage}: 1 steps of 8 pairs" in log
+        assert f"{stage}: step 1, finished, 8 pairs in " in log    # with its pairs/s
     assert load_checkpoint(out / "rbsf" / "last.pt")["train_config"]["student_optimizer"] == "adam"
     ship(out, {}, tmp_path / "weights")
     assert all((tmp_path / "weights" / f).is_file() for f in ("siamfc.pt", "xnor.pt", "rbsf.pt"))

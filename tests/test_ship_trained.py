@@ -10,6 +10,7 @@ from rbsf.checkpoint import load_checkpoint, load_model
 from rbsf.data import load_sequences
 from rbsf.data.synthetic import write_dataset
 from rbsf.train import Interrupted, TrainingError, preset, train_chain
+from rbsf.train.logs import training_seconds
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +109,13 @@ def test_a_slim_copy_ships_the_same_weights_and_refuses_to_resume(run, tmp_path,
     slim = tmp_path / "slim"
     slim.mkdir()                       # gpu_chain.sh's OUT already holds its chain.log
     assert slim_main([str(run), str(slim)]) == 0
-    assert capsys.readouterr().out.count("finished ->") == 3
+    out = capsys.readouterr().out
     for stage in ("teacher", "xnor", "rbsf"):
         full, small = load_checkpoint(run / stage / "last.pt"), load_checkpoint(
             slim / stage / "last.pt")
+        pairs, seconds = full["budget"]["pairs_seen"], training_seconds(run / stage / "log.csv")
+        assert (f"{stage}: step {full['step']}, finished, {pairs} pairs in {seconds:.0f} s "
+                f"({pairs / seconds:.1f} pairs/s) -> {slim / stage / 'last.pt'}") in out
         assert set(full) - set(small) >= {"opt_w", "rng"} and small["finished"]
         assert (slim / stage / "log.csv").read_bytes() == (run / stage / "log.csv").read_bytes()
     shipped = {}
@@ -136,3 +140,10 @@ def test_a_slim_copy_ships_the_same_weights_and_refuses_to_resume(run, tmp_path,
     assert "holds no <stage>/last.pt" in capsys.readouterr().err
     assert slim_main([str(run), str(run)]) == 2
     assert "would replace the run's checkpoints" in capsys.readouterr().err
+
+
+def test_training_seconds_add_up_the_last_elapsed_value_before_each_restart(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("step,elapsed_s\r\n1,2.0\r\n2,5.0\r\n3,1.5\r\n4,4.0\r\n")  # resumed at step 3
+    assert training_seconds(log) == 9.0
+    assert training_seconds(tmp_path / "missing.csv") is None

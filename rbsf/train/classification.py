@@ -38,6 +38,7 @@ from rbsf.models.backbones import Classifier, build_backbone  # noqa: E402
 from rbsf.train import distributed as dist  # noqa: E402
 from rbsf.train.chain import load_teacher, same_weights  # noqa: E402
 from rbsf.train.config import CLS_STAGE_KIND, CLS_STAGES, ClsConfig  # noqa: E402
+from rbsf.train.logs import training_seconds  # noqa: E402
 from rbsf.train.trainer import (CoreTrainer, TrainingError, check_resumable,  # noqa: E402
                                 refuse_existing)
 
@@ -307,20 +308,8 @@ def stage_metrics(path: Path, data: ClsData, config: ClsConfig, device: str = "c
             "budget": {"steps": stored.get("step"), "batch_size": config.batch_size,
                        "images_seen": stored.get("budget", {}).get("images_seen"),
                        "epochs": stored.get("epoch"),
-                       "seconds": _seconds(path.parent / "log.csv")},
+                       "seconds": training_seconds(path.parent / "log.csv")},
             "history": history, "source": stored.get("source")}
-
-
-def _seconds(log: Path) -> Optional[float]:
-    """Wall seconds of the training in ``log``: each process's ``elapsed_s`` counts from its
-    own start, so the time is the sum of the last value before each restart."""
-    if not log.exists():
-        return None
-    with open(log, newline="") as handle:
-        elapsed = [float(row["elapsed_s"]) for row in csv.DictReader(handle)]
-    ends = [a for a, b in zip(elapsed, elapsed[1:]) if b < a] + elapsed[-1:]
-    return sum(ends) if elapsed else None
-
 
 
 def recalibrated(path: Path, data: ClsData, config: ClsConfig, device: str = "cpu",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -48,6 +48,18 @@ class CsvLog:
             return []
         with open(self.path, newline="") as handle:
             return list(csv.DictReader(handle))
+
+
+def training_seconds(log: Path) -> Optional[float]:
+    """Wall seconds of the training in ``log`` (a step log with ``elapsed_s``): each process
+    counts ``elapsed_s`` from its own start, so the time is the sum of the last value before
+    each restart. None when the log is missing or empty."""
+    if not log.exists():
+        return None
+    with open(log, newline="") as handle:
+        elapsed = [float(row["elapsed_s"]) for row in csv.DictReader(handle)]
+    ends = [a for a, b in zip(elapsed, elapsed[1:]) if b < a] + elapsed[-1:]
+    return sum(ends) if elapsed else None
 
 
 def _fmt(value) -> str:

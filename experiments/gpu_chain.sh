@@ -82,9 +82,10 @@ chain() {
         step "students: $STUDENT_EPOCHS x $STUDENT_PAIRS pairs each, at once"
         students=()
         for stage in xnor rbsf; do
-            OMP_NUM_THREADS=$STUDENT_THREADS train "$stage" --teacher "$WORK/run/teacher/last.pt" --epochs "$STUDENT_EPOCHS" \
-                --pairs-per-epoch "$STUDENT_PAIRS" --student-optimizer adam --lr 3e-4 \
-                --lr-end 1e-5 --lambda1 1e-6 > "$WORK/$stage.out" 2>&1 &
+            OMP_NUM_THREADS=$STUDENT_THREADS train "$stage" --teacher "$WORK/run/teacher/last.pt" \
+                --epochs "$STUDENT_EPOCHS" --pairs-per-epoch "$STUDENT_PAIRS" \
+                --student-optimizer adam --lr 3e-4 --lr-end 1e-5 --lambda1 1e-6 \
+                > "$WORK/$stage.out" 2>&1 &
             students+=($!)
         done
         for pid in "${students[@]}"; do

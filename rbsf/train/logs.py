@@ -54,10 +54,7 @@ def training_seconds(log: Path) -> Optional[float]:
     """Wall seconds of the training in ``log`` (a step log with ``elapsed_s``): each process
     counts ``elapsed_s`` from its own start, so the time is the sum of the last value before
     each restart. None when the log is missing or empty."""
-    if not log.exists():
-        return None
-    with open(log, newline="") as handle:
-        elapsed = [float(row["elapsed_s"]) for row in csv.DictReader(handle)]
+    elapsed = [float(row["elapsed_s"]) for row in CsvLog(log).read()]
     ends = [a for a, b in zip(elapsed, elapsed[1:]) if b < a] + elapsed[-1:]
     return sum(ends) if elapsed else None
 
